@@ -1,0 +1,105 @@
+"""Command line: ``python -m fake_servers KIND ...`` or ``python -m fake_servers fleet FILE``.
+
+Prints ``listening on http://HOST:PORT`` (a fleet: ``NAME listening on ...`` per server, then
+``fleet ready``), serves until SIGINT or SIGTERM, then exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from fake_servers._core import KINDS, parse_fault
+from fake_servers._server import FakeServer
+from fake_servers.fleet import Fleet
+
+
+def _fault(text: str) -> str:
+    try:
+        parse_fault(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _server_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fake_servers",
+        description="Serve a fake LLM backend (or `fleet FILE.yaml` for many).",
+    )
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--model", action="append", default=[], help="a model id (repeat; first is loaded)"
+    )
+    parser.add_argument("--fault", type=_fault, default="none", help="e.g. hang, slow:200")
+    parser.add_argument("--loading-seconds", type=float, default=0.0)
+    parser.add_argument("--api-key", default=None, help="require exactly this key")
+    return parser
+
+
+def _fleet_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fake_servers fleet", description="Serve the fakes listed in a YAML file."
+    )
+    parser.add_argument("file")
+    return parser
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = FakeServer(
+        args.kind,
+        args.model or None,
+        host=args.host,
+        port=args.port,
+        fault=args.fault,
+        loading_seconds=args.loading_seconds,
+        api_key=args.api_key,
+    )
+    async with server:
+        print(f"listening on {server.url}", flush=True)
+        await _wait_for_signal()
+
+
+async def _serve_fleet(fleet: Fleet) -> None:
+    async with fleet:
+        for name, url in fleet.urls.items():
+            print(f"{name} listening on {url}", flush=True)
+        print("fleet ready", flush=True)
+        await _wait_for_signal()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "fleet":
+        fleet_args = _fleet_parser().parse_args(args_list[1:])
+        try:
+            fleet = Fleet.from_file(fleet_args.file)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        asyncio.run(_serve_fleet(fleet))
+        return 0
+    asyncio.run(_serve(_server_parser().parse_args(args_list)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""The :class:`FakeServer`: one kind of fake on one port, with faults and a request log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from fake_servers import anthropic, llamacpp, ollama, openai_style
+from fake_servers._core import (
+    KINDS,
+    DropConnection,
+    FakeState,
+    Fault,
+    Handler,
+    KindSpec,
+    LoggedRequest,
+    abort_connection,
+    json_response,
+    parse_fault,
+)
+
+_SPECS: dict[str, KindSpec] = {
+    "llamacpp": llamacpp.SPEC,
+    "ollama": ollama.SPEC,
+    "lmstudio": openai_style.LMSTUDIO_SPEC,
+    "openai": openai_style.OPENAI_SPEC,
+    "anthropic": anthropic.SPEC,
+}
+
+_SHUTDOWN_TIMEOUT = 0.25  # seconds granted to in-flight handlers when stopping
+
+
+class FakeServer:
+    """A fake llama.cpp / Ollama / LM Studio / OpenAI / Anthropic server on ``host:port``.
+
+    ``port=0`` picks a free port at :meth:`start`; afterwards :attr:`port` and :attr:`url`
+    are the real ones, and a later :meth:`start` (after :meth:`stop`) reuses that port.
+    ``models`` defaults to a typical model of the kind; for llama.cpp the first model is the
+    loaded one, which answers requests naming any unknown model.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        models: Sequence[str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fault: str | Fault | None = None,
+        loading_seconds: float = 0.0,
+        api_key: str | None = None,
+    ) -> None:
+        if kind not in _SPECS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        self._spec = _SPECS[kind]
+        chosen = list(models) if models else list(self._spec.default_models)
+        if self._spec.canonical is not None:
+            chosen = [self._spec.canonical(m) for m in chosen]
+        self._state = FakeState(
+            kind=kind,
+            models=chosen,
+            host=host,
+            port=port,
+            fault=parse_fault(fault),
+            api_key=api_key,
+        )
+        self._loading_seconds = loading_seconds
+        self._runner: web.AppRunner | None = None
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """The kind of server faked (one of :data:`fake_servers.KINDS`)."""
+        return self._state.kind
+
+    @property
+    def models(self) -> list[str]:
+        """The models served, first one first (the loaded one for llama.cpp)."""
+        return self._state.models
+
+    @property
+    def host(self) -> str:
+        """The host the server binds to."""
+        return self._state.host
+
+    @property
+    def port(self) -> int:
+        """The bound port (0 before the first :meth:`start` when asked for port 0)."""
+        return self._state.port
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` of the running server."""
+        return f"http://{self._state.host}:{self._state.port}"
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """The request log (control endpoints under ``/_fake/`` are not logged)."""
+        return self._state.requests
+
+    @property
+    def fault(self) -> Fault:
+        """The current fault."""
+        return self._state.fault
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._runner is not None
+
+    def __repr__(self) -> str:
+        return f"<FakeServer {self.kind} {self.url} models={self.models} fault={self.fault}>"
+
+    # -- control ----------------------------------------------------------------------------
+    def set_fault(self, fault: str | Fault | None) -> None:
+        """Switch to another fault (``none``, ``hang``, ``slow:MS``, ...) at run time."""
+        self._state.fault = parse_fault(fault)
+
+    def set_loading(self, loading: bool) -> None:
+        """Pretend to load the model (503 answers) until ``set_loading(False)``."""
+        self._state.loading_forced = loading
+        if not loading:
+            self._state.loading_until = 0.0
+
+    def clear(self) -> None:
+        """Forget logged requests and recorded handler errors."""
+        self._state.requests.clear()
+        self._state.errors.clear()
+
+    def check(self) -> None:
+        """Re-raise the first exception raised inside a handler, if any (then forget it)."""
+        if self._state.errors:
+            error = self._state.errors[0]
+            self._state.errors.clear()
+            raise error
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> FakeServer:
+        """Bind and serve in the running event loop; return ``self``."""
+        if self._runner is not None:
+            raise RuntimeError(f"{self!r} is already running")
+        self._state.stopping = asyncio.Event()
+        if self._loading_seconds > 0:
+            self._state.loading_until = time.monotonic() + self._loading_seconds
+        runner = web.AppRunner(
+            self._build_app(), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._state.host, self._state.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._state.port = int(runner.addresses[0][1])
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving; hung requests are released and their connections closed."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self._state.stopping.set()
+        await runner.cleanup()
+
+    async def __aenter__(self) -> FakeServer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- the aiohttp application ------------------------------------------------------------
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.add_routes(
+            [
+                web.get("/_fake/requests", self._get_requests),
+                web.delete("/_fake/requests", self._delete_requests),
+                web.post("/_fake/fault", self._post_fault),
+                web.post("/_fake/loading", self._post_loading),
+                web.get("/_fake/state", self._get_state),
+            ]
+        )
+        app.add_routes(self._spec.routes(self._state))
+        app.on_response_prepare.append(self._add_headers)
+        return app
+
+    async def _add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        if self._spec.server_header is not None:
+            response.headers["Server"] = self._spec.server_header
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_fake/"):
+            return await handler(request)
+        state, spec = self._state, self._spec
+        body = await self._log(request)
+        try:
+            fault = state.fault
+            if fault.name == "hang":
+                await state.stopping.wait()
+                raise DropConnection
+            if fault.name == "slow":
+                await asyncio.sleep(fault.slow_ms / 1000)
+            is_chat = request.path in spec.chat_paths
+            streaming = is_chat and spec.wants_stream(request.path, body)
+            if state.is_loading():
+                return spec.error(503, "Loading model", "unavailable_error")
+            if fault.name == "error500":
+                return spec.error(500, "fake internal server error", "server_error")
+            if fault.name == "garbage" and not streaming:
+                return web.Response(text="<html>this is not JSON {{{", content_type="text/html")
+            if fault.name == "drop" and is_chat and not streaming:
+                raise DropConnection
+            if spec.auth is not None and (denied := spec.auth(state, request)) is not None:
+                return denied
+            return await handler(request)
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+            return spec.not_found(request)
+        except web.HTTPException:
+            raise
+        except DropConnection:
+            abort_connection(request)
+            return web.Response(status=500)
+        except Exception as exc:
+            state.errors.append(exc)
+            return spec.error(500, f"fake server handler failed: {exc!r}", "server_error")
+
+    async def _log(self, request: web.Request) -> Any:
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self._state.requests.append(
+            LoggedRequest(
+                method=request.method,
+                path=request.path,
+                headers=dict(request.headers),
+                json=body,
+                time=time.time(),
+            )
+        )
+        return body
+
+    async def _get_requests(self, request: web.Request) -> web.Response:
+        return json_response(self._state.requests)
+
+    async def _delete_requests(self, request: web.Request) -> web.Response:
+        self._state.requests.clear()
+        return json_response({"cleared": True})
+
+    async def _get_state(self, request: web.Request) -> web.Response:
+        return json_response(self._state.snapshot())
+
+    async def _post_fault(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            self.set_fault(payload["fault"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"error": f"bad fault request: {exc}"}, status=400)
+        return json_response(self._state.snapshot())
+
+    async def _post_loading(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            self.set_loading(bool(payload["loading"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"error": f"bad loading request: {exc}"}, status=400)
+        return json_response(self._state.snapshot())
+
+
+async def start_fake(
+    kind: str,
+    models: Sequence[str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    fault: str | Fault | None = None,
+    loading_seconds: float = 0.0,
+    api_key: str | None = None,
+) -> FakeServer:
+    """Start a fake of ``kind`` in the running event loop and return it (``await .stop()``)."""
+    server = FakeServer(
+        kind,
+        models,
+        host=host,
+        port=port,
+        fault=fault,
+        loading_seconds=loading_seconds,
+        api_key=api_key,
+    )
+    return await server.start()
