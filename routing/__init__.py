@@ -1,0 +1,23 @@
+"""routing: decide which local or remote LLM backend serves a chat request."""
+
+from routing.errors import (
+    BackendError,
+    BackendProtocolError,
+    BackendTimeout,
+    BackendUnavailable,
+    ConfigError,
+    ConfigIssue,
+    NoRouteError,
+    RoutingError,
+)
+
+__all__ = [
+    "BackendError",
+    "BackendProtocolError",
+    "BackendTimeout",
+    "BackendUnavailable",
+    "ConfigError",
+    "ConfigIssue",
+    "NoRouteError",
+    "RoutingError",
+]

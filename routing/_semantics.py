@@ -1,0 +1,166 @@
+"""Stage 2 of config validation: what the schema cannot see.
+
+References between rules and providers, addresses, unique host:port, and
+regular expressions that compile and cannot backtrack catastrophically.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from routing._urls import AddressError, normalise_url
+from routing._yaml import MarkedDocument
+from routing.errors import ConfigIssue
+
+#: Longest regex a rule may hold.
+MAX_REGEX_LENGTH = 256
+
+_KNOWN_KINDS = ("llamacpp", "lmstudio", "openai", "ollama", "anthropic")
+
+
+def instance_url(spec: dict[str, Any], *, api: str, kind: str) -> str:
+    """The canonical root URL of an instance (no trailing ``/v1`` for the openai style)."""
+    if "url" in spec:
+        url = normalise_url(str(spec["url"]), kind=kind)
+    else:
+        host = str(spec.get("host", "127.0.0.1"))
+        scheme = spec.get("scheme", "http")
+        url = normalise_url(f"{scheme}://{_bracket(host)}:{spec['port']}", kind=kind)
+    if api in ("openai", "anthropic") and url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    return url
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def check_meaning(doc: MarkedDocument) -> list[ConfigIssue]:
+    """Every meaning problem of a schema-valid document, in document order."""
+    data: dict[str, Any] = doc.data
+    issues = list(_check_instances(doc, data))
+    issues.extend(_check_rules(doc, data))
+    return sorted(issues, key=lambda i: (i.line, i.column))
+
+
+def _check_instances(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[ConfigIssue]:
+    seen: dict[str, str] = {}
+    for pname, provider in data["providers"].items():
+        kind = provider.get("kind") or (pname if pname in _KNOWN_KINDS else "generic")
+        for iname, spec in provider["instances"].items():
+            path = ("providers", pname, "instances", iname)
+            if "url" in spec:
+                extra = [k for k in ("host", "port", "scheme") if k in spec]
+                if extra:
+                    yield doc.issue((*path, extra[0]), f"give either url or {extra[0]}, not both",
+                                    key=True)
+                    continue
+            elif "port" not in spec:
+                yield doc.issue(path, "an instance needs url, or port (and optionally host)")
+                continue
+            try:
+                url = instance_url(spec, api=provider["api"], kind=kind)
+            except AddressError as exc:
+                yield doc.issue((*path, "url"), str(exc))
+                continue
+            where = url.split("://", 1)[1]
+            if where in seen:
+                yield doc.issue(path, f"{pname}:{iname} has the same address ({where}) as "
+                                f"{seen[where]}; two instances cannot share host:port")
+            else:
+                seen[where] = f"{pname}:{iname}"
+
+
+def _check_rules(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[ConfigIssue]:
+    providers: dict[str, Any] = data["providers"]
+    catch_all: int | None = None
+    for index, rule in enumerate(data.get("rules", [])):
+        path: tuple[str | int, ...] = ("rules", index)
+        if catch_all is not None:
+            yield doc.issue(path, f"this rule can never match: rules[{catch_all}] above it has "
+                            "no match and catches every request")
+        match = rule.get("match")
+        if not match and catch_all is None:
+            catch_all = index
+        route = rule["route"]
+        targets = [route] if isinstance(route, str) else route
+        for t_index, target in enumerate(targets):
+            t_path = (*path, "route") if isinstance(route, str) else (*path, "route", t_index)
+            problem = _route_problem(target, providers)
+            if problem:
+                yield doc.issue(t_path, problem)
+        for key in ("model_regex",):
+            patterns = (match or {}).get(key)
+            if patterns is None:
+                continue
+            items = [patterns] if isinstance(patterns, str) else patterns
+            for p_index, pattern in enumerate(items):
+                p_path = (*path, "match", key) if isinstance(patterns, str) else (
+                    *path, "match", key, p_index)
+                problem = regex_problem(pattern)
+                if problem:
+                    yield doc.issue(p_path, problem)
+
+
+def _route_problem(target: str, providers: dict[str, Any]) -> str | None:
+    pname, _, iname = target.partition(":")
+    if pname not in providers:
+        known = ", ".join(providers)
+        close = difflib.get_close_matches(pname, list(providers), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"route names unknown provider {pname!r} (known: {known}){hint}"
+    instances = providers[pname]["instances"]
+    if iname and iname not in instances:
+        known = ", ".join(f"{pname}:{i}" for i in instances)
+        close = difflib.get_close_matches(iname, list(instances), n=1, cutoff=0.6)
+        hint = f"; did you mean '{pname}:{close[0]}'?" if close else ""
+        return f"route names unknown instance {target!r} (known: {known}){hint}"
+    return None
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` is refused as a rule regex, or None when it is fine."""
+    if len(pattern) > MAX_REGEX_LENGTH:
+        return f"regex is {len(pattern)} characters long; at most {MAX_REGEX_LENGTH} allowed"
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        where = f" at position {exc.pos}" if exc.pos is not None else ""
+        return f"invalid regex: {exc.msg}{where}"
+    if _nested_unbounded(pattern):
+        return ("regex risks catastrophic backtracking: an unbounded repeat inside another "
+                "repeat (like (a+)+); rewrite it without the nested quantifier")
+    return None
+
+
+def _nested_unbounded(pattern: str) -> bool:
+    import re._constants as sre_constants  # the parser's own vocabulary, stable across 3.11+
+    import re._parser as sre_parse
+
+    repeats = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT}
+    possessive = getattr(sre_constants, "POSSESSIVE_REPEAT", None)
+
+    def walk(items: Any, inside_repeat: bool) -> bool:
+        for op, av in items:
+            if op in repeats or (possessive is not None and op == possessive):
+                low, high, sub = av
+                unbounded = high == sre_constants.MAXREPEAT
+                if inside_repeat and unbounded:
+                    return True
+                if walk(sub, inside_repeat or high > 1):
+                    return True
+            elif op == sre_constants.SUBPATTERN:
+                if walk(av[-1], inside_repeat):
+                    return True
+            elif op == sre_constants.BRANCH:
+                if any(walk(branch, inside_repeat) for branch in av[1]):
+                    return True
+            elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+                if walk(av[1], inside_repeat):
+                    return True
+        return False
+
+    return walk(sre_parse.parse(pattern), False)

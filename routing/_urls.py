@@ -1,0 +1,60 @@
+"""Turning what users write for an address into one canonical base URL."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+#: Default port of each server kind when an address names none.
+DEFAULT_PORTS: dict[str, int] = {"ollama": 11434, "llamacpp": 8080, "lmstudio": 1234}
+
+_BIND_ALL = {"0.0.0.0", "::", "[::]", ""}
+
+
+class AddressError(ValueError):
+    """An address that cannot be turned into a URL."""
+
+
+def normalise_url(raw: str, *, kind: str) -> str:
+    """Return ``scheme://host[:port][/path]`` without a trailing slash.
+
+    Accepts every form ``OLLAMA_HOST`` takes: ``host``, ``host:port``, ``0.0.0.0``,
+    ``:11434``, with or without ``http://``.  A bind-all address (``0.0.0.0``) is
+    where a server listens, not where to connect: it becomes ``127.0.0.1``.
+    """
+    text = raw.strip()
+    if not text:
+        raise AddressError("empty address")
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise AddressError(f"invalid address {raw!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise AddressError(f"unsupported scheme {parts.scheme!r} in {raw!r} (use http or https)")
+    if parts.query or parts.fragment:
+        raise AddressError(f"address {raw!r} must not carry a query or fragment")
+    host = parts.hostname or ""
+    if host in _BIND_ALL:
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None and parts.scheme == "http" and kind in DEFAULT_PORTS:
+        port = DEFAULT_PORTS[kind]
+    netloc = host if port is None else f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def is_local(url: str) -> bool:
+    """True when ``url`` points at this machine or a private network (no API key needed)."""
+    host = urlsplit(url).hostname or ""
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".local"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
