@@ -3,6 +3,7 @@
 from routing.errors import (
     BackendError,
     BackendProtocolError,
+    BackendRejected,
     BackendTimeout,
     BackendUnavailable,
     ConfigError,
@@ -14,6 +15,7 @@ from routing.errors import (
 __all__ = [
     "BackendError",
     "BackendProtocolError",
+    "BackendRejected",
     "BackendTimeout",
     "BackendUnavailable",
     "ConfigError",

@@ -8,7 +8,8 @@
     └── BackendError             .instance
         ├── BackendUnavailable   refused, DOWN, LOADING
         ├── BackendTimeout       no answer within the deadline
-        └── BackendProtocolError garbage, wrong shape
+        ├── BackendProtocolError garbage, wrong shape
+        └── BackendRejected      a 4xx: the caller's mistake, passed through, never retried
 
 Low-level errors (aiohttp, json, OS) are always mapped into this tree with
 ``raise NewError(...) from exc`` so the cause is kept.  The CLI maps the tree
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "BackendError",
     "BackendProtocolError",
+    "BackendRejected",
     "BackendTimeout",
     "BackendUnavailable",
     "ConfigError",
@@ -80,8 +82,13 @@ class NoRouteError(RoutingError):
 class BackendError(RoutingError):
     """A backend failed to answer properly; ``instance`` is ``provider:instance``."""
 
-    def __init__(self, message: str, *, instance: str) -> None:
+    def __init__(
+        self, message: str, *, instance: str, status: int | None = None, body: Any = None
+    ) -> None:
         self.instance = instance
+        self.status = status
+        self.body = body
+        self.detail = message
         super().__init__(f"{instance}: {message}")
 
 
@@ -95,3 +102,7 @@ class BackendTimeout(BackendError):
 
 class BackendProtocolError(BackendError):
     """The backend answered with garbage or a reply of the wrong shape."""
+
+
+class BackendRejected(BackendError):
+    """The backend answered 4xx: the request is at fault. ``status`` and ``body`` say how."""
