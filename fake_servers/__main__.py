@@ -50,19 +50,18 @@ def _fleet_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _wait_for_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM; installed before anything is printed, so a caller
+    that signals as soon as it reads the first line never kills us half-way."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    return stop
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    stop = _stop_on_signals()
     server = FakeServer(
         args.kind,
         args.model or None,
@@ -74,15 +73,16 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     async with server:
         print(f"listening on {server.url}", flush=True)
-        await _wait_for_signal()
+        await stop.wait()
 
 
 async def _serve_fleet(fleet: Fleet) -> None:
+    stop = _stop_on_signals()
     async with fleet:
         for name, url in fleet.urls.items():
             print(f"{name} listening on {url}", flush=True)
         print("fleet ready", flush=True)
-        await _wait_for_signal()
+        await stop.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,6 +30,7 @@ FAULT_NAMES: tuple[str, ...] = (
     "slow",
     "wrong-model",
 )
+"""Fault names; ``slow`` is written ``slow:MS``."""
 
 JSONDict = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -95,12 +96,6 @@ class FakeState:
             or self.fault.name == "loading"
             or time.monotonic() < self.loading_until
         )
-
-    def answering_model(self, requested: str | None) -> str | None:
-        """The model that answers ``requested``; ``None`` when no model serves it."""
-        if requested in self.models:
-            return requested
-        return None
 
     def reported(self, model: str) -> str:
         """The model name to report: a wrong one under the ``wrong-model`` fault."""

@@ -37,6 +37,10 @@ class OpenAIFlavor:
     always_usage: bool = False
     """Send usage in the final stream chunk even without ``stream_options.include_usage``."""
     require_model: bool = False
+    missing_messages: str = "Expected 'messages' to be an array"
+    """The 400 message when ``messages`` is absent (llama.cpp: "'messages' is required")."""
+    content_required: str | None = None
+    """If set, the 400 message for a non-assistant message without ``content``."""
 
 
 def _timings(prompt_n: int, predicted_n: int) -> JSONDict:
@@ -64,9 +68,7 @@ def _usage(flavor: OpenAIFlavor, prompt: int, completion: int) -> JSONDict:
     return usage
 
 
-def chat_handler(
-    state: FakeState, flavor: OpenAIFlavor
-) -> Callable[[web.Request], Any]:
+def chat_handler(state: FakeState, flavor: OpenAIFlavor) -> Callable[[web.Request], Any]:
     """Build the ``POST /v1/chat/completions`` handler for ``flavor``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -75,9 +77,16 @@ def chat_handler(
             return flavor.bad_request(problem)
         if not isinstance(body, dict):
             return flavor.bad_request("request body must be a JSON object")
-        messages = body.get("messages")
+        if "messages" not in body:
+            return flavor.bad_request(flavor.missing_messages)
+        messages = body["messages"]
         if not isinstance(messages, list):
             return flavor.bad_request("Expected 'messages' to be an array")
+        if flavor.content_required is not None and any(
+            not isinstance(m, dict) or (m.get("role") != "assistant" and "content" not in m)
+            for m in messages
+        ):
+            return flavor.bad_request(flavor.content_required)
         requested = body.get("model")
         if not isinstance(requested, str) and flavor.require_model:
             return flavor.bad_request("you must provide a model parameter")
@@ -139,7 +148,10 @@ async def _stream(
     await writer.send(chunk(flavor.first_delta, None))
     for piece in pieces:
         await writer.send(chunk({"content": piece}, None))
-    await writer.send(chunk({}, "stop"))
+    stop = chunk({}, "stop")
+    if flavor.timings and not include_usage:  # llama.cpp: timings ride on the last chunk
+        stop["timings"] = _timings(n_prompt, len(pieces))
+    await writer.send(stop)
     if include_usage:
         final: JSONDict = {
             "choices": [],

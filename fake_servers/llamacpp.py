@@ -20,18 +20,20 @@ TOTAL_SLOTS = 4
 
 
 def error(status: int, message: str, error_type: str) -> web.Response:
-    """llama.cpp's error shape: ``{"error": {"code", "message", "type"}}``."""
-    return json_response(
-        {"error": {"code": status, "message": message, "type": error_type}}, status=status
-    )
+    """llama.cpp's error shape: ``{"error": {"code", "message", "type"}}``.
+
+    Key order follows the real server: 400s list ``code`` first, 404/503 last.
+    """
+    if status == 400:
+        body = {"code": status, "message": message, "type": error_type}
+    else:
+        body = {"message": message, "type": error_type, "code": status}
+    return json_response({"error": body}, status=status)
 
 
 def not_found(request: web.Request) -> web.Response:
     """llama.cpp's answer to an unknown path."""
-    return json_response(
-        {"error": {"message": "File Not Found", "type": "not_found_error", "code": 404}},
-        status=404,
-    )
+    return error(404, "File Not Found", "not_found_error")
 
 
 def _resolve(state: FakeState, requested: str | None) -> str:
@@ -45,6 +47,8 @@ _FLAVOR = OpenAIFlavor(
     system_fingerprint=BUILD_INFO,
     first_delta={"role": "assistant", "content": None},
     timings=True,
+    missing_messages="'messages' is required",
+    content_required="All non-assistant messages must contain 'content'",
 )
 
 

@@ -81,6 +81,7 @@ def _routes(state: FakeState, owned_by: str, fingerprint: str | None) -> list[we
         bad_request=bad_request,
         system_fingerprint=fingerprint,
         require_model=True,
+        missing_messages="Missing required parameter: 'messages'.",
     )
 
     async def models(request: web.Request) -> web.Response:

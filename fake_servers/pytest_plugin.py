@@ -34,9 +34,7 @@ def fake_server(fake_loop: LoopThread) -> Iterator[FakeServerFactory]:
     """Factory: ``fake_server("llamacpp", ["a.gguf"], fault="hang")`` → a running fake."""
     started: list[FakeServerHandle] = []
 
-    def factory(
-        kind: str, models: Sequence[str] | None = None, **options: Any
-    ) -> FakeServerHandle:
+    def factory(kind: str, models: Sequence[str] | None = None, **options: Any) -> FakeServerHandle:
         handle = FakeServerHandle.start_new(fake_loop, kind, models, **options)
         started.append(handle)
         return handle

@@ -156,35 +156,36 @@ def test_stream_chunk_sequence(fake_server: FakeServerFactory) -> None:
 
 
 def test_stream_without_usage(fake_server: FakeServerFactory) -> None:
-    """Without stream_options.include_usage no usage chunk is sent."""
+    """Without stream_options.include_usage no usage chunk; timings ride on the last chunk."""
     fake = fake_server("llamacpp")
     with httpx.Client(timeout=5) as client:
         response = chat(client, fake.url, "llamacpp", "x", stream=True)
     events = stream_events("llamacpp", response.text)
     assert events[-1]["choices"][0]["finish_reason"] == "stop"
-    assert all(e["choices"] for e in events)
+    assert "timings" in events[-1]
+    assert all(e["choices"] and "usage" not in e for e in events)
 
 
 def test_bad_requests_are_400(fake_server: FakeServerFactory) -> None:
-    """Invalid JSON and missing/non-array messages are 400 invalid_request_error."""
+    """Invalid JSON, missing, non-array or content-less messages are 400s like llama-server's."""
     fake = fake_server("llamacpp")
     url = fake.url + "/v1/chat/completions"
     with httpx.Client(timeout=5) as client:
         bad_json = client.post(url, content=b"{no", headers={"Content-Type": "application/json"})
         missing = client.post(url, json={"model": "x"})
         not_array = client.post(url, json={"messages": "hi"})
+        no_content = client.post(url, json={"messages": ["hi"]})
     assert bad_json.status_code == 400
     assert bad_json.json()["error"]["code"] == 400
     assert bad_json.json()["error"]["type"] == "invalid_request_error"
-    expected = {
-        "error": {
-            "code": 400,
-            "message": "Expected 'messages' to be an array",
-            "type": "invalid_request_error",
-        }
-    }
-    assert missing.status_code == not_array.status_code == 400
-    assert missing.json() == not_array.json() == expected
+
+    def expected(message: str) -> dict[str, object]:
+        return {"error": {"code": 400, "message": message, "type": "invalid_request_error"}}
+
+    assert missing.status_code == not_array.status_code == no_content.status_code == 400
+    assert missing.json() == expected("'messages' is required")
+    assert not_array.json() == expected("Expected 'messages' to be an array")
+    assert no_content.json() == expected("All non-assistant messages must contain 'content'")
 
 
 def test_unknown_path_is_404(fake_server: FakeServerFactory) -> None:
