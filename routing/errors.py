@@ -76,6 +76,8 @@ class NoRouteError(RoutingError):
         self.model = model
         self.provider = provider
         self.candidates: list[Any] = list(candidates)
+        #: True when no candidate was READY at all (the gateway answers 503, not 404).
+        self.unavailable = False
         super().__init__(message)
 
 

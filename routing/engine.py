@@ -1,0 +1,360 @@
+"""The Router: live probes + compiled rules -> a :class:`~routing.decision.Decision`.
+
+Resolution (the contract of DESIGN.md):
+
+1. ``provider:instance`` given: that instance; a model it does not serve is a NoRouteError.
+2. ``provider`` given: its instances are the candidates; else the first matching rule's.
+3. Candidates are probed concurrently (cached for ``ttl``; one timeout bounds the fan-out);
+   the first READY one (declaration order) whose live list serves the model wins.
+4. No model given: the first READY candidate and its first model.
+5. Nothing left: NoRouteError listing every candidate.  ``fallback: any-ready`` is the
+   only way to send a model to an instance that does not list it, and the decision says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from routing.config import Config, Instance, load_config
+from routing.decision import Candidate, Decision, State
+from routing.errors import (
+    BackendError,
+    BackendProtocolError,
+    BackendRejected,
+    BackendTimeout,
+    BackendUnavailable,
+    NoRouteError,
+)
+from routing.health import Breaker, InstanceHealth, ProbeResult
+from routing.metrics import Metrics
+from routing.probes import probe_instance
+from routing.rules import RuleSet
+
+if TYPE_CHECKING:
+    from routing.failover import Completion, StreamHandle
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Decides which instance serves a request, and (through adapters) sends it there.
+
+    Use as ``async with Router.from_file(path) as router:``; one aiohttp session serves
+    every probe and request of the router.  ``clock`` is injectable so tests never sleep.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics = Metrics()
+        self.rules = RuleSet(config)
+        self._health = {
+            key: InstanceHealth(inst, Breaker(config.defaults.breaker))
+            for key, inst in config.instances.items()
+        }
+        self._inflight: dict[str, asyncio.Task[ProbeResult]] = {}
+        self._session = session
+        self._own_session = session is None
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Router:
+        """Load, validate and build a router from a YAML config file (raises ConfigError)."""
+        return cls(load_config(path, environ), clock=clock)
+
+    async def __aenter__(self) -> Router:
+        _ = self.session
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The router's one HTTP session (created on first use, inside the running loop)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector)
+            self._own_session = True
+        return self._session
+
+    async def aclose(self) -> None:
+        """Cancel background probes and close the session (when the router made it)."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._inflight.clear()
+        if self._session is not None and self._own_session and not self._session.closed:
+            await self._session.close()
+
+    # -- probing -------------------------------------------------------------------------
+
+    def instance(self, key: str) -> Instance:
+        """The configured instance named ``provider:instance`` (KeyError if unknown)."""
+        return self.config.instances[key]
+
+    def _probe(self, key: str) -> asyncio.Task[ProbeResult]:
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._run_probe(key))
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._forget_probe, key))
+        return task
+
+    def _forget_probe(self, key: str, task: asyncio.Task[ProbeResult]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+
+    async def _run_probe(self, key: str) -> ProbeResult:
+        health = self._health[key]
+        result = await probe_instance(self.session, health.instance, self.clock)
+        health.record(result)
+        self.metrics.probe(key, result.state)
+        return result
+
+    async def _ensure(self, keys: Iterable[str]) -> dict[str, ProbeResult]:
+        """Fresh-enough results for ``keys``; probes what is missing, within one timeout."""
+        now = self.clock()
+        ttl = self.config.defaults.probe.ttl
+        waits: dict[str, asyncio.Task[ProbeResult]] = {}
+        results: dict[str, ProbeResult] = {}
+        for key in keys:
+            health = self._health[key]
+            result = health.result
+            if result is not None and now - result.at < ttl:
+                results[key] = result
+            elif result is not None and not health.breaker.allows_probe(now):
+                results[key] = result  # breaker open: no probe until its backoff has passed
+            elif result is not None and result.ready:
+                results[key] = result  # stale but READY: serve it, refresh behind the scenes
+                self._probe(key)
+            else:
+                waits[key] = self._probe(key)
+        if waits:
+            timeout = self.config.defaults.probe.timeout
+            done, _ = await asyncio.wait(waits.values(), timeout=timeout)
+            for key, task in waits.items():
+                if task in done and not task.cancelled() and task.exception() is None:
+                    results[key] = task.result()
+                else:
+                    results[key] = ProbeResult(
+                        State.DOWN, detail=f"probe gave no answer within {timeout:g}s",
+                        at=self.clock())
+        return results
+
+    async def refresh(self, keys: Iterable[str] | None = None) -> None:
+        """Probe ``keys`` (default: every instance) now, whatever the cache says."""
+        tasks = [self._probe(k) for k in (keys if keys is not None else self._health)]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.config.defaults.probe.timeout)
+
+    # -- resolution ----------------------------------------------------------------------
+
+    def _candidates(self, provider: str | None, model: str | None) -> tuple[
+            tuple[str, ...], str | None, str]:
+        if provider is None:
+            keys, rule = self.rules.candidates(model)
+            how = f"rule {rule}" if rule else "no rule matched: every instance considered"
+            return keys, rule, how
+        if ":" in provider:
+            if provider not in self.config.instances:
+                known = ", ".join(self.config.instances)
+                raise NoRouteError(f"unknown instance {provider!r} (known: {known})",
+                                   model=model, provider=provider)
+            return (provider,), None, f"instance {provider} named by the caller"
+        prov = self.config.providers.get(provider)
+        if prov is None:
+            known = ", ".join(self.config.providers)
+            raise NoRouteError(f"unknown provider {provider!r} (known: {known})",
+                               model=model, provider=provider)
+        return tuple(i.key for i in prov.instances), None, f"provider {provider} chosen by caller"
+
+    async def resolve(self, provider: str | None = None, model: str | None = None) -> Decision:
+        """Decide where a request for ``model`` (optionally on ``provider``) goes.
+
+        Raises :class:`NoRouteError` when no READY candidate serves the model; its
+        ``candidates`` say, for each instance asked, its state and its models.
+        """
+        keys, rule, how = self._candidates(provider, model)
+        results = await self._ensure(keys)
+        return self._decide(keys, results, provider, model, rule, how)
+
+    def _decide(
+        self, keys: Sequence[str], results: Mapping[str, ProbeResult], provider: str | None,
+        model: str | None, rule: str | None, how: str,
+    ) -> Decision:
+        chosen: tuple[str, str] | None = None
+        alternatives: list[str] = []
+        first_ready: str | None = None
+        trace: list[tuple[str, ProbeResult, str]] = []
+        for key in keys:
+            result = results[key]
+            if not result.ready:
+                trace.append((key, result, f"{result.state}: {result.detail}".rstrip(": ")))
+                continue
+            first_ready = first_ready or key
+            if model is None:
+                sent = result.models[0] if result.models else None
+            else:
+                sent = self._health[key].names.get(model)
+            if sent is None:
+                why = ("serves no model" if model is None
+                       else f"does not serve {model!r}")
+            elif chosen is None:
+                chosen, why = (key, sent), "chosen"
+            else:
+                alternatives.append(key)
+                why = f"also serves it (failover after {chosen[0]})"
+            trace.append((key, result, why))
+        fallback_used = False
+        if chosen is None and model is not None and first_ready is not None \
+                and self.config.fallback == "any-ready":
+            chosen, fallback_used = (first_ready, model), True
+        if chosen is None:
+            raise self._no_route(trace, provider, model)
+        key, sent = chosen
+        candidates = tuple(
+            Candidate(k, r.state, r.models, k == key,
+                      "chosen" + (" by fallback any-ready" if fallback_used else "")
+                      if k == key else why)
+            for k, r, why in trace)
+        inst = self.config.instances[key]
+        if fallback_used:
+            reason = (f"fallback any-ready: no READY candidate serves {model!r}; sent to {key}, "
+                      "which does not list it")
+        elif model is None:
+            reason = f"no model named: first READY candidate and its first model ({how})"
+        else:
+            reason = f"{key} serves {model!r} ({how})"
+        return Decision(
+            provider=inst.provider, instance=key, base_url=inst.base_url, api=inst.api,
+            model=sent, reason=reason, trace=candidates, rule=rule, requested_model=model,
+            fallback_used=fallback_used, alternatives=tuple(alternatives),
+        )
+
+    def _no_route(self, trace: list[tuple[str, ProbeResult, str]], provider: str | None,
+                  model: str | None) -> NoRouteError:
+        candidates = [Candidate(k, r.state, r.models, False, why) for k, r, why in trace]
+        listing = "; ".join(
+            f"{c.instance} {c.state} [{', '.join(c.models) or '-'}] {c.why}" for c in candidates)
+        what = f"model {model!r}" if model is not None else "any model"
+        error = NoRouteError(f"no READY instance serves {what}: {listing or 'no candidates'}",
+                             model=model, provider=provider, candidates=candidates)
+        error.unavailable = not any(c.state == State.READY for c in candidates)
+        return error
+
+    def reroute(self, decision: Decision, key: str) -> Decision:
+        """The decision for alternative ``key`` of ``decision`` (same model, same request)."""
+        health = self._health[key]
+        inst = health.instance
+        requested = decision.requested_model
+        sent = health.names.get(requested) if requested is not None else decision.model
+        return Decision(
+            provider=inst.provider, instance=key, base_url=inst.base_url, api=inst.api,
+            model=sent or requested, reason=f"failover from {decision.instance}: {key} also "
+            f"serves {requested!r}", trace=decision.trace, rule=decision.rule,
+            requested_model=requested, alternatives=tuple(
+                k for k in decision.alternatives if k != key),
+        )
+
+    # -- feedback from requests ----------------------------------------------------------
+
+    def report_failure(self, key: str, error: BaseException) -> None:
+        """A request to ``key`` failed: mark it so the next resolve skips it (4xx excepted)."""
+        if isinstance(error, BackendRejected) or key not in self._health:
+            return
+        if isinstance(error, BackendUnavailable) and "loading" in str(error).lower():
+            state = State.LOADING
+        elif isinstance(error, BackendUnavailable | BackendTimeout):
+            state = State.DOWN
+        elif isinstance(error, BackendProtocolError | BackendError):
+            state = State.UNHEALTHY
+        else:
+            state = State.DOWN
+        detail = getattr(error, "detail", None) or str(error) or type(error).__name__
+        self._health[key].record(ProbeResult(state, detail=f"request failed: {detail}",
+                                             at=self.clock()))
+
+    def report_success(self, key: str) -> None:
+        """A request to ``key`` succeeded: close its breaker."""
+        health = self._health.get(key)
+        if health is not None:
+            health.breaker.success()
+
+    # -- views ---------------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every instance: state, models, breaker, last probe age (no secrets)."""
+        now = self.clock()
+        out = []
+        for key, h in self._health.items():
+            r = h.result
+            age = h.age(now)
+            out.append({
+                "instance": key, "provider": h.instance.provider, "api": h.instance.api,
+                "kind": h.instance.kind, "url": h.instance.url, "state": h.state,
+                "models": list(r.models) if r else [], "loaded": list(r.loaded) if r else [],
+                "detail": r.detail if r else "never probed",
+                "breaker": h.breaker.state, "failures": h.breaker.failures,
+                "last_probe_age": None if age is None else round(age, 3),
+            })
+        return out
+
+    async def models(self) -> list[tuple[str, str]]:
+        """(model id, ``provider:instance``) for every model of every READY instance."""
+        results = await self._ensure(self._health)
+        return [(m, k) for k, r in results.items() if r.ready for m in r.models]
+
+    # -- requests (adapters + failover) --------------------------------------------------
+
+    async def complete(self, request: Mapping[str, Any], *, provider: str | None = None
+                       ) -> Completion:
+        """Send an OpenAI-shaped request with failover; the reply, decision and attempts."""
+        from routing.failover import complete
+
+        return await complete(self, request, provider=provider)
+
+    async def open_stream(self, request: Mapping[str, Any], *, provider: str | None = None
+                          ) -> StreamHandle:
+        """Start a stream with failover up to its first chunk; iterate the handle for chunks."""
+        from routing.failover import open_stream
+
+        return await open_stream(self, request, provider=provider)
+
+    async def chat(self, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
+                   provider: str | None = None, **params: Any) -> dict[str, Any]:
+        """Send a chat; return an OpenAI ``chat.completion`` dict whatever the backend's API."""
+        request = {**params, "messages": list(messages), "model": model}
+        completion = await self.complete(request, provider=provider)
+        reply: dict[str, Any] = completion.reply
+        return reply
+
+    async def stream(self, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
+                     provider: str | None = None, **params: Any
+                     ) -> AsyncIterator[dict[str, Any]]:
+        """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them."""
+        request = {**params, "messages": list(messages), "model": model, "stream": True}
+        handle = await self.open_stream(request, provider=provider)
+        async for chunk in handle:
+            yield chunk

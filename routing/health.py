@@ -1,0 +1,134 @@
+"""Instance health: the last probe result, the circuit breaker, and the model index.
+
+Everything here is synchronous and takes ``now`` from an injected clock, so the
+breaker's backoff is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from routing.config import BreakerSettings, Instance
+from routing.decision import State
+
+__all__ = ["Breaker", "InstanceHealth", "ProbeResult", "served_names"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one probe learnt: state, the models served (live list), the loaded ones, why."""
+
+    state: str
+    models: tuple[str, ...] = ()
+    loaded: tuple[str, ...] = ()
+    detail: str = ""
+    at: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        """True when the instance can take requests."""
+        return self.state == State.READY
+
+
+@dataclass(slots=True)
+class Breaker:
+    """Opens after ``failures`` consecutive failures; backoff doubles up to ``max_backoff``.
+
+    While open, no probe is sent; once ``open_until`` has passed, exactly one
+    half-open probe is allowed, and its result closes or reopens the breaker.
+    """
+
+    settings: BreakerSettings
+    failures: int = 0
+    open_until: float | None = None
+    backoff: float = 0.0
+    half_open: bool = False
+
+    @property
+    def state(self) -> str:
+        """``closed``, ``open`` or ``half-open``."""
+        if self.open_until is None:
+            return "closed"
+        return "half-open" if self.half_open else "open"
+
+    def allows_probe(self, now: float) -> bool:
+        """True when a probe may go out now (closed, or open and due for its half-open probe)."""
+        if self.open_until is None:
+            return True
+        if self.half_open or now < self.open_until:
+            return False
+        self.half_open = True
+        return True
+
+    def success(self) -> None:
+        """A probe or request succeeded: close."""
+        self.failures = 0
+        self.open_until = None
+        self.backoff = 0.0
+        self.half_open = False
+
+    def failure(self, now: float) -> None:
+        """A probe or request failed: count it, open (or reopen, with doubled backoff)."""
+        self.failures += 1
+        if self.half_open or self.failures >= self.settings.failures:
+            self.backoff = (
+                self.settings.backoff
+                if self.backoff == 0.0
+                else min(self.backoff * 2, self.settings.max_backoff)
+            )
+            self.open_until = now + self.backoff
+            self.half_open = False
+
+
+def served_names(instance: Instance, models: Iterable[str]) -> dict[str, str]:
+    """Every name under which ``instance`` serves a model -> the id to send it.
+
+    Exact ids first; then Ollama's implicit ``:latest`` tag; then the file name of a
+    llama.cpp model path; then the instance's configured aliases.
+    """
+    names: dict[str, str] = {}
+    ids = list(models)
+    for model_id in ids:
+        names.setdefault(model_id, model_id)
+    for model_id in ids:
+        if model_id.endswith(":latest"):
+            names.setdefault(model_id[: -len(":latest")], model_id)
+        elif ":" not in model_id and instance.api == "ollama":
+            names.setdefault(model_id + ":latest", model_id)
+        if "/" in model_id:
+            names.setdefault(posixpath.basename(model_id), model_id)
+    for alias, target in instance.aliases.items():
+        if target in names:
+            names.setdefault(alias, names[target])
+    return names
+
+
+@dataclass(slots=True)
+class InstanceHealth:
+    """Everything the engine knows about one instance right now."""
+
+    instance: Instance
+    breaker: Breaker
+    result: ProbeResult | None = None
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        """The state of the last probe or request (DOWN when never probed)."""
+        return self.result.state if self.result is not None else State.DOWN
+
+    def record(self, result: ProbeResult) -> None:
+        """Store a probe result and update the breaker and the served names."""
+        self.result = result
+        if result.ready:
+            self.breaker.success()
+            self.names = served_names(self.instance, result.models)
+        else:
+            self.breaker.failure(result.at)
+            self.names = {}
+
+    def age(self, now: float) -> float | None:
+        """Seconds since the last result, or None."""
+        return None if self.result is None else now - self.result.at
