@@ -14,7 +14,6 @@ wrong shape, refused credentials; LOADING: llama.cpp still loading).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -55,7 +54,7 @@ async def _get(
         ) as resp:
             body = await resp.read()
             status = resp.status
-    except (TimeoutError, asyncio.TimeoutError) as exc:
+    except TimeoutError as exc:
         raise _Failed(State.DOWN, f"no answer within {timeout.total:g}s") from exc
     except aiohttp.ClientConnectorError as exc:
         raise _Failed(State.DOWN, f"connection refused ({exc.os_error or exc})") from exc

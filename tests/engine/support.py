@@ -36,3 +36,10 @@ def config(providers: str, rules: str = "", extra: str = "") -> Config:
     if rules:
         text += "rules:\n" + rules
     return parse_config(text, environ={})
+
+
+def provider(name: str, api: str, **ports: int) -> str:
+    """A providers-block entry: ``provider("llamacpp", "openai", a=8080)``."""
+    lines = [f"  {name}:\n    api: {api}\n    instances:\n"]
+    lines += [f"      {inst}: {{port: {port}}}\n" for inst, port in ports.items()]
+    return "".join(lines)

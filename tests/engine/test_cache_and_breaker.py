@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from support import FakeClock, config, run
+from support import FakeClock, config, provider, run
 
 from fake_servers import start_fake
 from routing.config import BreakerSettings
@@ -39,7 +39,7 @@ def test_five_hundred_concurrent_resolves_send_one_probe() -> None:
     async def scenario() -> None:
         fake = await start_fake("llamacpp", ["m.gguf"])
         try:
-            cfg = config(f"  llamacpp:\n    api: openai\n    instances:\n      a: {{port: {fake.port}}}\n")
+            cfg = config(provider("llamacpp", "openai", a=fake.port))
             async with Router(cfg) as router:
                 decisions = await asyncio.gather(
                     *(router.resolve(model="m.gguf") for _ in range(500)))
@@ -58,7 +58,7 @@ def test_stale_ready_result_is_served_while_refreshing() -> None:
         fake = await start_fake("llamacpp", ["m.gguf"])
         clock = FakeClock()
         try:
-            cfg = config(f"  llamacpp:\n    api: openai\n    instances:\n      a: {{port: {fake.port}}}\n")
+            cfg = config(provider("llamacpp", "openai", a=fake.port))
             async with Router(cfg, clock=clock) as router:
                 await router.resolve(model="m.gguf")
                 assert len(fake.requests) == 2

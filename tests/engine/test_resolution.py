@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import FakeClock, config, run
+from support import FakeClock, config, provider, run
 
 from fake_servers import start_fake
 from routing import NoRouteError
@@ -19,8 +19,9 @@ def test_provider_chosen_by_caller_is_honoured() -> None:
         llama = await start_fake("llamacpp", ["qwen3"])
         try:
             cfg = config(
-                f"  ollama:\n    api: ollama\n    instances:\n      default: {{port: {ollama.port}}}\n"
-                f"  llamacpp:\n    api: openai\n    instances:\n      a: {{port: {llama.port}}}\n",
+                provider("ollama", "ollama", default=ollama.port)
+                +
+                provider("llamacpp", "openai", a=llama.port),
                 "  - route: ollama\n",
             )
             async with Router(cfg) as router:
@@ -73,8 +74,9 @@ def test_probes_use_each_servers_own_endpoints_and_no_key() -> None:
         llama = await start_fake("llamacpp", ["m.gguf"])
         try:
             cfg = config(
-                f"  ollama:\n    api: ollama\n    instances:\n      default: {{port: {ollama.port}}}\n"
-                f"  llamacpp:\n    api: openai\n    instances:\n      a: {{port: {llama.port}}}\n"
+                provider("ollama", "ollama", default=ollama.port)
+                +
+                provider("llamacpp", "openai", a=llama.port)
             )
             async with Router(cfg) as router:
                 d = await router.resolve(model="llama3")
@@ -131,7 +133,7 @@ def test_second_model_goes_to_second_instance_and_never_to_first() -> None:
             async with Router(cfg) as router:
                 d = await router.resolve(model="qwen2.5-coder-7b-instruct-q8_0.gguf")
                 assert d.instance == "llamacpp:qwen25-coder-7b"
-                assert [c.why for c in d.trace][0] == \
+                assert d.trace[0].why == \
                     "does not serve 'qwen2.5-coder-7b-instruct-q8_0.gguf'"
             await b.stop()
             async with Router(cfg) as router:
@@ -154,7 +156,7 @@ def test_any_ready_fallback_is_explicit() -> None:
     async def scenario() -> None:
         a = await start_fake("llamacpp", ["a.gguf"])
         try:
-            cfg = config(f"  llamacpp:\n    api: openai\n    instances:\n      a: {{port: {a.port}}}\n",
+            cfg = config(provider("llamacpp", "openai", a=a.port),
                          extra="fallback: any-ready\n")
             async with Router(cfg) as router:
                 d = await router.resolve(model="b.gguf")
