@@ -46,7 +46,8 @@ class Decision:
     client takes; ``model`` is the id to send to the backend (an alias resolved);
     ``alternatives`` are the other READY instances serving the same model, in order,
     for failover; ``fallback_used`` is true only when ``fallback: any-ready`` sent the
-    request to an instance that does not list the model.
+    request to an instance that does not list the model; ``warnings`` are what response
+    verification found (e.g. the reply named another model than the one routed to).
     """
 
     provider: str
@@ -60,6 +61,7 @@ class Decision:
     requested_model: str | None = None
     fallback_used: bool = False
     alternatives: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def candidates(self) -> tuple[Candidate, ...]:
@@ -78,6 +80,7 @@ class Decision:
             "reason": self.reason,
             "rule": self.rule,
             "fallback_used": self.fallback_used,
+            "warnings": list(self.warnings),
             "candidates": [c.as_dict() for c in self.trace],
         }
 

@@ -1,0 +1,196 @@
+"""HTTP plumbing shared by the adapters: one request helper, error mapping, line readers.
+
+Every low-level failure is mapped into :mod:`routing.errors` with ``raise ... from exc``:
+
+=========================================================  ===========================
+what happened                                              raised
+=========================================================  ===========================
+connection refused / reset / closed before the reply       :class:`BackendUnavailable`
+503, 502, 504, 529 (loading, overloaded, gateway)          :class:`BackendUnavailable`
+any other 5xx                                              :class:`BackendProtocolError`
+                                                           (``status`` and ``body`` set)
+connect, read or total timeout                             :class:`BackendTimeout`
+not JSON, wrong shape, connection cut inside the reply     :class:`BackendProtocolError`
+4xx                                                        :class:`BackendRejected`
+=========================================================  ===========================
+
+Other 5xx are protocol errors rather than "unavailable" because the server is up and answered:
+it is UNHEALTHY, not DOWN. Both kinds are retried by :mod:`routing.failover`; 4xx never are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from routing.config import Instance
+from routing.errors import (
+    BackendError,
+    BackendProtocolError,
+    BackendRejected,
+    BackendTimeout,
+    BackendUnavailable,
+)
+
+__all__ = [
+    "client_timeout",
+    "expect_object",
+    "iter_ndjson",
+    "iter_sse",
+    "loads",
+    "post",
+    "read_json",
+]
+
+_UNAVAILABLE_STATUSES = frozenset({502, 503, 504, 529})
+_MAX_ERROR_BODY = 64 * 1024  # bytes of an error body kept for the caller
+
+
+def client_timeout(instance: Instance, remaining: float) -> aiohttp.ClientTimeout:
+    """The timeout of one attempt: connect from the instance, total/read from the deadline."""
+    remaining = max(remaining, 0.001)
+    connect = min(instance.connect_timeout, remaining)
+    return aiohttp.ClientTimeout(
+        total=remaining, connect=connect, sock_connect=connect, sock_read=remaining
+    )
+
+
+def loads(data: str | bytes, key: str) -> Any:
+    """Parse JSON or raise :class:`BackendProtocolError`."""
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise BackendProtocolError(
+            f"reply is not JSON: {_preview(data)}", instance=key
+        ) from exc
+
+
+def expect_object(value: Any, key: str, what: str = "reply") -> dict[str, Any]:
+    """``value`` if it is a JSON object, else :class:`BackendProtocolError`."""
+    if not isinstance(value, dict):
+        raise BackendProtocolError(f"{what} is not a JSON object: {_preview(value)}", instance=key)
+    return value
+
+
+@asynccontextmanager
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    key: str,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """POST ``body`` as JSON; yield a 2xx response, raise the error tree for anything else.
+
+    Errors raised while the caller reads the response inside the ``async with`` block are
+    mapped too (a cut connection after the headers is a protocol error, a read timeout a
+    timeout). Leaving the block releases the connection; an unfinished response is closed,
+    which cancels the request upstream.
+    """
+    replied = False
+    try:
+        async with session.post(url, json=body, headers=headers, timeout=timeout) as resp:
+            replied = True
+            if resp.status >= 400:
+                await _raise_for_status(resp, key)
+            yield resp
+    except BackendError:
+        raise
+    except TimeoutError as exc:  # aiohttp's ServerTimeoutError and total timeouts
+        phase = "reading the reply" if replied else "waiting for the reply"
+        raise BackendTimeout(f"timed out {phase} from {url}", instance=key) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise BackendProtocolError(
+            f"connection cut inside the reply: {exc}", instance=key
+        ) from exc
+    except (aiohttp.ClientConnectionError, OSError) as exc:
+        if replied:
+            raise BackendProtocolError(
+                f"connection closed inside the reply: {exc}", instance=key
+            ) from exc
+        raise BackendUnavailable(f"cannot reach {url}: {_describe(exc)}", instance=key) from exc
+    except aiohttp.ClientResponseError as exc:
+        raise BackendProtocolError(f"bad HTTP reply: {exc.message}", instance=key) from exc
+    except ValueError as exc:  # aiohttp: line too long, bad chunked encoding …
+        raise BackendProtocolError(f"unreadable reply: {exc}", instance=key) from exc
+
+
+async def read_json(resp: aiohttp.ClientResponse, key: str) -> dict[str, Any]:
+    """The whole body as a JSON object, or :class:`BackendProtocolError`."""
+    raw = await resp.read()
+    return expect_object(loads(raw, key), key)
+
+
+async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:
+    """Yield ``(event, data)`` for each server-sent event as soon as its blank line arrives."""
+    event = ""
+    data: list[str] = []
+    async for raw in resp.content:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event or "message", "\n".join(data)
+            event, data = "", []
+        elif line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith(":"):
+            continue  # comment / keep-alive
+        elif not line.startswith(("id:", "retry:")):
+            # Not SSE at all: surface it as data so the adapter reports garbage.
+            data.append(line)
+    if data:
+        yield event or "message", "\n".join(data)
+
+
+async def iter_ndjson(resp: aiohttp.ClientResponse, key: str) -> AsyncIterator[dict[str, Any]]:
+    """Yield each JSON object of a newline-delimited JSON stream as its line arrives."""
+    async for raw in resp.content:
+        line = raw.strip()
+        if line:
+            yield expect_object(loads(line, key), key, "stream line")
+
+
+async def _raise_for_status(resp: aiohttp.ClientResponse, key: str) -> None:
+    raw = await resp.content.read(_MAX_ERROR_BODY)
+    text = raw.decode("utf-8", "replace")
+    body: Any
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = text
+    message = f"HTTP {resp.status}: {_error_message(body)}"
+    if resp.status in _UNAVAILABLE_STATUSES:
+        raise BackendUnavailable(message, instance=key, status=resp.status, body=body)
+    if resp.status >= 500:
+        raise BackendProtocolError(message, instance=key, status=resp.status, body=body)
+    raise BackendRejected(message, instance=key, status=resp.status, body=body)
+
+
+def _error_message(body: Any) -> str:
+    """The human part of an error body in any of the backends' shapes."""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, str):
+            return err
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+    return _preview(body)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error is not None:
+        return exc.os_error.strerror or str(exc.os_error)
+    return str(exc) or type(exc).__name__
+
+
+def _preview(value: Any, limit: int = 120) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,256 @@
+"""Ollama's native API: ``POST {url}/api/chat``, NDJSON streams, sampling under ``options``.
+
+Conversions are pure functions (:func:`to_wire`, :func:`from_wire`, :class:`ChunkConverter`)
+so they are tested without a server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from routing.adapters._http import iter_ndjson, post, read_json
+from routing.config import Instance
+from routing.errors import BackendProtocolError
+
+__all__ = ["ChunkConverter", "OllamaAdapter", "from_wire", "messages_to_wire", "to_wire"]
+
+#: OpenAI request key -> Ollama ``options`` key.
+OPTION_KEYS: Mapping[str, str] = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "seed": "seed",
+    "max_tokens": "num_predict",
+    "max_completion_tokens": "num_predict",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+}
+
+_FINISH = {"stop": "stop", "length": "length", "load": "stop", "unload": "stop"}
+
+
+def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
+    """The ``/api/chat`` body for an OpenAI-shaped ``request``."""
+    options: dict[str, Any] = {}
+    for name, target in OPTION_KEYS.items():
+        if request.get(name) is not None:
+            options[target] = request[name]
+    stop = request.get("stop")
+    if stop is not None:
+        options["stop"] = [stop] if isinstance(stop, str) else list(stop)
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages_to_wire(request.get("messages") or []),
+        "stream": stream,
+    }
+    if options:
+        body["options"] = options
+    if request.get("tools"):
+        body["tools"] = list(request["tools"])
+    fmt = request.get("response_format")
+    if isinstance(fmt, Mapping):
+        if fmt.get("type") == "json_object":
+            body["format"] = "json"
+        elif fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), Mapping):
+            body["format"] = fmt["json_schema"].get("schema", {})
+    if "keep_alive" in request:
+        body["keep_alive"] = request["keep_alive"]
+    return body
+
+
+def messages_to_wire(messages: Any) -> list[dict[str, Any]]:
+    """OpenAI messages -> Ollama messages (text parts joined, images and tool calls moved)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        m: dict[str, Any] = {"role": message.get("role", "user")}
+        content = message.get("content")
+        if isinstance(content, list):
+            texts, images = [], []
+            for part in content:
+                if part.get("type") == "text":
+                    texts.append(str(part.get("text", "")))
+                elif part.get("type") == "image_url":
+                    url = str((part.get("image_url") or {}).get("url", ""))
+                    images.append(url.split(",", 1)[1] if url.startswith("data:") else url)
+            m["content"] = "".join(texts)
+            if images:
+                m["images"] = images
+        else:
+            m["content"] = content or ""
+        if message.get("tool_calls"):
+            m["tool_calls"] = [_tool_call_to_wire(c) for c in message["tool_calls"]]
+        if message.get("role") == "tool" and message.get("name"):
+            m["tool_name"] = message["name"]
+        out.append(m)
+    return out
+
+
+def _tool_call_to_wire(call: Mapping[str, Any]) -> dict[str, Any]:
+    fn = call.get("function") or {}
+    args = fn.get("arguments")
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args else {}
+        except ValueError:
+            args = {"_raw": args}
+    return {"function": {"name": fn.get("name", ""), "arguments": args or {}}}
+
+
+def tool_calls_from_wire(calls: Any, start: int = 0) -> list[dict[str, Any]]:
+    """Ollama ``tool_calls`` -> OpenAI ones (arguments as a JSON string, ids made up)."""
+    out = []
+    for i, call in enumerate(calls or (), start):
+        fn = call.get("function") or {}
+        args = fn.get("arguments", {})
+        out.append({
+            "index": i,
+            "id": call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+            "type": "function",
+            "function": {
+                "name": fn.get("name", ""),
+                "arguments": args if isinstance(args, str) else json.dumps(args),
+            },
+        })
+    return out
+
+
+def usage_from_wire(reply: Mapping[str, Any]) -> dict[str, int]:
+    """``prompt_eval_count`` / ``eval_count`` -> OpenAI ``usage``."""
+    prompt = int(reply.get("prompt_eval_count") or 0)
+    completion = int(reply.get("eval_count") or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def finish_from_wire(reply: Mapping[str, Any], saw_tool_calls: bool) -> str:
+    """``done_reason`` -> OpenAI ``finish_reason`` (tool calls win)."""
+    if saw_tool_calls:
+        return "tool_calls"
+    return _FINISH.get(str(reply.get("done_reason") or "stop"), "stop")
+
+
+def from_wire(reply: Any, key: str) -> dict[str, Any]:
+    """An ``/api/chat`` reply (``stream: false``) -> an OpenAI ``chat.completion``."""
+    message = reply.get("message") if isinstance(reply, dict) else None
+    if not isinstance(message, dict) or not reply.get("done", True):
+        raise BackendProtocolError("reply has no message", instance=key, body=reply)
+    out_message: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+    calls = tool_calls_from_wire(message.get("tool_calls"))
+    if calls:
+        out_message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"}
+                                     for c in calls]
+        out_message["content"] = out_message["content"] or None
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": reply.get("model", ""),
+        "choices": [{"index": 0, "message": out_message,
+                     "finish_reason": finish_from_wire(reply, bool(calls))}],
+        "usage": usage_from_wire(reply),
+    }
+
+
+class ChunkConverter:
+    """Turns NDJSON lines of one stream into OpenAI chunks (keeps the id and tool index)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.started = False
+        self.tool_calls = 0
+        self.done = False
+
+    def _chunk(self, model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": model, "choices": [{"index": 0, "delta": delta,
+                                             "finish_reason": finish}]}
+
+    def convert(self, line: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The chunks for one NDJSON line (the final line gives a finish and a usage chunk)."""
+        if "error" in line:
+            raise BackendProtocolError(f"error inside the stream: {line['error']}",
+                                       instance=self.key, body=dict(line))
+        message = line.get("message")
+        if not isinstance(message, dict) and not line.get("done"):
+            raise BackendProtocolError("stream line has no message", instance=self.key,
+                                       body=dict(line))
+        model = str(line.get("model", ""))
+        out = []
+        delta: dict[str, Any] = {}
+        if not self.started:
+            delta["role"] = "assistant"
+            self.started = True
+        if isinstance(message, dict):
+            if message.get("content"):
+                delta["content"] = message["content"]
+            calls = tool_calls_from_wire(message.get("tool_calls"), self.tool_calls)
+            if calls:
+                delta["tool_calls"] = calls
+                self.tool_calls += len(calls)
+        if delta:
+            out.append(self._chunk(model, delta, None))
+        if line.get("done"):
+            self.done = True
+            out.append(self._chunk(model, {}, finish_from_wire(line, self.tool_calls > 0)))
+            usage = self._chunk(model, {}, None)
+            usage["choices"] = []
+            usage["usage"] = usage_from_wire(line)
+            out.append(usage)
+        return out
+
+
+class OllamaAdapter:
+    """Adapter for Ollama's native ``/api/chat``."""
+
+    api = "ollama"
+
+    async def chat(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> dict[str, Any]:
+        """Send ``stream: false``; return an OpenAI ``chat.completion``."""
+        key = instance.key
+        async with post(session, instance.url + "/api/chat",
+                        to_wire(model, request, stream=False), key=key,
+                        headers=_headers(instance), timeout=timeout) as resp:
+            return from_wire(await read_json(resp, key), key)
+
+    async def stream(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Send ``stream: true``; yield OpenAI chunks as each NDJSON line arrives."""
+        key = instance.key
+        converter = ChunkConverter(key)
+        async with post(session, instance.url + "/api/chat",
+                        to_wire(model, request, stream=True), key=key,
+                        headers=_headers(instance), timeout=timeout) as resp:
+            async for line in iter_ndjson(resp, key):
+                for chunk in converter.convert(line):
+                    yield chunk
+                if converter.done:
+                    break
+        if not converter.done:
+            raise BackendProtocolError("stream ended before it was complete (no done line)",
+                                       instance=key)
+
+
+def _headers(instance: Instance) -> dict[str, str]:
+    key = instance.api_key()  # Ollama behind an authenticating proxy
+    return {"Authorization": f"Bearer {key}"} if key else {}

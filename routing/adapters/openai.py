@@ -1,0 +1,116 @@
+"""The OpenAI chat-completions API style: llama.cpp, LM Studio, OpenAI (and Ollama's ``/v1``).
+
+The wire format already is our unified shape, so the conversions only set ``model`` and
+``stream``, and check that what comes back has the shape of a completion or a chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+
+from routing.adapters._http import expect_object, iter_sse, loads, post, read_json
+from routing.config import Instance
+from routing.errors import BackendProtocolError
+
+__all__ = ["OpenAIAdapter", "chunk_from_wire", "from_wire", "headers", "to_wire"]
+
+_DROP_KEYS = frozenset({"model", "stream"})
+
+
+def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
+    """The request body: ``request`` with ``model`` and ``stream`` set.
+
+    Streams ask for ``stream_options.include_usage`` (unless the caller chose) so the last
+    chunk carries ``usage``, as every OpenAI-style server we route to supports it.
+    """
+    body = {k: v for k, v in request.items() if k not in _DROP_KEYS}
+    body["model"] = model
+    body["stream"] = stream
+    if stream and "stream_options" not in body:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def headers(instance: Instance) -> dict[str, str]:
+    """``Authorization: Bearer`` only when the instance has a key (local servers need none)."""
+    key = instance.api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def from_wire(reply: Any, key: str) -> dict[str, Any]:
+    """Check a ``chat.completion`` reply's shape; return it (``object`` filled in if absent)."""
+    body = expect_object(reply, key)
+    if "error" in body and "choices" not in body:
+        raise BackendProtocolError(f"error in a 200 reply: {body['error']}", instance=key,
+                                   body=body)
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise BackendProtocolError("reply has no choices", instance=key, body=body)
+    if not isinstance(choices[0].get("message"), dict):
+        raise BackendProtocolError("reply choice has no message", instance=key, body=body)
+    body.setdefault("object", "chat.completion")
+    return body
+
+
+def chunk_from_wire(data: str, key: str) -> dict[str, Any] | None:
+    """One SSE ``data`` payload as a ``chat.completion.chunk``; ``None`` for ``[DONE]``."""
+    if data.strip() == "[DONE]":
+        return None
+    chunk = expect_object(loads(data, key), key, "stream chunk")
+    if "error" in chunk and "choices" not in chunk:
+        raise BackendProtocolError(f"error inside the stream: {chunk['error']}", instance=key,
+                                   body=chunk)
+    if not isinstance(chunk.get("choices"), list):
+        raise BackendProtocolError("stream chunk has no choices", instance=key, body=chunk)
+    chunk.setdefault("object", "chat.completion.chunk")
+    return chunk
+
+
+class OpenAIAdapter:
+    """Adapter for servers speaking ``POST {base_url}/chat/completions``."""
+
+    api = "openai"
+
+    async def chat(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> dict[str, Any]:
+        """Send a non-streaming request; return the ``chat.completion`` dict."""
+        key = instance.key
+        body = to_wire(model, request, stream=False)
+        url = instance.base_url + "/chat/completions"
+        async with post(session, url, body, key=key, headers=headers(instance),
+                        timeout=timeout) as resp:
+            return from_wire(await read_json(resp, key), key)
+
+    async def stream(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Send a streaming request; yield each chunk as its SSE event arrives."""
+        key = instance.key
+        body = to_wire(model, request, stream=True)
+        url = instance.base_url + "/chat/completions"
+        finished = False
+        async with post(session, url, body, key=key, headers=headers(instance),
+                        timeout=timeout) as resp:
+            async for _event, data in iter_sse(resp):
+                chunk = chunk_from_wire(data, key)
+                if chunk is None:
+                    finished = True
+                    break
+                yield chunk
+        if not finished:
+            raise BackendProtocolError("stream ended before it was complete (no [DONE])",
+                                       instance=key)
