@@ -8,10 +8,15 @@ Exit codes: 0 ok, 2 invalid config or usage, 3 no route, 4 backend failure,
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from routing.config import load_config
+from routing.decision import Decision
+from routing.engine import Router
 from routing.errors import BackendError, ConfigError, NoRouteError, RoutingError
 
 EXIT_OK = 0
@@ -31,6 +36,28 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("validate", help="check config files; print every problem located")
     p.add_argument("configs", nargs="+", metavar="CONFIG")
+
+    p = sub.add_parser("explain", help="probe live backends and show where a request would go")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("--provider", help="provider or provider:instance chosen by the caller")
+    p.add_argument("--model", help="requested model")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("status", help="probe every instance and print its state and models")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("serve", help="run the OpenAI-compatible gateway")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1, or gateway.host)")
+    p.add_argument("--port", type=int, help="port to bind (default 8000, or gateway.port)")
+
+    sub.add_parser("demo", help="start bundled fakes and a gateway, route sample requests, stop")
+
+    p = sub.add_parser("conformance", help="run the conformance suite against fakes or real servers")
+    p.add_argument("--backends", choices=["fake", "real"], default="fake")
+    p.add_argument("--config", help="a file of cases or a directory of them")
+    p.add_argument("-k", dest="pattern", help="only cases whose name contains PATTERN")
     return parser
 
 
@@ -48,7 +75,76 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return code
 
 
-_COMMANDS = {"validate": _cmd_validate}
+async def _explain(args: argparse.Namespace) -> Decision:
+    async with Router.from_file(args.config) as router:
+        return await router.resolve(provider=args.provider, model=args.model)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    try:
+        decision = asyncio.run(_explain(args))
+    except NoRouteError as exc:
+        if args.json:
+            print(json.dumps({"error": str(exc), "model": exc.model, "provider": exc.provider,
+                              "candidates": [c.as_dict() for c in exc.candidates]}, indent=2))
+        else:
+            print(f"no route: {exc.headline}")
+            for c in exc.candidates:
+                print(f"   {c.instance:<32} {c.state:<9} [{', '.join(c.models) or '-'}] {c.why}")
+        return EXIT_NO_ROUTE
+    if args.json:
+        print(json.dumps(decision.as_dict(), indent=2))
+    else:
+        print(decision.explain())
+    return EXIT_OK
+
+
+async def _status(args: argparse.Namespace) -> list[dict[str, Any]]:
+    async with Router.from_file(args.config) as router:
+        await router.refresh()
+        return router.status()
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    rows = asyncio.run(_status(args))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        models = ", ".join(row["models"]) or "-"
+        detail = f"  ({row['detail']})" if row["detail"] else ""
+        print(f"{row['instance']:<32} {row['state']:<9} {row['url']:<36} [{models}]{detail}")
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from routing.gateway import serve
+
+    load_config(args.config)  # fail fast, located, before binding anything
+    asyncio.run(serve(args.config, args.host, args.port))
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from routing.demo import run_demo
+
+    return run_demo()
+
+
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    from routing.conformance.runner import main_conformance
+
+    return main_conformance(args.backends, args.config, args.pattern)
+
+
+_COMMANDS = {
+    "validate": _cmd_validate,
+    "explain": _cmd_explain,
+    "status": _cmd_status,
+    "serve": _cmd_serve,
+    "demo": _cmd_demo,
+    "conformance": _cmd_conformance,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

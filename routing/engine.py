@@ -211,7 +211,7 @@ class Router:
         for key in keys:
             result = results[key]
             if not result.ready:
-                trace.append((key, result, f"{result.state}: {result.detail}".rstrip(": ")))
+                trace.append((key, result, result.detail or result.state))
                 continue
             first_ready = first_ready or key
             if model is None:
@@ -262,6 +262,7 @@ class Router:
         error = NoRouteError(f"no READY instance serves {what}: {listing or 'no candidates'}",
                              model=model, provider=provider, candidates=candidates)
         error.unavailable = not any(c.state == State.READY for c in candidates)
+        error.headline = f"no READY instance serves {what}"
         return error
 
     def reroute(self, decision: Decision, key: str) -> Decision:

@@ -78,6 +78,8 @@ class NoRouteError(RoutingError):
         self.candidates: list[Any] = list(candidates)
         #: True when no candidate was READY at all (the gateway answers 503, not 404).
         self.unavailable = False
+        #: The message without the candidate listing (for displays that list them apart).
+        self.headline = message
         super().__init__(message)
 
 

@@ -57,7 +57,9 @@ async def _get(
     except TimeoutError as exc:
         raise _Failed(State.DOWN, f"no answer within {timeout.total:g}s") from exc
     except aiohttp.ClientConnectorError as exc:
-        raise _Failed(State.DOWN, f"connection refused ({exc.os_error or exc})") from exc
+        refused = isinstance(exc.os_error, ConnectionRefusedError)
+        why = "connection refused" if refused else f"cannot connect: {exc.os_error or exc}"
+        raise _Failed(State.DOWN, why) from exc
     except aiohttp.ClientError as exc:
         raise _Failed(State.DOWN, f"connection failed: {type(exc).__name__}") from exc
     try:
