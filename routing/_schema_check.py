@@ -60,54 +60,90 @@ def _type_name(value: Any) -> str:
 
 def _describe(doc: MarkedDocument, error: ValidationError) -> list[ConfigIssue]:
     path = tuple(error.absolute_path)
-    validator = error.validator
-    schema = error.schema if isinstance(error.schema, dict) else {}
+    validator = str(error.validator)
+    wanted: Any = error.validator_value
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    if "propertyNames" in error.absolute_schema_path:
+        return [_name_issue(doc, path, str(error.instance), validator)]
     if validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(schema.get("properties", {}))
         out = []
         for key in error.instance:
             if key in allowed:
                 continue
-            hint = _suggest(key, allowed) or (f" (allowed: {', '.join(allowed)})" if allowed else "")
+            hint = _suggest(key, allowed) or (
+                f" (allowed: {', '.join(allowed)})" if allowed else "")
             out.append(doc.issue((*path, key), f"unknown key {key!r}{hint}", key=True))
         return out
     if validator == "required":
         return [doc.issue(path, error.message.replace("is a required property",
                                                        "is required but missing"))]
-    if validator == "propertyNames":
-        name = error.instance
-        return [doc.issue((*path, str(name)), f"invalid name {name!r}: use letters, digits, "
-                          "'.', '_' and '-', starting with a letter or digit", key=True)]
+    if validator == "minProperties":
+        return [doc.issue(path, _EMPTY.get(str(_last_key(path)), "must not be empty"))]
+    if validator == "minItems":
+        return [doc.issue(path, "the list is empty: give at least one item")]
     if validator == "enum":
-        choices = [str(c) for c in error.validator_value]
+        choices = [str(c) for c in wanted]
         shown = ", ".join(repr(c) for c in choices)
         hint = _suggest(str(error.instance), choices) if isinstance(error.instance, str) else ""
         return [doc.issue(path, f"{error.instance!r} is not one of {shown}{hint}")]
     if validator == "const":
-        return [doc.issue(path, f"must be {error.validator_value!r}, not {error.instance!r}")]
+        hint = " (a number: write it without quotes)" if str(error.instance) == str(wanted) else (
+            " (the only config format version)" if path == ("version",) else "")
+        return [doc.issue(path, f"must be {wanted!r}, not {error.instance!r}{hint}")]
     if validator == "type":
-        wanted = error.validator_value
-        names = [_TYPE_NAMES.get(t, t) for t in (wanted if isinstance(wanted, list) else [wanted])]
-        return [doc.issue(path, f"expected {' or '.join(names)}, got {_type_name(error.instance)} "
+        kinds = [str(t) for t in (wanted if isinstance(wanted, list) else [wanted])]
+        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in kinds)
+        return [doc.issue(path, f"expected {expected}, got {_type_name(error.instance)} "
                           f"{error.instance!r}")]
     if validator in ("oneOf", "anyOf") and error.context:
-        types = [s.get("type") for s in error.validator_value if isinstance(s, dict)]
-        if all(types) and not any(_matches_type(error.instance, t) for t in types):
-            names = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
-            return [doc.issue(path, f"expected {names}, got {_type_name(error.instance)} "
+        types = [str(s.get("type")) for s in wanted if isinstance(s, dict) and "type" in s]
+        if len(types) == len(wanted) and not any(_matches_type(error.instance, t) for t in types):
+            expected = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+            return [doc.issue(path, f"expected {expected}, got {_type_name(error.instance)} "
                               f"{error.instance!r}")]
         best = best_match(error.context)
         if best is not None:
             return _describe(doc, best)
-    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
-                 "exclusiveMaximum": "<"}[str(validator)]
-        return [doc.issue(path, f"{error.instance!r} is out of range: must be {bound} "
-                          f"{error.validator_value}")]
+    if validator in _BOUNDS:
+        return [doc.issue(path, f"{error.instance!r} is out of range: must be {_BOUNDS[validator]} "
+                          f"{wanted}")]
+    if validator == "minLength" and error.instance == "":
+        return [doc.issue(path, "must not be empty")]
     if validator == "pattern":
+        if _last_key(path) == "api_key_env":
+            return [doc.issue(path, f"{error.instance!r} is not an environment variable name: "
+                              "api_key_env names the variable that holds the key (like "
+                              "OPENAI_API_KEY); the key itself never goes in the file")]
+        if _last_key(path) == "route" or (len(path) > 1 and _last_key(path[:-1]) == "route"):
+            return [doc.issue(path, f"{error.instance!r} is not a route: write a provider name "
+                              "or provider:instance")]
         return [doc.issue(path, f"{error.instance!r} is not a valid value here: "
-                          + (schema.get("description") or f"must match {error.validator_value}"))]
+                          + (schema.get("description") or f"must match {wanted}"))]
     return [doc.issue(path, error.message)]
+
+
+_BOUNDS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+
+_EMPTY = {
+    "providers": "no providers: declare at least one (e.g. ollama with api: ollama)",
+    "instances": "no instances: declare at least one (e.g. default: {port: 11434})",
+    "match": "match is empty: give model, model_regex or model_exact, or leave match out "
+             "for a catch-all rule",
+}
+
+
+def _last_key(path: tuple[str | int, ...]) -> str | int | None:
+    return path[-1] if path else None
+
+
+def _name_issue(doc: MarkedDocument, path: tuple[str | int, ...], name: str,
+                validator: str) -> ConfigIssue:
+    what = {"providers": "provider", "instances": "instance"}.get(str(_last_key(path)), "")
+    why = ("is longer than 64 characters" if validator == "maxLength" else
+           "use letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return doc.issue((*path, name), f"invalid {what} name {name!r}: {why}".replace("  ", " "),
+                     key=True)
 
 
 def _matches_type(value: Any, name: str) -> bool:

@@ -7,9 +7,11 @@ regular expressions that compile and cannot backtrack catastrophically.
 from __future__ import annotations
 
 import difflib
+import importlib
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from routing._urls import AddressError, normalise_url
 from routing._yaml import MarkedDocument
@@ -47,7 +49,7 @@ def check_meaning(doc: MarkedDocument) -> list[ConfigIssue]:
 
 
 def _check_instances(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[ConfigIssue]:
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str | None], str] = {}
     for pname, provider in data["providers"].items():
         kind = provider.get("kind") or (pname if pname in _KNOWN_KINDS else "generic")
         for iname, spec in provider["instances"].items():
@@ -66,12 +68,16 @@ def _check_instances(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[Conf
             except AddressError as exc:
                 yield doc.issue((*path, "url"), str(exc))
                 continue
-            where = url.split("://", 1)[1]
-            if where in seen:
+            # One server is one instance: the same host:port twice would probe, count and
+            # break the same server twice. Remote APIs are the exception when each instance
+            # uses its own key (two accounts of one provider).
+            where = urlsplit(url).netloc
+            if (where, spec.get("api_key_env")) in seen:
+                other = seen[where, spec.get("api_key_env")]
                 yield doc.issue(path, f"{pname}:{iname} has the same address ({where}) as "
-                                f"{seen[where]}; two instances cannot share host:port")
+                                f"{other}; two instances cannot share host:port")
             else:
-                seen[where] = f"{pname}:{iname}"
+                seen[where, spec.get("api_key_env")] = f"{pname}:{iname}"
 
 
 def _check_rules(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[ConfigIssue]:
@@ -130,6 +136,8 @@ def regex_problem(pattern: str) -> str | None:
     except re.error as exc:
         where = f" at position {exc.pos}" if exc.pos is not None else ""
         return f"invalid regex: {exc.msg}{where}"
+    except (OverflowError, RecursionError) as exc:  # a{99999999999}: re raises these too
+        return f"invalid regex: {exc}"
     if _nested_unbounded(pattern):
         return ("regex risks catastrophic backtracking: an unbounded repeat inside another "
                 "repeat (like (a+)+); rewrite it without the nested quantifier")
@@ -137,30 +145,29 @@ def regex_problem(pattern: str) -> str | None:
 
 
 def _nested_unbounded(pattern: str) -> bool:
-    import re._constants as sre_constants  # the parser's own vocabulary, stable across 3.11+
-    import re._parser as sre_parse
-
-    repeats = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT}
-    possessive = getattr(sre_constants, "POSSESSIVE_REPEAT", None)
+    # The stdlib's own regex parser (private but stable across 3.11+): the tree it builds
+    # is exactly what the matcher backtracks over.
+    parser: Any = importlib.import_module("re._parser")
+    consts: Any = importlib.import_module("re._constants")
+    repeats = {consts.MAX_REPEAT, consts.MIN_REPEAT}
+    possessive = getattr(consts, "POSSESSIVE_REPEAT", None)
 
     def walk(items: Any, inside_repeat: bool) -> bool:
         for op, av in items:
             if op in repeats or (possessive is not None and op == possessive):
-                low, high, sub = av
-                unbounded = high == sre_constants.MAXREPEAT
-                if inside_repeat and unbounded:
+                _, high, sub = av
+                if inside_repeat and high == consts.MAXREPEAT:
                     return True
                 if walk(sub, inside_repeat or high > 1):
                     return True
-            elif op == sre_constants.SUBPATTERN:
+            elif op == consts.SUBPATTERN:
                 if walk(av[-1], inside_repeat):
                     return True
-            elif op == sre_constants.BRANCH:
+            elif op == consts.BRANCH:
                 if any(walk(branch, inside_repeat) for branch in av[1]):
                     return True
-            elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
-                if walk(av[1], inside_repeat):
-                    return True
+            elif op in (consts.ASSERT, consts.ASSERT_NOT) and walk(av[1], inside_repeat):
+                return True
         return False
 
-    return walk(sre_parse.parse(pattern), False)
+    return bool(walk(parser.parse(pattern), False))

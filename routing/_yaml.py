@@ -46,7 +46,7 @@ class MarkedDocument:
     issues: list[ConfigIssue] = field(default_factory=list)
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
-        """Line and column (1-based) of the value at ``path`` (or its key), else its nearest parent."""
+        """Line and column (1-based) of the value at ``path`` (or its key), else of a parent."""
         table = self.keys if key else self.values
         probe = tuple(path)
         while probe:
@@ -67,43 +67,89 @@ def _pos(mark: yaml.Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
+#: Most values a document may expand to; YAML aliases can make a small file huge
+#: (the "billion laughs"), and a config has a few hundred values at most.
+MAX_VALUES = 100_000
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _TooBig(Exception):
+    """Raised inside the builder to stop at the first runaway expansion."""
+
+    def __init__(self, node: yaml.Node, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
 class _Builder:
     def __init__(self, doc: MarkedDocument, loader: yaml.SafeLoader, environ: dict[str, str]):
         self.doc = doc
         self.loader = loader
         self.environ = environ
+        self.count = 0
+        self.active: set[int] = set()  # nodes being built: an alias back into one is a cycle
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _TooBig(node, f"the document expands to more than {MAX_VALUES:,} values "
+                          "(YAML aliases repeated too often?)")
+        if id(node) in self.active:
+            raise _TooBig(node, "recursive YAML alias: a value contains itself")
         self.doc.values[path] = _pos(node.start_mark)
-        if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # type: ignore[no-untyped-call]
-            out: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node)  # type: ignore[no-untyped-call]
-                if not isinstance(key, str):
-                    key = str(key)
-                child = (*path, key)
-                if key in out:
-                    first_line, _ = self.doc.keys[child]
-                    line, col = _pos(key_node.start_mark)
-                    self.doc.issues.append(
-                        ConfigIssue(
-                            self.doc.file, line, col, json_path(child),
-                            f"duplicate key {key!r} (first defined on line {first_line}); "
-                            "YAML would silently keep only the last one",
-                        )
-                    )
-                    continue
-                self.doc.keys[child] = _pos(key_node.start_mark)
-                out[key] = self.build(value_node, child)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node)  # type: ignore[no-untyped-call]
-        if isinstance(value, str) and "$" in value:
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            self.active.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path)
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.active.discard(id(node))
+        value = self.loader.construct_object(node)
+        if isinstance(value, str) and "$" in value and isinstance(node, yaml.ScalarNode):
             return self._interpolate(value, node, path)
         return value
 
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        # Keys written in this mapping may override keys merged in with `<<: *anchor`
+        # (that is what merging is for); only a key written twice here is a mistake.
+        written = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+        self.loader.flatten_mapping(node)
+        first_written = len(node.value) - written
+        out: dict[str, Any] = {}
+        from_merge: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            key = self.loader.construct_object(key_node)
+            if not isinstance(key, str):
+                key = str(key)
+            child = (*path, key)
+            merged = index < first_written
+            if key in out:
+                if not merged and key not in from_merge:
+                    first_line, _ = self.doc.keys[child]
+                    line, col = _pos(key_node.start_mark)
+                    self.doc.issues.append(ConfigIssue(
+                        self.doc.file, line, col, json_path(child),
+                        f"duplicate key {key!r} (first defined on line {first_line}); "
+                        "YAML would silently keep only the last one"))
+                    continue
+                self._forget(child)  # a later merge, or a written key, overrides a merged one
+            if merged:
+                from_merge.add(key)
+            else:
+                from_merge.discard(key)
+            self.doc.keys[child] = _pos(key_node.start_mark)
+            out[key] = self.build(value_node, child)
+        return out
+
+    def _forget(self, path: Path) -> None:
+        """Drop the positions of a merged-in value that a written key overrides."""
+        n = len(path)
+        for table in (self.doc.values, self.doc.keys):
+            for stale in [p for p in table if p[:n] == path]:
+                del table[stale]
     def _interpolate(self, text: str, node: yaml.ScalarNode, path: Path) -> Any:
         missing: list[str] = []
 
@@ -147,25 +193,62 @@ def load_marked(
     try:
         node = loader.get_single_node()
         if node is None:
-            doc.issues.append(
-                ConfigIssue(file, 1, 1, "$", "the file is empty: expected a mapping with "
-                            "'version' and 'providers'")
-            )
+            what = "holds only comments" if text.strip() else "is empty"
+            doc.issues.append(ConfigIssue(file, 1, 1, "$", f"the file {what}: expected a "
+                                          "mapping with 'version' and 'providers'"))
             return doc
-        doc.data = _Builder(doc, loader, dict(os.environ if environ is None else environ)).build(
-            node, ()
-        )
+        builder = _Builder(doc, loader, dict(os.environ if environ is None else environ))
+        doc.data = builder.build(node, ())
+    except _TooBig as exc:
+        line, col = _pos(exc.node.start_mark)
+        doc.data = None
+        doc.issues.append(ConfigIssue(file, line, col, "$", exc.message))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = _pos(mark) if mark is not None else (1, 1)
-        problem = exc.problem or "invalid YAML"
-        if "\\t" in problem or "'\\t'" in problem or "tab" in problem:
-            problem += " (YAML does not allow tabs for indentation; use spaces)"
-        context = f" {exc.context}" if exc.context else ""
-        doc.issues.append(ConfigIssue(file, line, col, "$", f"YAML syntax error:{context} {problem}"
-                                      .replace(":  ", ": ")))
+        line, col, message = _syntax_message(exc)
+        doc.issues.append(ConfigIssue(file, line, col, "$", f"YAML syntax error: {message}"))
     except yaml.YAMLError as exc:
         doc.issues.append(ConfigIssue(file, 1, 1, "$", f"YAML error: {exc}"))
+    except RecursionError:
+        doc.data = None
+        doc.issues.append(ConfigIssue(file, 1, 1, "$", "the document is nested too deeply "
+                                      "to be a config"))
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return doc
+
+
+_PLAIN_NAMES = {"flow mapping": "'{' mapping", "flow sequence": "'[' list",
+                "quoted scalar": "quoted string"}
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """Where a YAML syntax error is best fixed, and what to tell the user."""
+    problem = exc.problem or "invalid YAML"
+    at, opened = exc.problem_mark, exc.context_mark
+    line, col = _pos(at) if at is not None else _pos(opened) if opened is not None else (1, 1)
+    if "'\\t'" in problem:
+        return line, col, ("a tab character; YAML indents with spaces only (replace the tab "
+                           "with spaces)")
+    if problem == "mapping values are not allowed here":
+        return line, col, (f"{problem} (a value containing ': ' must be quoted, "
+                           "or a line is indented wrongly)")
+    context = exc.context or ""
+    if problem.startswith("expected <block end>") and opened is not None:
+        return line, col, (f"this line is indented wrongly: it lines up with no key of the "
+                           f"mapping at line {opened.line + 1}, column {opened.column + 1}")
+    if context == "expected a single document in the stream":
+        return line, col, ("a second YAML document starts here ('---'); a config file holds "
+                           "exactly one")
+    if opened is not None and context.startswith(("while parsing a flow", "while scanning a")):
+        what = context.removeprefix("while parsing a ").removeprefix("while scanning a ")
+        what = _PLAIN_NAMES.get(what, what)
+        where = f"{what} opened at line {opened.line + 1}, column {opened.column + 1}"
+        if "<stream end>" in problem or "end of stream" in problem:
+            # The end of the file is not where the fix goes: point at the opening bracket.
+            line, col = _pos(opened)
+            return line, col, f"this {what} is never closed ({problem})"
+        return line, col, f"{problem} (in the {where}; is a closing bracket missing?)"
+    if context and opened is not None:
+        return line, col, (f"{problem} ({context} at line {opened.line + 1}, "
+                           f"column {opened.column + 1})")
+    return line, col, f"{context} {problem}".strip()

@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="start bundled fakes and a gateway, route sample requests, stop")
 
-    p = sub.add_parser("conformance", help="run the conformance suite against fakes or real servers")
+    p = sub.add_parser("conformance", help="run the conformance suite (fakes or real servers)")
     p.add_argument("--backends", choices=["fake", "real"], default="fake")
     p.add_argument("--config", help="a file of cases or a directory of them")
     p.add_argument("-k", dest="pattern", help="only cases whose name contains PATTERN")

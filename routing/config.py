@@ -55,7 +55,8 @@ class ProbeSettings:
 
 @dataclass(frozen=True, slots=True)
 class BreakerSettings:
-    """Circuit breaker: opens after ``failures`` in a row, for ``backoff`` doubling to ``max_backoff``."""
+    """Circuit breaker: opens after ``failures`` in a row for ``backoff`` s, doubling up to
+    ``max_backoff``."""
 
     failures: int = 3
     backoff: float = 1.0
@@ -168,7 +169,7 @@ class Config:
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
-    """Read, validate and build the config at ``path``; raise :class:`ConfigError` on any problem."""
+    """Read, validate and build the config at ``path``; raise :class:`ConfigError` if invalid."""
     name = os.fspath(path)
     text = _read_text(name)
     return parse_config(text, file=name, environ=environ)
@@ -180,14 +181,21 @@ def parse_config(
     """Validate and build a config from YAML ``text``; ``file`` names it in errors."""
     doc = load_marked(text, file, dict(os.environ if environ is None else environ))
     issues = list(doc.issues)
-    if doc.data is not None and not doc.issues:
-        shape = schema_issues(doc)
-        issues.extend(shape)
-        if not shape:
-            issues.extend(check_meaning(doc))
+    if doc.data is not None:
+        # Keep going after duplicate keys and missing variables so that one run shows every
+        # problem; only drop later complaints about a value already reported.
+        reported = {i.json_path for i in doc.issues}
+        later = schema_issues(doc)
+        if not later:
+            later = check_meaning(doc)
+        issues.extend(i for i in later if not _under(i.json_path, reported))
     if issues:
         raise ConfigError(issues)
     return _build(doc)
+
+
+def _under(path: str, reported: set[str]) -> bool:
+    return any(path == r or path.startswith((r + ".", r + "[")) for r in reported)
 
 
 def _read_text(name: str) -> str:
@@ -195,13 +203,16 @@ def _read_text(name: str) -> str:
         return ConfigError([ConfigIssue(name, line, column, "$", message)])
 
     try:
-        size = os.path.getsize(name)
         if FsPath(name).is_dir():
             raise fail("is a directory, not a config file")
-        if size > MAX_CONFIG_BYTES:
-            raise fail(f"file is too large ({size:,} bytes; a config may be at most "
+        with open(name, "rb") as stream:
+            # Read one byte past the limit: a device or pipe has no size to ask for first.
+            size = os.fstat(stream.fileno()).st_size
+            raw = b"" if size > MAX_CONFIG_BYTES else stream.read(MAX_CONFIG_BYTES + 1)
+        if size > MAX_CONFIG_BYTES or len(raw) > MAX_CONFIG_BYTES:
+            shown = f"{size:,} bytes" if size > MAX_CONFIG_BYTES else "more bytes"
+            raise fail(f"file is too large ({shown}; a config may be at most "
                        f"{MAX_CONFIG_BYTES:,})")
-        raw = FsPath(name).read_bytes()
     except ConfigError:
         raise
     except OSError as exc:
@@ -223,12 +234,19 @@ def _read_text(name: str) -> str:
 def _build(doc: MarkedDocument) -> Config:
     data = cast(dict[str, Any], doc.data)
     d = data.get("defaults", {})
-    probe = ProbeSettings(**d.get("probe", {}))
+    p = d.get("probe", {})
+    probe = ProbeSettings(timeout=float(p.get("timeout", 1.0)), ttl=float(p.get("ttl", 5.0)))
+    b = d.get("breaker", {})
+    breaker = BreakerSettings(
+        failures=int(b.get("failures", 3)),
+        backoff=float(b.get("backoff", 1.0)),
+        max_backoff=float(b.get("max_backoff", 30.0)),
+    )
     defaults = Defaults(
         connect_timeout=float(d.get("connect_timeout", 0.5)),
         request_timeout=float(d.get("request_timeout", 120.0)),
         probe=probe,
-        breaker=BreakerSettings(**d.get("breaker", {})),
+        breaker=breaker,
         retries=int(d.get("retries", 2)),
     )
     providers: dict[str, Provider] = {}
