@@ -22,7 +22,7 @@ class Metrics:
 
     requests: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     latency_buckets: Counter[tuple[str, float]] = field(default_factory=Counter)
-    latency_sum: Counter[str] = field(default_factory=Counter)
+    latency_sum: dict[str, float] = field(default_factory=dict)
     latency_count: Counter[str] = field(default_factory=Counter)
     failovers: Counter[tuple[str, str]] = field(default_factory=Counter)
     wrong_model: Counter[tuple[str, str, str]] = field(default_factory=Counter)
@@ -31,7 +31,7 @@ class Metrics:
     def request(self, instance: str, model: str, outcome: str, seconds: float) -> None:
         """Count one finished request (outcome: ok, error class name …) and its latency."""
         self.requests[(instance, model, outcome)] += 1
-        self.latency_sum[instance] += seconds
+        self.latency_sum[instance] = self.latency_sum.get(instance, 0.0) + seconds
         self.latency_count[instance] += 1
         for bound in LATENCY_BUCKETS:
             if seconds <= bound:
