@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from routing.adapters._http import expect_object, iter_sse, loads, post, read_json
+from routing.adapters._http import check_messages, expect_object, iter_sse, loads, post, read_json
 from routing.config import Instance
 from routing.errors import BackendProtocolError, BackendUnavailable
 
@@ -252,6 +252,7 @@ class AnthropicAdapter:
     ) -> dict[str, Any]:
         """Send a non-streaming request; return an OpenAI ``chat.completion``."""
         key = instance.key
+        check_messages(request, key)
         async with post(session, instance.url + "/v1/messages",
                         to_wire(model, request, stream=False), key=key,
                         headers=headers(instance), timeout=timeout) as resp:
@@ -267,6 +268,7 @@ class AnthropicAdapter:
     ) -> AsyncIterator[dict[str, Any]]:
         """Send a streaming request; yield OpenAI chunks as each SSE event arrives."""
         key = instance.key
+        check_messages(request, key)
         converter = EventConverter(key)
         async with post(session, instance.url + "/v1/messages",
                         to_wire(model, request, stream=True), key=key,

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from routing.adapters._http import iter_ndjson, post, read_json
+from routing.adapters._http import check_messages, iter_ndjson, post, read_json
 from routing.config import Instance
 from routing.errors import BackendProtocolError
 
@@ -222,6 +222,7 @@ class OllamaAdapter:
     ) -> dict[str, Any]:
         """Send ``stream: false``; return an OpenAI ``chat.completion``."""
         key = instance.key
+        check_messages(request, key)
         async with post(session, instance.url + "/api/chat",
                         to_wire(model, request, stream=False), key=key,
                         headers=_headers(instance), timeout=timeout) as resp:
@@ -237,6 +238,7 @@ class OllamaAdapter:
     ) -> AsyncIterator[dict[str, Any]]:
         """Send ``stream: true``; yield OpenAI chunks as each NDJSON line arrives."""
         key = instance.key
+        check_messages(request, key)
         converter = ChunkConverter(key)
         async with post(session, instance.url + "/api/chat",
                         to_wire(model, request, stream=True), key=key,

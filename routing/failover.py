@@ -1,0 +1,335 @@
+"""Turn a Decision into an answer, failing over to alternatives before the first byte.
+
+:func:`complete` (non-streaming) and :func:`open_stream` (streaming) resolve a request,
+try the chosen instance, then ``decision.alternatives`` in order, bounded by the retry
+budget (``defaults.retries`` failovers) and the request deadline: ``defaults.request_timeout``
+bounds the whole request, an instance's own ``request_timeout`` bounds one attempt on it (so
+an instance configured with a short one fails over quickly when it hangs). Retried: :class:`BackendUnavailable` (refused, reset, 503 loading),
+:class:`BackendTimeout` (before the first byte), :class:`BackendProtocolError` (5xx, garbage).
+Never retried: :class:`BackendRejected` (4xx, the caller's error), and anything after the
+first stream chunk reached the caller: the stream then ends with a :class:`BackendError`.
+
+Every failed attempt is reported (``router.report_failure`` and ``metrics.failover``); the
+answering instance gets ``router.report_success`` and ``metrics.request``. A reply naming
+another model than the one routed to is logged (logger ``routing``), counted
+(``metrics.wrong``) and recorded in ``Decision.warnings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from routing.adapters import get_adapter
+from routing.adapters._http import client_timeout
+from routing.config import Instance
+from routing.decision import Decision
+from routing.errors import (
+    BackendError,
+    BackendProtocolError,
+    BackendRejected,
+    BackendTimeout,
+    BackendUnavailable,
+)
+
+if TYPE_CHECKING:
+    from routing.engine import Router
+
+__all__ = ["Completion", "StreamHandle", "chat", "complete", "model_matches", "open_stream",
+           "stream"]
+
+logger = logging.getLogger("routing")
+
+Attempt = tuple[str, BaseException | None]
+
+# Dated snapshots a hosted API answers with: gpt-4o-mini -> gpt-4o-mini-2024-07-18,
+# claude-3-5-haiku-latest -> claude-3-5-haiku-20241022.
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
+@dataclass(slots=True)
+class Completion:
+    """A non-streaming answer: the OpenAI-shaped ``reply``, the ``decision`` of the instance
+    that answered, every ``attempt`` as ``(instance, error or None)``, and the failover count.
+    """
+
+    reply: dict[str, Any]
+    decision: Decision
+    attempts: list[Attempt] = field(default_factory=list)
+    failovers: int = 0
+
+
+def model_matches(routed: str, reported: str, aliases: Mapping[str, str] = {}) -> bool:
+    """True when a reply naming ``reported`` plausibly came from model ``routed``.
+
+    Accepted: equal after normalising (case, an Ollama ``:latest`` tag, a directory
+    prefix), a name the instance's ``aliases`` map to the other, or a dated snapshot of
+    the routed name (``gpt-4o-mini`` -> ``gpt-4o-mini-2024-07-18``).
+    """
+    a, b = _normal(routed), _normal(reported)
+    if a == b:
+        return True
+    for alias, target in aliases.items():
+        pair = {_normal(alias), _normal(target)}
+        if a in pair and b in pair:
+            return True
+    base = a.removesuffix("-latest")
+    return b.startswith(base) and _SNAPSHOT.fullmatch(b[len(base):]) is not None
+
+
+def _normal(name: str) -> str:
+    name = name.strip().lower().rsplit("/", 1)[-1]
+    return name.removesuffix(":latest")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, BackendUnavailable):
+        return "loading" if exc.status == 503 else "unavailable"
+    if isinstance(exc, BackendTimeout):
+        return "timeout"
+    if isinstance(exc, BackendProtocolError):
+        return "server_error" if exc.status is not None else "protocol"
+    return type(exc).__name__
+
+
+class _Attempts:
+    """The plan of one request: candidates in order, the deadline, what happened so far."""
+
+    __slots__ = ("attempts", "deadline", "decision", "keys", "router")
+
+    def __init__(self, router: Router, decision: Decision) -> None:
+        self.router = router
+        self.decision = decision
+        first = router.config.instances[decision.instance]
+        whole = max(router.config.defaults.request_timeout, first.request_timeout)
+        self.deadline = time.monotonic() + whole
+        budget = max(router.config.defaults.retries, 0) + 1
+        self.keys = (decision.instance, *decision.alternatives)[:budget]
+        self.attempts: list[Attempt] = []
+
+    def plan(self) -> Iterator[tuple[Decision, Instance]]:
+        """Each candidate's decision, made only when the previous one failed."""
+        instances = self.router.config.instances
+        yield self.decision, instances[self.decision.instance]
+        for key in self.keys[1:]:
+            yield _reroute(self.router, self.decision, key), instances[key]
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def failed(self, decision: Decision, exc: BackendError, seconds: float) -> None:
+        key = decision.instance
+        self.attempts.append((key, exc))
+        self.router.metrics.request(key, decision.model or "", type(exc).__name__, seconds)
+        if not isinstance(exc, BackendRejected):
+            self.router.report_failure(key, exc)
+            self.router.metrics.failover(key, _reason(exc))
+
+    def verified(self, decision: Decision, inst: Instance, reported: Any) -> Decision:
+        routed = decision.model
+        if not routed or not isinstance(reported, str) or not reported:
+            return decision
+        if model_matches(routed, reported, inst.aliases):
+            return decision
+        logger.warning("%s answered as model %r, routed to model %r", inst.key, reported,
+                       routed)
+        self.router.metrics.wrong(inst.key, routed, reported)
+        note = f"{inst.key} answered as model {reported!r}, routed to {routed!r}"
+        return dataclasses.replace(decision, warnings=(*decision.warnings, note))
+
+
+def _reroute(router: Router, decision: Decision, key: str) -> Decision:
+    reroute = getattr(router, "reroute", None)
+    if reroute is not None:
+        rerouted: Decision = reroute(decision, key)
+        return rerouted
+    inst = router.config.instances[key]
+    requested = decision.requested_model
+    model = inst.aliases.get(requested, requested) if requested else decision.model
+    return dataclasses.replace(
+        decision, provider=inst.provider, instance=key, base_url=inst.base_url, api=inst.api,
+        model=model, reason=f"failover from {decision.instance}",
+        alternatives=tuple(k for k in decision.alternatives if k != key))
+
+
+async def complete(router: Router, request: Mapping[str, Any], *,
+                   provider: str | None = None) -> Completion:
+    """Answer an OpenAI-shaped ``request`` (non-streaming), failing over as needed.
+
+    Raises :class:`~routing.errors.NoRouteError` when nothing serves the model, the
+    :class:`BackendRejected` of a 4xx at once, or the last attempt's :class:`BackendError`.
+    """
+    decision = await router.resolve(provider=provider, model=request.get("model"))
+    plan = _Attempts(router, decision)
+    last: BackendError | None = None
+    for failovers, (current, inst) in enumerate(plan.plan()):
+        remaining = plan.remaining()
+        if remaining <= 0:
+            break
+        model = current.model or current.requested_model or ""
+        started = time.perf_counter()
+        try:
+            reply = await get_adapter(inst.api).chat(
+                router.session, inst, model, request,
+                client_timeout(inst, min(inst.request_timeout, remaining)))
+        except BackendError as exc:
+            plan.failed(current, exc, time.perf_counter() - started)
+            if isinstance(exc, BackendRejected):
+                raise
+            last = exc
+            continue
+        router.report_success(inst.key)
+        router.metrics.request(inst.key, model, "ok", time.perf_counter() - started)
+        plan.attempts.append((inst.key, None))
+        current = plan.verified(current, inst, reply.get("model"))
+        return Completion(reply, current, plan.attempts, failovers)
+    raise last or _deadline_error(decision, plan)
+
+
+def _deadline_error(decision: Decision, plan: _Attempts) -> BackendTimeout:
+    return BackendTimeout(f"request deadline passed after {len(plan.attempts)} attempt(s)",
+                          instance=decision.instance)
+
+
+class StreamHandle:
+    """A stream whose first chunk has arrived: iterate it for every chunk (first included).
+
+    ``decision`` is that of the instance actually answering, ``failovers`` how many
+    instances failed before it, ``attempts`` as in :class:`Completion`. Close it early with
+    :meth:`aclose` (or ``async with``) to release the connection and cancel upstream.
+    A failure after the first chunk raises a :class:`BackendError`; it is never retried.
+    """
+
+    __slots__ = ("_chunks", "_done", "_first", "_inst", "_model", "_router", "_started",
+                 "attempts", "decision", "failovers")
+
+    def __init__(self, router: Router, inst: Instance, chunks: AsyncIterator[dict[str, Any]],
+                 first: dict[str, Any], decision: Decision, attempts: list[Attempt],
+                 failovers: int, started: float) -> None:
+        self._router = router
+        self._inst = inst
+        self._chunks = chunks
+        self._first: dict[str, Any] | None = first
+        self._model = decision.model or ""
+        self._started = started
+        self._done = False
+        self.decision = decision
+        self.attempts = attempts
+        self.failovers = failovers
+
+    def __aiter__(self) -> StreamHandle:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        first = self._first
+        if first is not None:
+            self._first = None
+            return first
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self._finish("ok")
+            raise
+        except BackendError as exc:
+            self._router.report_failure(self._inst.key, exc)
+            self._finish(type(exc).__name__)
+            raise
+        except BaseException:
+            self._finish("cancelled")
+            await self.aclose()
+            raise
+
+    def _finish(self, outcome: str) -> None:
+        if not self._done:
+            self._done = True
+            self._router.metrics.request(self._inst.key, self._model, outcome,
+                                         time.perf_counter() - self._started)
+
+    async def aclose(self) -> None:
+        """Stop reading: the connection is closed, which cancels the request upstream."""
+        self._finish("closed")
+        self._first = None
+        await _close(self._chunks)
+
+    async def __aenter__(self) -> StreamHandle:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+
+async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
+    if isinstance(chunks, AsyncGenerator):
+        await chunks.aclose()
+
+
+async def open_stream(router: Router, request: Mapping[str, Any], *,
+                      provider: str | None = None) -> StreamHandle:
+    """Start a stream, failing over until a first chunk arrives; return its handle.
+
+    Raises like :func:`complete` when no instance produces a first chunk.
+    """
+    decision = await router.resolve(provider=provider, model=request.get("model"))
+    plan = _Attempts(router, decision)
+    last: BackendError | None = None
+    for failovers, (current, inst) in enumerate(plan.plan()):
+        remaining = plan.remaining()
+        if remaining <= 0:
+            break
+        model = current.model or current.requested_model or ""
+        started = time.perf_counter()
+        chunks = get_adapter(inst.api).stream(
+            router.session, inst, model, request,
+            client_timeout(inst, min(inst.request_timeout, remaining)))
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            exc: BackendError = BackendProtocolError("stream ended before its first chunk",
+                                                     instance=inst.key)
+        except BackendError as error:
+            exc = error
+        except BaseException:
+            await _close(chunks)
+            raise
+        else:
+            router.report_success(inst.key)
+            plan.attempts.append((inst.key, None))
+            current = plan.verified(current, inst, first.get("model"))
+            return StreamHandle(router, inst, chunks, first, current, plan.attempts,
+                                failovers, started)
+        await _close(chunks)
+        plan.failed(current, exc, time.perf_counter() - started)
+        if isinstance(exc, BackendRejected):
+            raise exc
+        last = exc
+    raise last or _deadline_error(decision, plan)
+
+
+async def chat(router: Router, messages: Sequence[Mapping[str, Any]], *,
+               model: str | None = None, provider: str | None = None,
+               **params: Any) -> dict[str, Any]:
+    """Send a chat; return an OpenAI ``chat.completion`` dict whatever the backend's API."""
+    request = {**params, "messages": messages, "model": model}
+    return (await complete(router, request, provider=provider)).reply
+
+
+async def stream(router: Router, messages: Sequence[Mapping[str, Any]], *,
+                 model: str | None = None, provider: str | None = None,
+                 **params: Any) -> AsyncIterator[dict[str, Any]]:
+    """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them.
+
+    Closing this generator early closes the upstream connection.
+    """
+    request = {**params, "messages": messages, "model": model, "stream": True}
+    async with await open_stream(router, request, provider=provider) as handle:
+        async for chunk in handle:
+            yield chunk
