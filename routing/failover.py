@@ -4,10 +4,12 @@
 try the chosen instance, then ``decision.alternatives`` in order, bounded by the retry
 budget (``defaults.retries`` failovers) and the request deadline: ``defaults.request_timeout``
 bounds the whole request, an instance's own ``request_timeout`` bounds one attempt on it (so
-an instance configured with a short one fails over quickly when it hangs). Retried: :class:`BackendUnavailable` (refused, reset, 503 loading),
-:class:`BackendTimeout` (before the first byte), :class:`BackendProtocolError` (5xx, garbage).
-Never retried: :class:`BackendRejected` (4xx, the caller's error), and anything after the
-first stream chunk reached the caller: the stream then ends with a :class:`BackendError`.
+an instance configured with a short one fails over quickly when it hangs).
+
+Retried: :class:`BackendUnavailable` (refused, reset, 503 loading), :class:`BackendTimeout`
+(before the first byte), :class:`BackendProtocolError` (5xx, garbage). Never retried:
+:class:`BackendRejected` (4xx, the caller's error), and anything after the first stream
+chunk reached the caller: the stream then ends with a :class:`BackendError`.
 
 Every failed attempt is reported (``router.report_failure`` and ``metrics.failover``); the
 answering instance gets ``router.report_success`` and ``metrics.request``. A reply naming
