@@ -87,6 +87,8 @@ class FakeState:
     loading_until: float = 0.0
     requests: list[LoggedRequest] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
+    disconnects: int = 0
+    """Responses cut short because the client went away."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def is_loading(self) -> bool:
@@ -113,6 +115,7 @@ class FakeState:
             "models": list(self.models),
             "fault": str(self.fault),
             "loading": self.is_loading(),
+            "disconnects": self.disconnects,
         }
 
 

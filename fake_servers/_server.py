@@ -234,6 +234,11 @@ class FakeServer:
         except DropConnection:
             abort_connection(request)
             return web.Response(status=500)
+        except ConnectionError:
+            # The client went away mid-response (e.g. it stopped reading a stream): not a
+            # fault of the fake, so it is counted, not recorded for check().
+            state.disconnects += 1
+            return web.Response(status=499)
         except Exception as exc:
             state.errors.append(exc)
             return spec.error(500, f"fake server handler failed: {exc!r}", "server_error")

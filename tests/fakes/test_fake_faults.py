@@ -177,6 +177,7 @@ def test_fault_changed_over_http(fake_server: FakeServerFactory) -> None:
         "models": ["model.gguf"],
         "fault": "error500",
         "loading": False,
+        "disconnects": 0,
     }
     assert rejected.status_code == 400
 
@@ -243,3 +244,25 @@ def test_async_context_manager_and_restart() -> None:
     status, first_port, second_port = asyncio.run(scenario())
     assert status == 200
     assert first_port == second_port != 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_client_leaving_mid_stream_is_not_an_error(
+    fake_server: FakeServerFactory, kind: str
+) -> None:
+    """A client that stops reading a stream is counted as a disconnect, not a handler error."""
+    fake = fake_server(kind, fault="slow:20")
+    case = CHAT[kind]
+    with (
+        httpx.Client(timeout=5) as client,
+        client.stream(
+            "POST",
+            fake.url + case.path,
+            json=case.body(MODEL[kind], True),
+            headers=KEY_HEADERS[kind],
+        ) as response,
+    ):
+        next(response.iter_bytes())
+    with httpx.Client(timeout=5) as client:
+        wait_until(lambda: client.get(fake.url + "/_fake/state").json()["disconnects"] == 1)
+    fake.check()
