@@ -158,9 +158,12 @@ class Router:
                 if task in done and not task.cancelled() and task.exception() is None:
                     results[key] = task.result()
                 else:
-                    results[key] = ProbeResult(
+                    # Remembered (without counting a breaker failure: the probe still running
+                    # will) so the next resolve does not wait for the same hung probe again.
+                    results[key] = self._health[key].result = ProbeResult(
                         State.DOWN, detail=f"probe gave no answer within {timeout:g}s",
                         at=self.clock())
+                    self._health[key].names = {}
         return results
 
     async def refresh(self, keys: Iterable[str] | None = None) -> None:

@@ -172,8 +172,9 @@ async def probe_instance(
     strategy = _STRATEGIES.get(instance.kind)
     if strategy is None:
         strategy = _probe_ollama if instance.api == "ollama" else _probe_openai
-    timeout = aiohttp.ClientTimeout(total=instance.probe_timeout,
-                                    connect=min(instance.connect_timeout, instance.probe_timeout))
+    # Only the total bounds a probe: with hundreds of probes starting at once, the event loop
+    # itself may take longer than connect_timeout to get to a socket (seen at 1,000 instances).
+    timeout = aiohttp.ClientTimeout(total=instance.probe_timeout)
     try:
         models, loaded = await strategy(session, instance, timeout)
     except _Failed as failed:
