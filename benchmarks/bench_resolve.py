@@ -11,10 +11,10 @@ import contextlib
 import gc
 import random
 import signal
-import subprocess
-import tempfile
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,9 @@ async def _warm(instances: int) -> dict[str, float]:
             "p99_us": samples[int(len(samples) * 0.99)] / 1000}
 
 
-def _start_fleet(instances: int, hanging: int, tmp: Path) -> tuple[subprocess.Popen[str], list[int]]:
+def _start_fleet(
+    instances: int, hanging: int, tmp: Path
+) -> tuple[subprocess.Popen[str], list[int]]:
     """The fakes run in their own process, as real backends do (and on the other core)."""
     every = instances // hanging
     specs = [{"name": f"f{i}", "kind": "llamacpp", "models": [f"m{i}.gguf"],
