@@ -1,0 +1,348 @@
+"""Run one conformance case: start its fleet, send its request, compare with ``expect``.
+
+Each path (``library``: :class:`routing.engine.Router`; ``gateway``: the aiohttp app of
+:mod:`routing.gateway` on port 0) gets a fresh fleet, so no state leaks between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from fake_servers import FakeServer, Fleet
+from routing.config import parse_config
+from routing.conformance.cases import Case, CaseError, Member
+from routing.engine import Router
+from routing.errors import BackendError, NoRouteError, RoutingError
+
+__all__ = ["Outcome", "Result", "Target", "check", "real_skip_reason", "run_case",
+           "run_path", "start_targets"]
+
+CASE_TIMEOUT = 30.0
+"""Seconds one path of one case may take before it is failed (a bug must not hang a run)."""
+
+MESSAGES = ({"role": "user", "content": "Say hi"},)
+_PLACEHOLDER = re.compile(r"\$\{(PORT|URL)_([A-Za-z0-9_.-]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a member really listens; ``fake`` is None for real or user-run backends."""
+
+    member: Member
+    url: str
+    fake: FakeServer | None = None
+    real: bool = False
+
+    @property
+    def port(self) -> int:
+        """The TCP port of :attr:`url`."""
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened on one path: who answered, or what was raised."""
+
+    instance: str | None = None
+    model: str | None = None
+    failovers: int | None = None
+    fallback_used: bool | None = None
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+    error_classes: tuple[str, ...] = ()
+    message: str = ""
+    candidates: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+    reply_model: str | None = None
+    stream_broken: bool = False
+    http_status: int | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The verdict of one case on one path: ``status`` is ``pass``, ``fail`` or ``skip``."""
+
+    case: str
+    area: str
+    path: str
+    status: str
+    detail: str = ""
+
+
+def real_skip_reason(case: Case) -> str | None:
+    """Why ``case`` cannot run against real llama.cpp servers, or None if it can."""
+    if not case.real:
+        return "no member may be a real llama.cpp server (no real:)"
+    for name in case.real:
+        m = case.member(name)
+        if m.fault != "none" or m.chat_fault is not None:
+            return f"real llama.cpp cannot fake fault {m.chat_fault or m.fault!r} ({name})"
+        if m.state == "loading":
+            return f"real llama.cpp cannot be held in the loading state ({name})"
+        if not m.models:
+            return f"member {name} names no model to use as --alias"
+    return None
+
+
+@contextmanager
+def case_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Set ``env`` in ``os.environ`` for the case (API keys are read from it), then restore."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@asynccontextmanager
+async def start_targets(case: Case, real: Mapping[str, str] | None = None
+                        ) -> AsyncIterator[dict[str, Target]]:
+    """Start the case's fakes (real servers from ``real``: alias -> URL) and yield targets.
+
+    Members in ``case.real`` use the real server whose alias is their first model when
+    ``real`` is given. ``down`` members are started (to own a port) and stopped again.
+    """
+    use_real = {n for n in case.real if real is not None and case.member(n).state == "up"}
+    fakes = [m for m in case.fleet if m.fake and m.name not in use_real]
+    fleet = Fleet.from_specs([
+        {"name": m.name, "kind": m.kind, "models": list(m.models), "fault": m.fault,
+         "api_key": m.api_key} for m in fakes])
+    async with fleet:
+        targets: dict[str, Target] = {}
+        for m in case.fleet:
+            if m.name in use_real:
+                assert real is not None
+                alias = m.models[0]
+                if alias not in real:
+                    raise CaseError(f"{case.name}: no real llama.cpp server with alias {alias!r}")
+                targets[m.name] = Target(m, real[alias], real=True)
+            elif m.url is not None:
+                targets[m.name] = Target(m, m.url)
+            else:
+                server = fleet[m.name]
+                targets[m.name] = Target(m, server.url, fake=server)
+                if m.state == "loading":
+                    server.set_loading(True)
+                elif m.state == "down":
+                    await server.stop()
+        yield targets
+
+
+def render_config(case: Case, targets: Mapping[str, Target]) -> str:
+    """The case's config text with ``${PORT_x}`` / ``${URL_x}`` replaced."""
+
+    def replace(match: re.Match[str]) -> str:
+        what, name = match.groups()
+        if name not in targets:
+            raise CaseError(f"{case.name}: config names ${{{what}_{name}}}, not in the fleet")
+        target = targets[name]
+        return str(target.port) if what == "PORT" else target.url
+
+    return _PLACEHOLDER.sub(replace, case.config)
+
+
+def set_chat_faults(targets: Mapping[str, Target]) -> None:
+    """Switch every fake with a ``chat_fault`` to it (after the probes have run)."""
+    for target in targets.values():
+        if target.fake is not None and target.member.chat_fault is not None:
+            target.fake.set_fault(target.member.chat_fault)
+
+
+def chat_request(case: Case) -> dict[str, Any]:
+    """The OpenAI-shaped request body the case sends."""
+    body: dict[str, Any] = {"messages": list(MESSAGES), "max_tokens": case.request.max_tokens,
+                            "stream": case.request.stream}
+    if case.request.model is not None:
+        body["model"] = case.request.model
+    return body
+
+
+def _record_error(outcome: Outcome, exc: RoutingError) -> None:
+    outcome.error = type(exc).__name__
+    outcome.error_classes = tuple(c.__name__ for c in type(exc).__mro__)
+    outcome.message = str(exc)
+    if isinstance(exc, NoRouteError):
+        outcome.candidates = {c.instance: c.state for c in exc.candidates}
+
+
+async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
+    """Send the case's request through :class:`Router` (resolve + complete / open_stream)."""
+    config = parse_config(render_config(case, targets), file=f"<{case.name}>",
+                          environ=dict(case.env))
+    outcome = Outcome()
+    request, provider = chat_request(case), case.request.provider
+    async with Router(config) as router:
+        if any(t.member.chat_fault for t in targets.values()):
+            with suppress(NoRouteError):  # the probes ran; that is all the warm-up is for
+                await router.resolve(provider=provider, model=case.request.model)
+            set_chat_faults(targets)
+        started = time.perf_counter()
+        try:
+            if case.request.stream:
+                handle = await router.open_stream(request, provider=provider)
+                decision, outcome.failovers = handle.decision, handle.failovers
+                async with handle:
+                    try:
+                        async for chunk in handle:
+                            _take_chunk(outcome, chunk)
+                    except BackendError as exc:
+                        outcome.stream_broken = True
+                        outcome.message = str(exc)
+            else:
+                completion = await router.complete(request, provider=provider)
+                decision, outcome.failovers = completion.decision, completion.failovers
+                outcome.reply_model = completion.reply.get("model")
+                outcome.text = _reply_text(completion.reply)
+        except RoutingError as exc:
+            _record_error(outcome, exc)
+        else:
+            outcome.instance, outcome.model = decision.instance, decision.model
+            outcome.fallback_used, outcome.warnings = decision.fallback_used, decision.warnings
+            outcome.candidates = {c.instance: c.state for c in decision.trace}
+        outcome.elapsed = time.perf_counter() - started
+    return outcome
+
+
+def _take_chunk(outcome: Outcome, chunk: Mapping[str, Any]) -> None:
+    if outcome.reply_model is None and isinstance(chunk.get("model"), str):
+        outcome.reply_model = chunk["model"]
+    for choice in chunk.get("choices") or ():
+        content = (choice.get("delta") or {}).get("content")
+        if isinstance(content, str):
+            outcome.text += content
+
+
+def _reply_text(reply: Mapping[str, Any]) -> str:
+    for choice in reply.get("choices") or ():
+        content = (choice.get("message") or {}).get("content")
+        if isinstance(content, str):
+            return content
+    return ""
+
+
+def answered_by(outcome: Outcome, targets: Mapping[str, Target]) -> str | None:
+    """The member whose reply came back: fakes by ``port N`` in the text, others by model."""
+    for name, target in targets.items():
+        if target.fake is not None and re.search(rf"\bport {target.port}\b", outcome.text):
+            return name
+    for name, target in targets.items():
+        if target.fake is None and target.member.models \
+                and outcome.reply_model == target.member.models[0]:
+            return name
+    return None
+
+
+def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]) -> list[str]:
+    """Every difference between ``outcome`` and ``case.expect`` (empty: the case passed)."""
+    e, o, problems = case.expect, outcome, []
+
+    def differ(what: str, want: object, got: object) -> None:
+        if want is not None and want != got:
+            problems.append(f"{what}: want {want!r}, got {got!r}")
+
+    if e.error is not None:
+        if e.error not in o.error_classes and path == "library":
+            problems.append(f"error: want {e.error}, got "
+                            f"{o.error or 'an answer from ' + str(o.instance)}")
+    elif o.error is not None:
+        problems.append(f"unexpected {o.error}: {o.message[:300]}")
+    if path == "gateway":
+        want_status = e.http_status if e.error is not None else 200
+        if e.error is not None and want_status is None:
+            if o.http_status is None or o.http_status < 400:
+                problems.append(f"http status: want an error, got {o.http_status}")
+        else:
+            differ("http status", want_status, o.http_status)
+    if e.error is None:
+        differ("instance", e.instance, o.instance)
+        differ("model", e.model, o.model)
+        if e.answered_by is not None:
+            differ("answered by", e.answered_by, answered_by(o, targets))
+        if path == "library" or o.failovers is not None:
+            differ("failovers", e.failovers, o.failovers)
+        if path == "library":
+            differ("fallback_used", e.fallback_used, o.fallback_used)
+            if e.warning is not None:
+                differ("wrong-model warning", e.warning, bool(o.warnings))
+        differ("stream broken", e.stream_broken, o.stream_broken)
+    if path == "library":
+        for instance, state in e.candidates.items():
+            differ(f"candidate {instance}", state, o.candidates.get(instance))
+    if e.within is not None and o.elapsed > e.within:
+        problems.append(f"took {o.elapsed:.2f}s, bound is {e.within:g}s")
+    problems.extend(_check_requests(case, targets))
+    return problems
+
+
+def _check_requests(case: Case, targets: Mapping[str, Target]) -> list[str]:
+    problems = []
+    for name, paths in case.expect.probed.items():
+        fake = targets[name].fake
+        if fake is None:
+            continue
+        seen = {r["path"] for r in fake.requests}
+        missing = [p for p in paths if p not in seen]
+        if missing:
+            problems.append(f"{name} never asked {missing} (asked {sorted(seen)})")
+    for name in case.expect.no_auth:
+        fake = targets[name].fake
+        if fake is None:
+            continue
+        for r in fake.requests:
+            keys = {k.lower() for k in r["headers"]}
+            if keys & {"authorization", "x-api-key"}:
+                problems.append(f"{name} was sent an API key on {r['method']} {r['path']}")
+                break
+    return problems
+
+
+async def run_path(case: Case, path: str, real: Mapping[str, str] | None = None) -> Result:
+    """Run ``case`` on ``path`` (``library`` or ``gateway``) and judge it."""
+    from routing.conformance import gateway_path
+
+    if path == "gateway" and gateway_path.unavailable_reason() is not None:
+        return Result(case.name, case.area, path, "skip", gateway_path.unavailable_reason() or "")
+    try:
+        with case_environment(case.env):
+            async with asyncio.timeout(CASE_TIMEOUT), start_targets(case, real) as targets:
+                if path == "library":
+                    outcome = await run_library(case, targets)
+                else:
+                    outcome = await gateway_path.run_gateway(case, targets)
+                problems = check(case, path, outcome, targets)
+                for target in targets.values():
+                    if target.fake is not None:
+                        target.fake.check()
+    except TimeoutError:
+        return Result(case.name, case.area, path, "fail", f"no verdict within {CASE_TIMEOUT:g}s")
+    except Exception as exc:  # a broken case or a crash is a failure, never a crashed run
+        return Result(case.name, case.area, path, "fail", f"{type(exc).__name__}: {exc}")
+    if problems:
+        return Result(case.name, case.area, path, "fail", "; ".join(problems))
+    return Result(case.name, case.area, path, "pass", _summary(outcome))
+
+
+def _summary(o: Outcome) -> str:
+    if o.error is not None:
+        return f"{o.error}" + (f" ({o.http_status})" if o.http_status else "")
+    extra = f", {o.failovers} failover(s)" if o.failovers else ""
+    return f"-> {o.instance}{extra}"
+
+
+async def run_case(case: Case, paths: tuple[str, ...] = ("library", "gateway"),
+                   real: Mapping[str, str] | None = None) -> list[Result]:
+    """Run ``case`` on each of ``paths``; one :class:`Result` per path."""
+    return [await run_path(case, path, real) for path in paths]
