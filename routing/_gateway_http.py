@@ -1,0 +1,184 @@
+"""What both gateway doors share: request state keys, body reading, errors as responses.
+
+The OpenAI door answers errors as ``{"error": {"message", "type", "code"}}``; the Ollama
+door (paths under ``/api/``) as Ollama does, ``{"error": "message"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from routing.decision import Decision
+from routing.errors import (
+    BackendError,
+    BackendRejected,
+    BackendTimeout,
+    BackendUnavailable,
+    NoRouteError,
+    RoutingError,
+)
+from routing.reload import RouterPool
+
+__all__ = [
+    "POOL",
+    "ROUTE",
+    "RequestError",
+    "RouteInfo",
+    "dumps",
+    "error_response",
+    "provider_header",
+    "read_json_object",
+    "route_info",
+    "routing_error_response",
+]
+
+@dataclass(slots=True)
+class RouteInfo:
+    """What the access log and the ``X-Routed-To`` header say about one request."""
+
+    instance: str | None = None
+    model: str | None = None
+    reason: str | None = None
+    failovers: int = 0
+
+    def decided(self, decision: Decision, failovers: int) -> None:
+        """Record the decision of the instance that answered."""
+        self.instance, self.model = decision.instance, decision.model
+        self.reason, self.failovers = decision.reason, failovers
+
+
+# aiohttp >= 3.13 wants typed request keys (a str key warns); older ones only take str.
+ROUTE: Any = (web.RequestKey("routing.route", RouteInfo) if hasattr(web, "RequestKey")
+              else "routing.route")
+
+
+def route_info(request: web.Request) -> RouteInfo:
+    """The request's :class:`RouteInfo` (created on first use)."""
+    info: RouteInfo | None = request.get(ROUTE)
+    if info is None:
+        info = request[ROUTE] = RouteInfo()
+    return info
+
+
+#: The app key holding the :class:`~routing.reload.RouterPool` both doors serve from.
+POOL = web.AppKey("routing.pool", RouterPool)
+
+
+class RequestError(Exception):
+    """The client's request is unacceptable: answered with ``status`` and ``message``."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 type_: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.type = type_
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes (non-ASCII kept as UTF-8)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object; :class:`RequestError` 413 beyond ``limit`` bytes, else 400."""
+    too_large = RequestError(413, f"request body is larger than {limit} bytes",
+                             code="request_too_large")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    data = bytearray()
+    while chunk := await request.content.readany():
+        data += chunk
+        if len(data) > limit:
+            raise too_large
+    if not data:
+        raise RequestError(400, "request body is empty; expected a JSON object")
+    try:
+        body = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise RequestError(400, f"request body is not UTF-8: {exc.reason}") from exc
+    except ValueError as exc:
+        raise RequestError(400, f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise RequestError(400, "request body must be a JSON object, got "
+                           f"{type(body).__name__}")
+    return body
+
+
+def provider_header(request: web.Request) -> str | None:
+    """``X-Routing-Provider`` (``P`` or ``P:instance``), or None when absent or empty.
+
+    Only ever used as a key into the configured providers: it never reaches a URL.
+    """
+    value = request.headers.get("X-Routing-Provider", "").strip()
+    return value or None
+
+
+def _ollama_door(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(request: web.Request, status: int, message: str, *,
+                   type_: str = "invalid_request_error", code: str | None = None,
+                   extra: dict[str, Any] | None = None) -> web.Response:
+    """An error in the shape of the door the request came through."""
+    if _ollama_door(request):
+        payload: dict[str, Any] = {"error": message}
+    else:
+        payload = {"error": {"message": message, "type": type_, "code": code, **(extra or {})}}
+    response = web.Response(body=dumps(payload), status=status,
+                            content_type="application/json")
+    if status == 413:
+        response.force_close()  # do not read (or wait for) the rest of a huge body
+    return response
+
+
+def _rejected_body(exc: BackendRejected) -> tuple[str, dict[str, Any] | None]:
+    """The backend's own error message, and its OpenAI-shaped error object if it had one."""
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"], body
+        if isinstance(err, str):
+            return err, None
+        if isinstance(body.get("message"), str):
+            return str(body["message"]), None
+    if isinstance(body, str) and body.strip():
+        return body.strip(), None
+    return exc.detail, None
+
+
+def routing_error_response(request: web.Request, exc: RoutingError) -> web.Response:
+    """Map the :mod:`routing.errors` tree to an HTTP answer (404/503/504/502/4xx)."""
+    if isinstance(exc, NoRouteError):
+        extra = {"candidates": [c.as_dict() for c in exc.candidates if hasattr(c, "as_dict")]}
+        if exc.provider is not None and len(exc.candidates) == 1:
+            route_info(request).instance = exc.candidates[0].instance
+        if exc.unavailable and exc.candidates:
+            return error_response(request, 503, str(exc), type_="service_unavailable",
+                                  code="no_ready_instance", extra=extra)
+        return error_response(request, 404, str(exc), code="model_not_found", extra=extra)
+    if isinstance(exc, BackendError):
+        route_info(request).instance = exc.instance
+        if isinstance(exc, BackendRejected):
+            status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 400
+            message, openai_body = _rejected_body(exc)
+            if openai_body is not None and not _ollama_door(request):
+                return web.Response(body=dumps(openai_body), status=status,
+                                    content_type="application/json")
+            return error_response(request, status, message, code="backend_rejected")
+        if isinstance(exc, BackendTimeout):
+            return error_response(request, 504, str(exc), type_="timeout_error",
+                                  code="backend_timeout")
+        if isinstance(exc, BackendUnavailable):
+            return error_response(request, 503, str(exc), type_="service_unavailable",
+                                  code="backend_unavailable")
+        return error_response(request, 502, str(exc), type_="server_error",
+                              code="backend_error")
+    return error_response(request, 500, str(exc), type_="server_error", code="routing_error")

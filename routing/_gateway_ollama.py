@@ -1,0 +1,200 @@
+"""The gateway's Ollama door: ``POST /api/chat``, ``GET /api/tags``, ``GET /api/version``.
+
+Ollama clients (``ollama.Client(host=gateway_url)``) talk to the gateway as to an Ollama
+server, whatever backend really serves the model: the Ollama request becomes an OpenAI one,
+goes through the same router, and the OpenAI-shaped reply or chunks come back as Ollama's
+JSON object or NDJSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from routing._gateway_http import (
+    POOL,
+    RequestError,
+    dumps,
+    provider_header,
+    read_json_object,
+    route_info,
+)
+from routing.errors import BackendError
+
+if TYPE_CHECKING:
+    from routing.engine import Router
+
+__all__ = ["OLLAMA_VERSION", "add_routes", "to_ollama_reply", "to_openai_request"]
+
+#: The version ``/api/version`` reports (clients only check that the server answers).
+OLLAMA_VERSION = "0.9.0"
+
+# Ollama ``options`` -> OpenAI request fields.
+_OPTIONS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop",
+            "num_predict": "max_tokens", "frequency_penalty": "frequency_penalty",
+            "presence_penalty": "presence_penalty"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_openai_request(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An Ollama ``/api/chat`` body as an OpenAI chat-completions body (400 if malformed)."""
+    if "messages" not in body:
+        raise RequestError(400, "'messages' is required: a list of {role, content} objects")
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise RequestError(400, "'messages' must be a non-empty list")
+    out_messages = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise RequestError(400, f"messages[{i}] must be an object with a string 'role'")
+        content = message.get("content", "")
+        if content is not None and not isinstance(content, str):
+            raise RequestError(400, f"messages[{i}].content must be a string")
+        out_messages.append({"role": message["role"], "content": content or ""})
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError(400, f"'model' must be a non-empty string, got {model!r}")
+    stream = body.get("stream", True)
+    if not isinstance(stream, bool):
+        raise RequestError(400, f"'stream' must be true or false, got {stream!r}")
+    request: dict[str, Any] = {"model": model, "messages": out_messages, "stream": stream}
+    options = body.get("options") or {}
+    if not isinstance(options, dict):
+        raise RequestError(400, "'options' must be an object")
+    for name, target in _OPTIONS.items():
+        if options.get(name) is not None:
+            request[target] = options[name]
+    if body.get("format") == "json":
+        request["response_format"] = {"type": "json_object"}
+    if isinstance(body.get("tools"), list):
+        request["tools"] = body["tools"]
+    return request
+
+
+def _tool_calls(calls: Any) -> list[dict[str, Any]]:
+    out = []
+    for call in calls if isinstance(calls, list) else ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            continue
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments or "{}")
+            except ValueError:
+                arguments = {}
+        out.append({"function": {"name": function.get("name"), "arguments": arguments or {}}})
+    return out
+
+
+def _final(model: str, finish: str | None, usage: Any, started: float) -> dict[str, Any]:
+    usage = usage if isinstance(usage, dict) else {}
+    return {"model": model, "created_at": _now(), "done": True,
+            "done_reason": finish or "stop",
+            "total_duration": int((time.perf_counter() - started) * 1e9), "load_duration": 0,
+            "prompt_eval_count": usage.get("prompt_tokens", 0), "prompt_eval_duration": 0,
+            "eval_count": usage.get("completion_tokens", 0), "eval_duration": 0}
+
+
+def to_ollama_reply(reply: Mapping[str, Any], model: str, started: float) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` as Ollama's non-streaming ``/api/chat`` reply."""
+    choice = (reply.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    out_message: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
+    if calls := _tool_calls(message.get("tool_calls")):
+        out_message["tool_calls"] = calls
+    final = _final(str(reply.get("model") or model), choice.get("finish_reason"),
+                   reply.get("usage"), started)
+    return {"model": final.pop("model"), "created_at": final.pop("created_at"),
+            "message": out_message, **final}
+
+
+async def _chat(request: web.Request) -> web.StreamResponse:
+    pool = request.app[POOL]
+    async with pool.use() as router:
+        body = await read_json_object(request, router.config.gateway.max_body_bytes)
+        openai_request = to_openai_request(body)
+        model = openai_request["model"]
+        info = route_info(request)
+        info.model = model
+        provider = provider_header(request)
+        started = time.perf_counter()
+        if openai_request["stream"]:
+            return await _stream_ndjson(request, router, openai_request, provider, started)
+        completion = await router.complete(openai_request, provider=provider)
+        info.decided(completion.decision, completion.failovers)
+        reply = to_ollama_reply(completion.reply, model, started)
+        return web.Response(body=dumps(reply), content_type="application/json")
+
+
+async def _stream_ndjson(request: web.Request, router: Router, body: dict[str, Any],
+                         provider: str | None, started: float) -> web.StreamResponse:
+    handle = await router.open_stream(body, provider=provider)
+    try:
+        route_info(request).decided(handle.decision, handle.failovers)
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        model, finish, usage = body["model"], None, None
+        try:
+            async for chunk in handle:
+                model = chunk.get("model") or model
+                usage = chunk.get("usage") or usage
+                choices = chunk.get("choices") or [{}]
+                delta = choices[0].get("delta") or {}
+                finish = choices[0].get("finish_reason") or finish
+                message: dict[str, Any] = {"role": "assistant",
+                                           "content": delta.get("content") or ""}
+                if calls := _tool_calls(delta.get("tool_calls")):
+                    message["tool_calls"] = calls
+                if message["content"] or calls:
+                    line = {"model": model, "created_at": _now(), "message": message,
+                            "done": False}
+                    await response.write(dumps(line) + b"\n")
+        except BackendError as exc:  # after the first byte: in-band, as Ollama does
+            await response.write(dumps({"error": str(exc)}) + b"\n")
+        else:
+            final = _final(model, finish, usage, started)
+            final["message"] = {"role": "assistant", "content": ""}
+            await response.write(dumps(final) + b"\n")
+        await response.write_eof()
+        return response
+    finally:
+        await handle.aclose()
+
+
+async def _tags(request: web.Request) -> web.Response:
+    pool = request.app[POOL]
+    async with pool.use() as router:
+        pairs = await router.models()
+    seen: set[str] = set()
+    models = []
+    stamp = _now()
+    for model, _key in pairs:
+        if model in seen:  # Ollama clients pick by name: one entry per name
+            continue
+        seen.add(model)
+        models.append({"name": model, "model": model, "modified_at": stamp, "size": 0,
+                       "digest": "", "details": {"format": "", "family": "",
+                                                 "parameter_size": "",
+                                                 "quantization_level": ""}})
+    return web.Response(body=dumps({"models": models}), content_type="application/json")
+
+
+async def _version(request: web.Request) -> web.Response:
+    return web.Response(body=dumps({"version": OLLAMA_VERSION}),
+                        content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    """Add the Ollama door to ``app`` (whose :data:`POOL` holds the router pool)."""
+    app.router.add_post("/api/chat", _chat)
+    app.router.add_get("/api/tags", _tags)
+    app.router.add_get("/api/version", _version)

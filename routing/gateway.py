@@ -1,0 +1,344 @@
+"""The gateway of ``routing serve``: one HTTP door for every client, whatever backend serves.
+
+Routes (contract in DESIGN.md):
+
+- ``POST /v1/chat/completions`` OpenAI request/response; ``stream: true`` as SSE passed
+  through chunk by chunk.  ``X-Routing-Provider: P`` or ``P:instance`` narrows the choice.
+- ``GET /v1/models`` models of READY instances, ``owned_by`` = ``provider:instance``.
+- ``POST /api/chat``, ``GET /api/tags``, ``GET /api/version`` the Ollama door.
+- ``GET /status`` instance states (never secrets), ``GET /metrics`` Prometheus text.
+
+Every response naming an instance carries ``X-Routed-To: provider:instance`` (and
+``X-Routing-Reason``).  Headers of a stream are sent only once its first chunk arrived, so
+a failover before the first byte is invisible.  A client that disconnects cancels the
+handler, which closes the upstream connection.  One access-log line per request goes to
+logger ``routing.access``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from routing import _gateway_ollama
+from routing._gateway_http import (
+    POOL,
+    RequestError,
+    dumps,
+    error_response,
+    provider_header,
+    read_json_object,
+    route_info,
+    routing_error_response,
+)
+from routing.config import Config, load_config
+from routing.engine import Router
+from routing.errors import BackendError, RoutingError
+from routing.prometheus import CONTENT_TYPE, render
+from routing.reload import ConfigWatcher, RouterPool
+
+__all__ = ["POOL", "Gateway", "create_app", "serve", "validate_chat"]
+
+logger = logging.getLogger("routing.gateway")
+access_log = logging.getLogger("routing.access")
+
+_HTTP = web.AppKey("routing.http_counts", Counter)
+_STARTED = web.AppKey("routing.started", int)
+
+_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+_INTEGERS = ("max_tokens", "max_completion_tokens", "n", "seed")
+
+
+def validate_chat(body: Mapping[str, Any]) -> None:
+    """Raise :class:`RequestError` (400) naming the first field of the wrong shape."""
+    messages = body.get("messages")
+    if "messages" not in body:
+        raise RequestError(400, "'messages' is required: a list of {role, content} objects",
+                           code="missing_messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError(400, "'messages' must be a non-empty list of {role, content} "
+                           f"objects, got {type(messages).__name__}")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise RequestError(400, f"messages[{i}] must be an object with a string 'role'")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise RequestError(400, f"messages[{i}].content must be a string or a list of "
+                               f"parts, got {type(content).__name__}")
+    model = body.get("model")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise RequestError(400, f"'model' must be a non-empty string, got {model!r}")
+    if "stream" in body and not isinstance(body["stream"], bool | None):
+        raise RequestError(400, f"'stream' must be true or false, got {body['stream']!r}")
+    for name in _NUMBERS:
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise RequestError(400, f"'{name}' must be a number, got {value!r}")
+    for name in _INTEGERS:
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise RequestError(400, f"'{name}' must be an integer, got {value!r}")
+
+
+async def _chat_completions(request: web.Request) -> web.StreamResponse:
+    pool = request.app[POOL]
+    async with pool.use() as router:
+        body = await read_json_object(request, router.config.gateway.max_body_bytes)
+        validate_chat(body)
+        info = route_info(request)
+        info.model = body.get("model")
+        provider = provider_header(request)
+        if body.get("stream"):
+            return await _stream_sse(request, router, body, provider)
+        completion = await router.complete(body, provider=provider)
+        info.decided(completion.decision, completion.failovers)
+        return web.Response(body=dumps(completion.reply), content_type="application/json")
+
+
+async def _stream_sse(request: web.Request, router: Router, body: dict[str, Any],
+                      provider: str | None) -> web.StreamResponse:
+    handle = await router.open_stream(body, provider=provider)
+    try:
+        route_info(request).decided(handle.decision, handle.failovers)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        try:
+            async for chunk in handle:
+                await response.write(b"data: " + dumps(chunk) + b"\n\n")
+        except BackendError as exc:  # after the first byte: report in-band, never retry
+            error = {"message": str(exc), "type": "server_error", "code": "backend_error"}
+            await response.write(b"data: " + dumps({"error": error}) + b"\n\n")
+        else:
+            await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+    finally:
+        await handle.aclose()
+
+
+async def _models(request: web.Request) -> web.Response:
+    async with request.app[POOL].use() as router:
+        pairs = await router.models()
+    created = request.app[_STARTED]
+    data = [{"id": model, "object": "model", "created": created, "owned_by": key}
+            for model, key in pairs]
+    return web.Response(body=dumps({"object": "list", "data": data}),
+                        content_type="application/json")
+
+
+async def _status(request: web.Request) -> web.Response:
+    pool = request.app[POOL]
+    router = pool.current
+    payload = {"config": router.config.source, "generation": pool.generation,
+               "instances": [_public(row) for row in router.status()]}
+    return web.Response(body=dumps(payload), content_type="application/json")
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    """A status row without anything secret: URLs lose user info and query strings."""
+    url = str(row.get("url", ""))
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    row["url"] = scheme + sep + host + slash + path.partition("?")[0]
+    return row
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    router = request.app[POOL].current
+    text = render(router.metrics, router.status(), request.app[_HTTP])
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def _route_name(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _log_access(request: web.Request, status: int, started: float) -> None:
+    request.app[_HTTP][(request.method, _route_name(request), status)] += 1
+    if access_log.isEnabledFor(logging.INFO):
+        info = route_info(request)
+        access_log.info(
+            "method=%s path=%s status=%d instance=%s model=%s latency_ms=%.1f failovers=%d",
+            request.method, _quote(request.path), status, info.instance or "-",
+            _quote(info.model or "-"), (time.perf_counter() - started) * 1000, info.failovers)
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if text and all(c.isprintable() and c not in ' "=\\' for c in text):
+        return text
+    return '"' + text.encode("unicode_escape").decode().replace('"', '\\"') + '"'
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except RequestError as exc:
+            response = error_response(request, exc.status, exc.message, type_=exc.type,
+                                      code=exc.code)
+        except RoutingError as exc:
+            response = routing_error_response(request, exc)
+        except web.HTTPException as exc:
+            response = error_response(request, exc.status, exc.reason,
+                                      code="not_found" if exc.status == 404 else None)
+        status = response.status
+        return response
+    except asyncio.CancelledError:
+        status = 499  # the client went away; upstream was cancelled with the handler
+        raise
+    except Exception:
+        logger.exception("unexpected error serving %s %s", request.method, request.path)
+        return error_response(request, 500, "internal gateway error", type_="server_error")
+    finally:
+        _log_access(request, status, started)
+
+
+async def _routing_headers(request: web.Request, response: web.StreamResponse) -> None:
+    info = route_info(request)
+    if info.instance:
+        response.headers["X-Routed-To"] = info.instance
+    reason = info.reason
+    if reason:
+        safe = reason.encode("ascii", "backslashreplace").decode().replace("\n", " ")
+        response.headers["X-Routing-Reason"] = safe[:500]
+
+
+def create_app(pool: RouterPool) -> web.Application:
+    """The aiohttp application serving ``pool``'s current router."""
+    # Body size is enforced per request from the current config (hot reload may change it).
+    app = web.Application(middlewares=[_middleware], client_max_size=2**62)
+    app[POOL] = pool
+    app[_HTTP] = Counter()
+    app[_STARTED] = int(time.time())
+    app.router.add_post("/v1/chat/completions", _chat_completions)
+    app.router.add_get("/v1/models", _models)
+    app.router.add_get("/status", _status)
+    app.router.add_get("/metrics", _metrics)
+    _gateway_ollama.add_routes(app)
+    app.on_response_prepare.append(_routing_headers)
+    return app
+
+
+class Gateway:
+    """The gateway as an object: ``async with Gateway(config, config_path=...) as gw:``.
+
+    ``start(host, port)`` binds (port 0 picks a free port; see :attr:`url`); with a
+    ``config_path`` the file is watched and reloaded (see :mod:`routing.reload`).
+    """
+
+    def __init__(self, config: Config, *, config_path: str | None = None,
+                 environ: Mapping[str, str] | None = None, reload_interval: float = 1.0
+                 ) -> None:
+        self.pool = RouterPool(Router(config))
+        self.app = create_app(self.pool)
+        self.watcher = None if config_path is None else ConfigWatcher(
+            config_path, self.apply, environ=environ, interval=reload_interval)
+        self._runner: web.AppRunner | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self.host = config.gateway.host
+        self.port = config.gateway.port
+
+    @property
+    def router(self) -> Router:
+        """The router new requests go to."""
+        return self.pool.current
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` (the real port once started)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def apply(self, config: Config) -> None:
+        """Serve ``config`` from now on; requests in flight finish on the old router."""
+        if (config.gateway.host, config.gateway.port) != (self.router.config.gateway.host,
+                                                          self.router.config.gateway.port):
+            logger.warning("gateway host/port changes need a restart; still on %s", self.url)
+        self.pool.swap(Router(config))
+
+    async def start(self, host: str | None = None, port: int | None = None) -> Gateway:
+        """Bind ``host:port`` (default: the config's ``gateway`` section) and serve."""
+        self.host = host if host is not None else self.host
+        self.port = port if port is not None else self.port
+        runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True,
+                               shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            await self.pool.aclose()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        if self.watcher is not None:
+            self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
+        return self
+
+    async def stop(self) -> None:
+        """Stop watching, stop serving (in-flight requests get a moment) and close routers."""
+        task, self._watch_task = self._watch_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        await self.pool.aclose()
+
+    async def __aenter__(self) -> Gateway:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+
+async def serve(config_path: str, host: str | None = None, port: int | None = None) -> None:
+    """Run the gateway for ``config_path`` until SIGINT or SIGTERM; SIGHUP reloads.
+
+    Prints ``listening on http://HOST:PORT`` first.  Raises :class:`ConfigError` when the
+    initial config is invalid; later invalid configs are logged and the old one kept.
+    """
+    config = load_config(config_path)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    gateway = Gateway(config, config_path=os.fspath(config_path))
+    await gateway.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        if gateway.watcher is not None and hasattr(signal, "SIGHUP"):
+            loop.add_signal_handler(signal.SIGHUP, gateway.watcher.trigger)
+            handled.append(signal.SIGHUP)
+        print(f"listening on {gateway.url}", flush=True)
+        await stop.wait()
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await gateway.stop()

@@ -1,0 +1,166 @@
+"""Hot reload: swap the gateway's Router for a new config while requests are in flight.
+
+:class:`RouterPool` holds the current :class:`~routing.engine.Router`; every request takes
+it with ``async with pool.use() as router`` and finishes on that router even if a reload
+swaps in a new one meanwhile.  A replaced router is closed once its last request is done.
+
+:class:`ConfigWatcher` polls the config file (``stat`` every ``interval`` seconds, a re-read
+only when size or mtime moved, a reload only when the bytes differ) and reloads at once when
+:meth:`ConfigWatcher.trigger` is called (``SIGHUP``).  An invalid new file never replaces
+the running config: its located errors (``FILE:LINE:COL: PATH: message``) are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+
+from routing.config import Config, load_config
+from routing.engine import Router
+from routing.errors import ConfigError
+
+__all__ = ["ConfigWatcher", "RouterPool"]
+
+logger = logging.getLogger("routing.reload")
+
+
+class RouterPool:
+    """The current router plus the retired ones that still have requests in flight."""
+
+    def __init__(self, router: Router) -> None:
+        self.current = router
+        self._inflight: dict[Router, int] = {router: 0}
+        self._closing: set[asyncio.Task[None]] = set()
+        self.generation = 0
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[Router]:
+        """The current router, held for the duration of one request."""
+        router = self.current
+        self._inflight[router] = self._inflight.get(router, 0) + 1
+        try:
+            yield router
+        finally:
+            left = self._inflight[router] - 1
+            self._inflight[router] = left
+            if left == 0 and router is not self.current:
+                del self._inflight[router]
+                self._close_later(router)
+
+    def inflight(self, router: Router | None = None) -> int:
+        """Requests in flight on ``router`` (default: the current one)."""
+        return self._inflight.get(router if router is not None else self.current, 0)
+
+    def swap(self, router: Router) -> Router:
+        """Make ``router`` current (keeping the metrics counters); return the old one.
+
+        The old router is closed now if idle, else when its last request finishes.
+        """
+        old = self.current
+        router.metrics = old.metrics
+        self.current = router
+        self.generation += 1
+        self._inflight.setdefault(router, 0)
+        if self._inflight.get(old, 0) == 0:
+            self._inflight.pop(old, None)
+            self._close_later(old)
+        return old
+
+    def _close_later(self, router: Router) -> None:
+        task = asyncio.get_running_loop().create_task(router.aclose())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Close every router (current, retired) and wait for pending closes."""
+        routers = list(self._inflight)
+        if self.current not in self._inflight:
+            routers.append(self.current)
+        self._inflight.clear()
+        for router in routers:
+            await router.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+def _fingerprint(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _digest(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as stream:
+            return hashlib.sha256(stream.read()).digest()
+    except OSError:
+        return None
+
+
+class ConfigWatcher:
+    """Reload ``path`` when it changes (polled) or when :meth:`trigger` is called.
+
+    ``apply`` receives each new valid :class:`Config`.  ``run()`` loops until cancelled.
+    """
+
+    def __init__(self, path: str, apply: Callable[[Config], None], *,
+                 environ: Mapping[str, str] | None = None, interval: float = 1.0) -> None:
+        self.path = path
+        self.apply = apply
+        self.environ = environ
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._force = False
+        self._seen = _fingerprint(path)
+        self._digest = _digest(path)
+        #: Reload attempts so far, and how many failed (tests wait on these).
+        self.attempts = 0
+        self.failures = 0
+        self.changed = asyncio.Condition()
+
+    def trigger(self) -> None:
+        """Reload now (what SIGHUP does), even if the file looks unchanged."""
+        self._force = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            force, self._force = self._force, False
+            await self.check(force=force)
+
+    async def check(self, *, force: bool = False) -> bool:
+        """Reload if the file changed (or ``force``); True when a new config was applied."""
+        seen = _fingerprint(self.path)
+        if not force and seen == self._seen:
+            return False
+        self._seen = seen
+        digest = await asyncio.to_thread(_digest, self.path)
+        if not force and digest == self._digest:
+            return False
+        self._digest = digest
+        self.attempts += 1
+        try:
+            config = await asyncio.to_thread(load_config, self.path, self.environ)
+        except ConfigError as exc:
+            self.failures += 1
+            logger.error("config reload failed, still serving the previous config:\n%s",
+                         "\n".join(str(issue) for issue in exc.issues))
+            applied = False
+        else:
+            self.apply(config)
+            logger.info("config reloaded from %s", self.path)
+            applied = True
+        async with self.changed:
+            self.changed.notify_all()
+        return applied
