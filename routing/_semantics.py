@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -145,29 +145,105 @@ def regex_problem(pattern: str) -> str | None:
 
 
 def _nested_unbounded(pattern: str) -> bool:
+    """True when an unbounded repeat sits inside another repeat (star height > 1).
+
+    The one shape let through is a repeat of ``X+`` plus a required separator that X
+    cannot match, like ``\\d+(\\.\\d+)*`` or ``([a-z]+-)+``: the separator fixes where
+    each round ends, so there is one way to match and no blow-up.
+    """
     # The stdlib's own regex parser (private but stable across 3.11+): the tree it builds
     # is exactly what the matcher backtracks over.
     parser: Any = importlib.import_module("re._parser")
-    consts: Any = importlib.import_module("re._constants")
-    repeats = {consts.MAX_REPEAT, consts.MIN_REPEAT}
-    possessive = getattr(consts, "POSSESSIVE_REPEAT", None)
+    c: Any = importlib.import_module("re._constants")
+    repeats = {c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)}
+
+    def unbounded_inside(items: Any) -> bool:
+        return any(walk([(op, av)], True) for op, av in items)
+
+    def separated(items: Any) -> bool:
+        # Flatten one group: (?:\.\d+) and (\.\d+) read the same.
+        while len(items) == 1 and items[0][0] == c.SUBPATTERN:
+            items = list(items[0][1][-1])
+        loops = [(i, av) for i, (op, av) in enumerate(items)
+                 if op in repeats and av[1] == c.MAXREPEAT]
+        if len(loops) != 1 or unbounded_inside(loops[0][1][2]):
+            return False
+        index, (_, _, body) = loops[0]
+        loop_chars = _char_set(list(body), c)
+        if loop_chars is None or any(
+            unbounded_inside([item]) for i, item in enumerate(items) if i != index
+        ):
+            return False
+        return any(
+            i != index and (chars := _char_set([item], c)) is not None
+            and not chars & loop_chars
+            for i, item in enumerate(items)
+        )
 
     def walk(items: Any, inside_repeat: bool) -> bool:
         for op, av in items:
-            if op in repeats or (possessive is not None and op == possessive):
+            if op in repeats:
                 _, high, sub = av
-                if inside_repeat and high == consts.MAXREPEAT:
+                if inside_repeat and high == c.MAXREPEAT:
                     return True
+                if high > 1 and not inside_repeat and separated(list(sub)):
+                    continue
                 if walk(sub, inside_repeat or high > 1):
                     return True
-            elif op == consts.SUBPATTERN:
+            elif op == c.SUBPATTERN:
                 if walk(av[-1], inside_repeat):
                     return True
-            elif op == consts.BRANCH:
+            elif op == c.BRANCH:
                 if any(walk(branch, inside_repeat) for branch in av[1]):
                     return True
-            elif op in (consts.ASSERT, consts.ASSERT_NOT) and walk(av[1], inside_repeat):
+            elif op in (c.ASSERT, c.ASSERT_NOT) and walk(av[1], inside_repeat):
                 return True
         return False
 
     return bool(walk(parser.parse(pattern), False))
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _not(test: Callable[[str], bool]) -> Callable[[str], bool]:
+    return lambda ch: not test(ch)
+
+
+#: Characters a one-character regex item is tested against to compare item sets.
+_PROBE_CHARS = [chr(i) for i in range(32, 127)] + ["\t", "\n", "\u00e9", "\u4e00"]
+
+
+def _char_set(items: list[Any], c: Any) -> frozenset[str] | None:
+    """The probe characters a single one-character item matches, or None if it is not one."""
+    if len(items) != 1:
+        return None
+    op, av = items[0]
+    if op == c.LITERAL:
+        return frozenset({chr(av)})
+    if op == c.NOT_LITERAL:
+        return frozenset(ch for ch in _PROBE_CHARS if ch != chr(av))
+    if op == c.ANY:
+        return frozenset(ch for ch in _PROBE_CHARS if ch != "\n")
+    if op != c.IN:
+        return None
+    categories: dict[Any, Callable[[str], bool]] = {
+        c.CATEGORY_DIGIT: str.isdigit, c.CATEGORY_SPACE: str.isspace, c.CATEGORY_WORD: _is_word,
+        c.CATEGORY_NOT_DIGIT: _not(str.isdigit), c.CATEGORY_NOT_SPACE: _not(str.isspace),
+        c.CATEGORY_NOT_WORD: _not(_is_word)}
+    negate, members = False, set()
+    for kind, value in av:
+        if kind == c.NEGATE:
+            negate = True
+        elif kind == c.LITERAL:
+            members.add(chr(value))
+        elif kind == c.RANGE:
+            members.update(ch for ch in _PROBE_CHARS if value[0] <= ord(ch) <= value[1])
+        elif kind == c.CATEGORY and value in categories:
+            members.update(ch for ch in _PROBE_CHARS if categories[value](ch))
+        else:
+            return None
+    if negate:
+        return frozenset(ch for ch in _PROBE_CHARS if ch not in members)
+    return frozenset(members)

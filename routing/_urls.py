@@ -26,6 +26,8 @@ def normalise_url(raw: str, *, kind: str) -> str:
     if not text:
         raise AddressError("empty address")
     if "://" not in text:
+        if text.count(":") > 1 and "[" not in text:
+            text = f"[{text}]"  # a bare IPv6 address (OLLAMA_HOST=::1) has no port
         text = "http://" + text
     try:
         parts = urlsplit(text)

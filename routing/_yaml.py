@@ -44,6 +44,10 @@ class MarkedDocument:
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
+    #: JSON path -> the text as written, for values that came from ``${VAR}``.
+    interpolated: dict[str, str] = field(default_factory=dict)
+    #: JSON paths of values built from variables that are not set (already reported).
+    unset: set[str] = field(default_factory=set)
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the value at ``path`` (or its key), else of a parent."""
@@ -167,6 +171,10 @@ class _Builder:
             return value
 
         result = _ENV.sub(replace, text)
+        if result != text:
+            self.doc.interpolated[json_path(path)] = text
+        if missing:
+            self.doc.unset.add(json_path(path))
         for name in missing:
             self.doc.issues.append(
                 self.doc.issue(

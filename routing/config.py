@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from types import MappingProxyType
 from typing import Any, Literal, cast
@@ -183,12 +183,17 @@ def parse_config(
     issues = list(doc.issues)
     if doc.data is not None:
         # Keep going after duplicate keys and missing variables so that one run shows every
-        # problem; only drop later complaints about a value already reported.
-        reported = {i.json_path for i in doc.issues}
+        # problem; only drop later complaints about a value made from a missing variable.
         later = schema_issues(doc)
         if not later:
             later = check_meaning(doc)
-        issues.extend(i for i in later if not _under(i.json_path, reported))
+        for issue in later:
+            if _under(issue.json_path, doc.unset):
+                continue
+            written = doc.interpolated.get(issue.json_path)
+            if written is not None:  # say where a surprising value came from
+                issue = replace(issue, message=f"{issue.message} (from {written})")
+            issues.append(issue)
     if issues:
         raise ConfigError(issues)
     return _build(doc)

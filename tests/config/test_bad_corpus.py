@@ -20,7 +20,9 @@ EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((BAD / "expected.yaml").rea
 #: A variable the corpus uses as "not set"; the tests make sure it is not.
 UNSET = "ROUTING_TEST_UNSET_HOST"
 
-ISSUE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<path>\$.*?): (?P<message>.+)$")
+ISSUE = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<path>\$.*?): (?P<message>.+)$"
+)
 
 
 def _materialise(name: str, entry: dict[str, Any], tmp_path: Path) -> Path:
