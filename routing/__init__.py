@@ -12,17 +12,8 @@ the model, never silently to one that does not::
         reply = await router.chat([{"role": "user", "content": "hi"}], model=decision.model)
 """
 
-from routing.config import (
-    Config,
-    Defaults,
-    Instance,
-    Provider,
-    Rule,
-    load_config,
-    parse_config,
-)
-from routing.decision import Candidate, Decision, State
-from routing.engine import Router
+from typing import TYPE_CHECKING, Any
+
 from routing.errors import (
     BackendError,
     BackendProtocolError,
@@ -34,6 +25,52 @@ from routing.errors import (
     NoRouteError,
     RoutingError,
 )
+
+if TYPE_CHECKING:
+    from routing.config import (
+        Config,
+        Defaults,
+        Instance,
+        Provider,
+        Rule,
+        load_config,
+        parse_config,
+    )
+    from routing.decision import Candidate, Decision, State
+    from routing.engine import Router
+
+# The engine pulls in aiohttp and the config pulls in jsonschema (together most of a second
+# on a busy machine); they load on first use, so `import routing` and the CLI's error paths
+# stay fast.
+_LAZY = {
+    "Config": "routing.config",
+    "Defaults": "routing.config",
+    "Instance": "routing.config",
+    "Provider": "routing.config",
+    "Rule": "routing.config",
+    "load_config": "routing.config",
+    "parse_config": "routing.config",
+    "Candidate": "routing.decision",
+    "Decision": "routing.decision",
+    "State": "routing.decision",
+    "Router": "routing.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'routing' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "BackendError",

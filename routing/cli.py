@@ -12,12 +12,13 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routing.config import load_config
-from routing.decision import Decision
-from routing.engine import Router
 from routing.errors import BackendError, ConfigError, NoRouteError, RoutingError
+
+if TYPE_CHECKING:
+    from routing.decision import Decision
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -76,6 +77,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 async def _explain(args: argparse.Namespace) -> Decision:
+    from routing.engine import Router  # aiohttp loads only for the commands that talk
+
     async with Router.from_file(args.config) as router:
         return await router.resolve(provider=args.provider, model=args.model)
 
@@ -100,6 +103,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from routing.engine import Router
+
     async with Router.from_file(args.config) as router:
         await router.refresh()
         return router.status()
