@@ -7,6 +7,7 @@ door (paths under ``/api/``) as Ollama does, ``{"error": "message"}``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,10 +124,14 @@ def _ollama_door(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
 def error_response(request: web.Request, status: int, message: str, *,
                    type_: str = "invalid_request_error", code: str | None = None,
                    extra: dict[str, Any] | None = None) -> web.Response:
-    """An error in the shape of the door the request came through."""
+    """An error in the shape of the door the request came through (URL passwords removed)."""
+    message = _USERINFO.sub("", message)
     if _ollama_door(request):
         payload: dict[str, Any] = {"error": message}
     else:

@@ -135,3 +135,14 @@ def set_keys(monkeypatch: Any) -> dict[str, str]:
     for kind, env in KEY_ENV.items():
         monkeypatch.setenv(env, keys[kind])
     return keys
+
+
+def sse_text(body: bytes) -> str:
+    """The assistant text carried by an SSE body of chat.completion.chunk events."""
+    parts = []
+    for event in body.decode().split("\n\n"):
+        if not event.startswith("data: {"):
+            continue
+        for choice in json.loads(event[6:]).get("choices") or []:
+            parts.append((choice.get("delta") or {}).get("content") or "")
+    return "".join(parts)
