@@ -89,7 +89,7 @@ class Request:
     model: str | None = None
     provider: str | None = None
     stream: bool = False
-    max_tokens: int = 8
+    max_tokens: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +218,7 @@ def _request(data: Any, where: str) -> Request:
         model=data.get("model"),
         provider=data.get("provider"),
         stream=bool(data.get("stream", False)),
-        max_tokens=int(data.get("max_tokens", 8)),
+        max_tokens=int(data.get("max_tokens", 4)),
     )
 
 

@@ -10,7 +10,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +80,16 @@ class Result:
 def real_skip_reason(case: Case) -> str | None:
     """Why ``case`` cannot run against real llama.cpp servers, or None if it can."""
     if not case.real:
-        return "no member may be a real llama.cpp server (no real:)"
+        llamas = [m for m in case.fleet if m.kind == "llamacpp"]
+        if not llamas:
+            kinds = sorted({m.kind or "url" for m in case.fleet})
+            return f"no llama.cpp member ({', '.join(kinds)} only)"
+        for m in llamas:
+            if m.fault != "none" or m.chat_fault is not None:
+                return f"needs a fake's fault {m.chat_fault or m.fault!r} on {m.name}"
+            if m.state == "loading":
+                return f"needs a fake held in the loading state ({m.name})"
+        return "fake-only case (no real: members)"
     for name in case.real:
         m = case.member(name)
         if m.fault != "none" or m.chat_fault is not None:
@@ -108,27 +117,31 @@ def case_environment(env: Mapping[str, str]) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def start_targets(case: Case, real: Mapping[str, str] | None = None
+async def start_targets(case: Case, real: Mapping[str, Sequence[str]] | None = None
                         ) -> AsyncIterator[dict[str, Target]]:
-    """Start the case's fakes (real servers from ``real``: alias -> URL) and yield targets.
+    """Start the case's fakes and yield every member's :class:`Target`.
 
-    Members in ``case.real`` use the real server whose alias is their first model when
-    ``real`` is given. ``down`` members are started (to own a port) and stopped again.
+    With ``real`` (alias -> URLs of real llama.cpp servers started with that ``--alias``),
+    the members in ``case.real`` use those servers, the n-th member with an alias the n-th
+    URL. ``down`` members are fakes started (to own a port) and stopped again.
     """
     use_real = {n for n in case.real if real is not None and case.member(n).state == "up"}
     fakes = [m for m in case.fleet if m.fake and m.name not in use_real]
     fleet = Fleet.from_specs([
         {"name": m.name, "kind": m.kind, "models": list(m.models), "fault": m.fault,
          "api_key": m.api_key} for m in fakes])
+    taken: dict[str, int] = {}
     async with fleet:
         targets: dict[str, Target] = {}
         for m in case.fleet:
             if m.name in use_real:
-                assert real is not None
                 alias = m.models[0]
-                if alias not in real:
-                    raise CaseError(f"{case.name}: no real llama.cpp server with alias {alias!r}")
-                targets[m.name] = Target(m, real[alias], real=True)
+                urls = (real or {}).get(alias, ())
+                index = taken[alias] = taken.get(alias, -1) + 1
+                if index >= len(urls):
+                    raise CaseError(f"{case.name}: no real llama.cpp server left with alias "
+                                    f"{alias!r}")
+                targets[m.name] = Target(m, urls[index], real=True)
             elif m.url is not None:
                 targets[m.name] = Target(m, m.url)
             else:
@@ -233,16 +246,18 @@ def _reply_text(reply: Mapping[str, Any]) -> str:
     return ""
 
 
-def answered_by(outcome: Outcome, targets: Mapping[str, Target]) -> str | None:
-    """The member whose reply came back: fakes by ``port N`` in the text, others by model."""
+def answered_by(outcome: Outcome, targets: Mapping[str, Target]) -> set[str]:
+    """Members the reply may come from: a fake by ``port N`` in its text, others by model.
+
+    Real servers sharing an alias cannot be told apart by their reply: all of them are
+    returned (``instance`` still tells them apart).
+    """
     for name, target in targets.items():
         if target.fake is not None and re.search(rf"\bport {target.port}\b", outcome.text):
-            return name
-    for name, target in targets.items():
-        if target.fake is None and target.member.models \
-                and outcome.reply_model == target.member.models[0]:
-            return name
-    return None
+            return {name}
+    return {name for name, target in targets.items()
+            if target.fake is None and target.member.models
+            and outcome.reply_model == target.member.models[0]}
 
 
 def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]) -> list[str]:
@@ -270,7 +285,11 @@ def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]
         differ("instance", e.instance, o.instance)
         differ("model", e.model, o.model)
         if e.answered_by is not None:
-            differ("answered by", e.answered_by, answered_by(o, targets))
+            who = answered_by(o, targets)
+            if e.answered_by not in who:
+                problems.append(f"answered by: want {e.answered_by!r}, got "
+                                f"{', '.join(sorted(who)) or 'no member of the fleet'} "
+                                f"(reply {o.text[:80]!r}, model {o.reply_model!r})")
         if path == "library" or o.failovers is not None:
             differ("failovers", e.failovers, o.failovers)
         if path == "library":
@@ -309,7 +328,8 @@ def _check_requests(case: Case, targets: Mapping[str, Target]) -> list[str]:
     return problems
 
 
-async def run_path(case: Case, path: str, real: Mapping[str, str] | None = None) -> Result:
+async def run_path(case: Case, path: str,
+                   real: Mapping[str, Sequence[str]] | None = None) -> Result:
     """Run ``case`` on ``path`` (``library`` or ``gateway``) and judge it."""
     from routing.conformance import gateway_path
 
@@ -343,6 +363,6 @@ def _summary(o: Outcome) -> str:
 
 
 async def run_case(case: Case, paths: tuple[str, ...] = ("library", "gateway"),
-                   real: Mapping[str, str] | None = None) -> list[Result]:
+                   real: Mapping[str, Sequence[str]] | None = None) -> list[Result]:
     """Run ``case`` on each of ``paths``; one :class:`Result` per path."""
     return [await run_path(case, path, real) for path in paths]

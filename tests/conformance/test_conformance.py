@@ -1,0 +1,120 @@
+"""The conformance suite (cases as data in ``cases/``) driven through pytest.
+
+Every case runs against fakes through the library and, when :mod:`routing.gateway` is
+there, through the gateway. The ``real`` test runs the real-capable cases against real
+llama.cpp servers (extra ``real``), started once for the module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from routing.conformance import gateway_path
+from routing.conformance.cases import Case, CaseError, Expect, load_cases, parse_case
+from routing.conformance.driver import real_skip_reason, run_path
+from routing.conformance.real_llamacpp import RealPool, missing_reason
+from routing.conformance.runner import main_conformance, real_aliases, run_suite
+
+CASES_DIR = Path(__file__).parent / "cases"
+CASES = load_cases(CASES_DIR)
+REAL_CASES = [c for c in CASES if real_skip_reason(c) is None]
+PATHS = ["library", "gateway"]
+
+
+def _gateway_skip() -> None:
+    reason = gateway_path.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_case(case: Case, path: str) -> None:
+    """The case's outcome on this path (library or gateway) is the expected one."""
+    if path == "gateway":
+        _gateway_skip()
+    result = asyncio.run(run_path(case, path))
+    assert result.status == "pass", f"{case.source}: {result.detail}"
+
+
+def test_suite_size_and_coverage() -> None:
+    """At least 40 cases, every area present, every field bug (1-6) reproduced."""
+    assert len(CASES) >= 40
+    assert {c.area for c in CASES} >= {"resolution", "rules", "api-style", "fault",
+                                       "field-bug", "stream"}
+    assert {c.bug for c in CASES} >= {1, 2, 3, 4, 5, 6}
+    faults = {m.fault.split(":")[0] for c in CASES for m in c.fleet} | {
+        (m.chat_fault or "none").split(":")[0] for c in CASES for m in c.fleet}
+    assert faults >= {"hang", "loading", "error500", "garbage", "drop", "slow", "wrong-model"}
+
+
+def test_wrong_expectation_fails() -> None:
+    """The driver is not lenient: a case expecting the wrong instance fails with a reason."""
+    case = next(c for c in CASES if c.name == "bug4-second-model-goes-to-second-instance")
+    wrong = dataclasses.replace(case, expect=Expect(instance="llamacpp:a", answered_by="a"))
+    result = asyncio.run(run_path(wrong, "library"))
+    assert result.status == "fail"
+    assert "instance: want 'llamacpp:a', got 'llamacpp:b'" in result.detail
+
+
+def test_bad_case_is_reported() -> None:
+    """A malformed case names its problem instead of running."""
+    with pytest.raises(CaseError, match="exactly one of kind"):
+        parse_case({"name": "x", "area": "a", "fleet": [{"name": "a"}], "config": "",
+                    "request": {}, "expect": {"error": "NoRouteError"}})
+
+
+def test_main_conformance_filters_and_exits_zero() -> None:
+    """``routing conformance -k bug4`` runs only the bug-4 cases and exits 0."""
+    out = io.StringIO()
+    assert main_conformance("fake", None, "bug4", out=out) == 0
+    text = out.getvalue()
+    assert "bug4-second-model-goes-to-second-instance" in text
+    assert "rule-glob" not in text
+    assert "3 passed, 0 failed, 0 skipped" in text
+
+
+def test_main_conformance_usage_errors() -> None:
+    """A bad --backends, a missing case path or an unmatched pattern exit 2."""
+    assert main_conformance("nope", None, None, out=io.StringIO()) == 2
+    assert main_conformance("fake", "/nonexistent/cases", None, out=io.StringIO()) == 2
+    assert main_conformance("fake", None, "no-case-has-this-name", out=io.StringIO()) == 2
+
+
+def test_local_example_loads() -> None:
+    """configs/conformance-local.yaml is a valid case file pointing at running backends."""
+    cases = load_cases(Path(__file__).parents[2] / "configs" / "conformance-local.yaml")
+    assert cases
+    assert all(m.url is not None for c in cases for m in c.fleet)
+
+
+@pytest.fixture(scope="module")
+def real_urls() -> Iterator[dict[str, list[str]]]:
+    """Real llama.cpp servers, one per alias the real-capable cases need, for the module."""
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+
+    async def start() -> RealPool:
+        return await RealPool(real_aliases(REAL_CASES)).start()
+
+    pool = asyncio.run(start())
+    try:
+        yield pool.urls
+    finally:
+        pool.stop()
+
+
+@pytest.mark.real
+def test_real_llamacpp(real_urls: dict[str, list[str]]) -> None:
+    """Every real-capable case passes with real llama.cpp servers in place of the fakes."""
+    paths = ["library"] if gateway_path.unavailable_reason() else PATHS
+    report = asyncio.run(run_suite(REAL_CASES, backends="real", paths=paths, real=real_urls))
+    failed = [r for rs in report.results.values() for r in rs if r.status == "fail"]
+    assert not failed, "\n".join(f"{r.case} ({r.path}): {r.detail}" for r in failed)
