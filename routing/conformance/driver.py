@@ -210,7 +210,7 @@ async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
                 async with handle:
                     try:
                         async for chunk in handle:
-                            _take_chunk(outcome, chunk)
+                            take_chunk(outcome, chunk)
                     except BackendError as exc:
                         outcome.stream_broken = True
                         outcome.message = str(exc)
@@ -218,7 +218,7 @@ async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
                 completion = await router.complete(request, provider=provider)
                 decision, outcome.failovers = completion.decision, completion.failovers
                 outcome.reply_model = completion.reply.get("model")
-                outcome.text = _reply_text(completion.reply)
+                outcome.text = reply_text(completion.reply)
         except RoutingError as exc:
             _record_error(outcome, exc)
         else:
@@ -229,7 +229,8 @@ async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
     return outcome
 
 
-def _take_chunk(outcome: Outcome, chunk: Mapping[str, Any]) -> None:
+def take_chunk(outcome: Outcome, chunk: Mapping[str, Any]) -> None:
+    """Add a stream chunk's text (and the first model it names) to ``outcome``."""
     if outcome.reply_model is None and isinstance(chunk.get("model"), str):
         outcome.reply_model = chunk["model"]
     for choice in chunk.get("choices") or ():
@@ -238,7 +239,8 @@ def _take_chunk(outcome: Outcome, chunk: Mapping[str, Any]) -> None:
             outcome.text += content
 
 
-def _reply_text(reply: Mapping[str, Any]) -> str:
+def reply_text(reply: Mapping[str, Any]) -> str:
+    """The assistant text of an OpenAI ``chat.completion`` reply."""
     for choice in reply.get("choices") or ():
         content = (choice.get("message") or {}).get("content")
         if isinstance(content, str):
@@ -281,23 +283,25 @@ def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]
                 problems.append(f"http status: want an error, got {o.http_status}")
         else:
             differ("http status", want_status, o.http_status)
+        if e.error == "NoRouteError" and o.http_status == 404:
+            differ("error code", "model_not_found", o.error)
     if e.error is None:
         differ("instance", e.instance, o.instance)
-        differ("model", e.model, o.model)
+        if path == "library":
+            differ("model", e.model, o.model)
+            differ("fallback_used", e.fallback_used, o.fallback_used)
         if e.answered_by is not None:
             who = answered_by(o, targets)
             if e.answered_by not in who:
                 problems.append(f"answered by: want {e.answered_by!r}, got "
                                 f"{', '.join(sorted(who)) or 'no member of the fleet'} "
                                 f"(reply {o.text[:80]!r}, model {o.reply_model!r})")
-        if path == "library" or o.failovers is not None:
+        if o.failovers is not None:
             differ("failovers", e.failovers, o.failovers)
-        if path == "library":
-            differ("fallback_used", e.fallback_used, o.fallback_used)
-            if e.warning is not None:
-                differ("wrong-model warning", e.warning, bool(o.warnings))
+        if e.warning is not None:
+            differ("wrong-model warning", e.warning, bool(o.warnings))
         differ("stream broken", e.stream_broken, o.stream_broken)
-    if path == "library":
+    if path == "library" or e.error is not None:
         for instance, state in e.candidates.items():
             differ(f"candidate {instance}", state, o.candidates.get(instance))
     if e.within is not None and o.elapsed > e.within:

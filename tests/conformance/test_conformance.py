@@ -54,13 +54,19 @@ def test_suite_size_and_coverage() -> None:
     assert faults >= {"hang", "loading", "error500", "garbage", "drop", "slow", "wrong-model"}
 
 
-def test_wrong_expectation_fails() -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_wrong_expectation_fails(path: str) -> None:
     """The driver is not lenient: a case expecting the wrong instance fails with a reason."""
+    if path == "gateway":
+        _gateway_skip()
     case = next(c for c in CASES if c.name == "bug4-second-model-goes-to-second-instance")
-    wrong = dataclasses.replace(case, expect=Expect(instance="llamacpp:a", answered_by="a"))
-    result = asyncio.run(run_path(wrong, "library"))
+    wrong = dataclasses.replace(case, expect=Expect(instance="llamacpp:a", answered_by="a",
+                                                    failovers=1))
+    result = asyncio.run(run_path(wrong, path))
     assert result.status == "fail"
     assert "instance: want 'llamacpp:a', got 'llamacpp:b'" in result.detail
+    assert "answered by: want 'a', got b" in result.detail
+    assert "failovers: want 1, got 0" in result.detail
 
 
 def test_bad_case_is_reported() -> None:
