@@ -1,0 +1,211 @@
+"""The gateway against direct calls to the same fake, its memory, and ``import routing`` time.
+
+Run: ``python benchmarks/bench_gateway.py``.  Loopback only, bounded in count and time.
+The fake llama.cpp and ``routing serve`` each run in a child process; this process is the
+client (aiohttp).  Prints, from one run:
+
+- non-stream at concurrency 1: median latency direct and through the gateway, the added ms
+  (target < 1 ms);
+- non-stream at concurrency 32: throughput through the gateway as a share of direct
+  (target >= 50 %; client, gateway and backend share the machine's cores);
+- stream: median time to first chunk, gateway / direct;
+- RSS of ``routing serve`` with 1,000 instances configured (target < 100 MB);
+- ``python -c "import routing"`` wall time, best of 5, and the bare interpreter's
+  (target < 150 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+MODEL = "bench.gguf"
+BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+SEQUENTIAL = 500
+CONCURRENT = 3000
+CONCURRENCY = 32
+STREAMS = 200
+INSTANCES = 1000
+DEADLINE = 120.0  # seconds: the whole run gives up after this
+
+
+async def _child(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """Start a child that prints ``listening on URL`` first; return it and the URL."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+    if not line.startswith("listening on "):
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError(f"child did not start: {line!r}")
+    return proc, line.removeprefix("listening on ")
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def _serve_args(config: Path) -> list[str]:
+    code = ("import asyncio, sys; from routing.gateway import serve; "
+            "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))")
+    return ["-c", code, str(config)]
+
+
+async def _timed(call: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    await call()
+    return time.perf_counter() - started
+
+
+def _poster(session: aiohttp.ClientSession, url: str) -> Callable[[], Awaitable[None]]:
+    async def post() -> None:
+        async with session.post(url + "/v1/chat/completions", json=BODY) as resp:
+            assert resp.status == 200, resp.status
+            await resp.json()
+    return post
+
+
+def _first_chunk(session: aiohttp.ClientSession, url: str) -> Callable[[], Awaitable[float]]:
+    async def stream() -> float:
+        started = time.perf_counter()
+        first = 0.0
+        async with session.post(url + "/v1/chat/completions",
+                                json={**BODY, "stream": True}) as resp:
+            assert resp.status == 200, resp.status
+            async for line in resp.content:
+                if line.startswith(b"data: {") and not first:
+                    first = time.perf_counter() - started
+        return first
+    return stream
+
+
+async def _latencies(post: Callable[[], Awaitable[None]], n: int) -> list[float]:
+    return [await _timed(post) for _ in range(n)]
+
+
+async def _throughput(post: Callable[[], Awaitable[None]], total: int, workers: int) -> float:
+    left = total
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await post()
+
+    elapsed = await _timed(lambda: _gather(worker() for _ in range(workers)))
+    return total / elapsed
+
+
+async def _gather(coros: object) -> None:
+    await asyncio.gather(*coros)  # type: ignore[misc]
+
+
+def _config(fake_url: str) -> str:
+    return ("version: 1\ndefaults:\n  probe: {timeout: 1, ttl: 3600}\nproviders:\n"
+            "  llamacpp:\n    api: openai\n    instances:\n"
+            f"      bench: {{url: \"{fake_url}\"}}\n")
+
+
+def _big_config() -> str:
+    lines = ["version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"]
+    lines += [f"      i{n}: {{port: {20000 + n}}}\n" for n in range(INSTANCES)]
+    return "".join(lines)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _wall(args: list[str], runs: int = 5) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, *args], check=True, timeout=30)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+async def _network(tmp: Path) -> None:
+    fake, fake_url = await _child("-m", "fake_servers", "llamacpp", "--model", MODEL)
+    config = tmp / "bench.yaml"
+    config.write_text(_config(fake_url), encoding="utf-8")
+    gateway, gw_url = await _child(*_serve_args(config))
+    try:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            direct, through = _poster(session, fake_url), _poster(session, gw_url)
+            for post in (direct, through):  # warm up connections, probes, caches
+                await _latencies(post, 50)
+            d1 = statistics.median(await _latencies(direct, SEQUENTIAL))
+            g1 = statistics.median(await _latencies(through, SEQUENTIAL))
+            print(f"c=1   non-stream median: direct {d1 * 1000:.2f} ms, gateway "
+                  f"{g1 * 1000:.2f} ms, added {(g1 - d1) * 1000:.2f} ms (target < 1 ms)")
+            d32 = await _throughput(direct, CONCURRENT, CONCURRENCY)
+            g32 = await _throughput(through, CONCURRENT, CONCURRENCY)
+            print(f"c=32  throughput: direct {d32:.0f} req/s, gateway {g32:.0f} req/s, "
+                  f"ratio {g32 / d32:.0%} (target >= 50%)")
+            ds = statistics.median([await _first_chunk(session, fake_url)()
+                                    for _ in range(STREAMS)])
+            gs = statistics.median([await _first_chunk(session, gw_url)()
+                                    for _ in range(STREAMS)])
+            print(f"stream first chunk median: direct {ds * 1000:.2f} ms, gateway "
+                  f"{gs * 1000:.2f} ms, ratio {gs / ds:.2f}x (added {(gs - ds) * 1000:.2f} ms)")
+    finally:
+        await _stop(gateway)
+        await _stop(fake)
+
+
+async def _memory(tmp: Path) -> None:
+    config = tmp / "big.yaml"
+    config.write_text(_big_config(), encoding="utf-8")
+    gateway, gw_url = await _child(*_serve_args(config))
+    try:
+        assert gateway.pid is not None
+        idle = _rss_mb(gateway.pid)
+        async with aiohttp.ClientSession() as session, session.get(gw_url + "/status") as r:
+            rows = (await r.json())["instances"]
+        print(f"routing serve with {len(rows)} instances: RSS {idle:.1f} MB after start, "
+              f"{_rss_mb(gateway.pid):.1f} MB after /status (target < 100 MB)")
+    finally:
+        await _stop(gateway)
+
+
+async def _main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        await asyncio.wait_for(_network(Path(tmp)), DEADLINE)
+        await asyncio.wait_for(_memory(Path(tmp)), DEADLINE)
+
+
+def main() -> None:
+    """Run every measurement once and print the figures."""
+    print(f"cpus: {os.cpu_count()}; python {sys.version.split()[0]}")
+    asyncio.run(_main())
+    bare = _wall(["-c", "pass"])
+    imported = _wall(["-c", "import routing"])
+    print(f"python -c 'import routing': {imported * 1000:.0f} ms (bare interpreter "
+          f"{bare * 1000:.0f} ms, import itself {(imported - bare) * 1000:.0f} ms; "
+          "target < 150 ms)")
+
+
+if __name__ == "__main__":
+    main()
