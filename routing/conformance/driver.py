@@ -274,8 +274,9 @@ def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]
         if e.error not in o.error_classes and path == "library":
             problems.append(f"error: want {e.error}, got "
                             f"{o.error or 'an answer from ' + str(o.instance)}")
-    elif o.error is not None:
-        problems.append(f"unexpected {o.error}: {o.message[:300]}")
+    elif o.error is not None:  # the rest would only repeat that nothing answered
+        return [f"unexpected {o.error}" + (f" (HTTP {o.http_status})" if o.http_status else "")
+                + f": {o.message[:300]}"]
     if path == "gateway":
         want_status = e.http_status if e.error is not None else 200
         if e.error is not None and want_status is None:

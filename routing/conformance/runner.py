@@ -125,8 +125,8 @@ def format_report(report: Report) -> str:
         detail = "; ".join(failed) or (shown[0].detail if shown else
                                        (results[0].detail if results else ""))
         lines.append(f"{case.name:<{width}}  {case.area:<{area_width}}  {cells}{detail}")
-        skipped.extend(f"  {case.name} ({r.path}): {r.detail}"
-                       for r in results if r.status == "skip")
+        reasons = {r.detail for r in results if r.status == "skip"}
+        skipped.extend(f"  {case.name}: {reason}" for reason in sorted(reasons))
     if skipped:
         lines += ["", "skipped:", *skipped]
     areas = Counter(c.area for c in report.cases)
@@ -145,8 +145,8 @@ async def _run(cases: list[Case], backends: str, paths: Sequence[str],
     if not aliases:
         return await run_suite(cases, backends="real", paths=paths)
     count = sum(aliases.values())
-    print(f"starting {count} real llama.cpp server(s): {', '.join(aliases)}", file=out,
-          flush=True)
+    names = ", ".join(a if n == 1 else f"{a} x{n}" for a, n in aliases.items())
+    print(f"starting {count} real llama.cpp server(s) (--alias): {names}", file=out, flush=True)
     async with RealPool(aliases) as pool:
         return await run_suite(cases, backends="real", paths=paths, real=pool.urls)
 
