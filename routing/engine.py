@@ -358,7 +358,8 @@ class Router:
                      provider: str | None = None, **params: Any
                      ) -> AsyncIterator[dict[str, Any]]:
         """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them."""
-        request = {**params, "messages": list(messages), "model": model, "stream": True}
-        handle = await self.open_stream(request, provider=provider)
-        async for chunk in handle:
+        from routing.failover import stream
+
+        # failover.stream closes the upstream response when the caller stops early.
+        async for chunk in stream(self, messages, model=model, provider=provider, **params):
             yield chunk

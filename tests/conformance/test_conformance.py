@@ -94,8 +94,9 @@ def test_main_conformance_usage_errors() -> None:
 
 
 def test_local_example_loads() -> None:
-    """configs/conformance-local.yaml is a valid case file pointing at running backends."""
-    cases = load_cases(Path(__file__).parents[2] / "configs" / "conformance-local.yaml")
+    """configs/conformance/local-backends.yaml: valid cases pointing at running backends."""
+    local = Path(__file__).parents[2] / "configs" / "conformance" / "local-backends.yaml"
+    cases = load_cases(local)
     assert cases
     assert all(m.url is not None for c in cases for m in c.fleet)
 
