@@ -55,7 +55,9 @@ async def throughput(call: Call, n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-async def main() -> None:
+async def measure(sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
+                  concurrency: int = CONCURRENCY) -> dict[str, float]:
+    """router.chat against direct aiohttp: medians/means (ms) at c=1, req/s at ``concurrency``."""
     fake = await FakeProcess("llamacpp", MODEL).start()
     config = parse_config(
         "version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"
@@ -74,25 +76,35 @@ async def main() -> None:
                 return await router.chat(MESSAGES, model=MODEL)
 
             for call in (direct, routed):  # warm up connections, probes, caches
-                await latencies(call, 200)
+                await latencies(call, min(200, sequential))
             d1: list[float] = []
             r1: list[float] = []
             for _ in range(4):  # interleave so drift hits both sides alike
-                d1 += await latencies(direct, SEQUENTIAL // 4)
-                r1 += await latencies(routed, SEQUENTIAL // 4)
+                d1 += await latencies(direct, sequential // 4)
+                r1 += await latencies(routed, sequential // 4)
             d32 = r32 = 0.0
             for _ in range(2):
-                d32 += await throughput(direct, CONCURRENT // 2, CONCURRENCY) / 2
-                r32 += await throughput(routed, CONCURRENT // 2, CONCURRENCY) / 2
+                d32 += await throughput(direct, concurrent // 2, concurrency) / 2
+                r32 += await throughput(routed, concurrent // 2, concurrency) / 2
     finally:
         await fake.kill()
     dm, rm = statistics.median(d1) * 1e3, statistics.median(r1) * 1e3
     da, ra = statistics.fmean(d1) * 1e3, statistics.fmean(r1) * 1e3
-    print(f"concurrency 1  ({SEQUENTIAL} requests each): median direct {dm:.3f} ms, "
+    return {"sequential": sequential, "concurrent": concurrent, "concurrency": concurrency,
+            "direct_median_ms": dm, "routed_median_ms": rm, "added_median_ms": rm - dm,
+            "direct_mean_ms": da, "routed_mean_ms": ra, "added_mean_ms": ra - da,
+            "direct_rps": d32, "routed_rps": r32, "throughput_ratio": r32 / d32}
+
+
+async def main() -> None:
+    r = await measure()
+    dm, rm = r["direct_median_ms"], r["routed_median_ms"]
+    print(f"concurrency 1  ({r['sequential']:.0f} requests each): median direct {dm:.3f} ms, "
           f"router.chat {rm:.3f} ms, added {rm - dm:+.3f} ms (ratio {rm / dm:.2f}x); "
-          f"mean added {ra - da:+.3f} ms")
-    print(f"concurrency {CONCURRENCY} ({CONCURRENT} requests each): direct {d32:.0f} req/s, "
-          f"router.chat {r32:.0f} req/s, ratio {r32 / d32:.1%} of direct")
+          f"mean added {r['added_mean_ms']:+.3f} ms")
+    print(f"concurrency {r['concurrency']:.0f} ({r['concurrent']:.0f} requests each): direct "
+          f"{r['direct_rps']:.0f} req/s, router.chat {r['routed_rps']:.0f} req/s, "
+          f"ratio {r['throughput_ratio']:.1%} of direct")
 
 
 if __name__ == "__main__":

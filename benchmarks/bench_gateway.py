@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -145,37 +146,42 @@ def _wall(args: list[str], runs: int = 5) -> float:
     return best
 
 
-async def _network(tmp: Path) -> None:
+async def _network(tmp: Path, sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
+                   concurrency: int = CONCURRENCY, streams: int = STREAMS) -> dict[str, float]:
     fake, fake_url = await _child("-m", "fake_servers", "llamacpp", "--model", MODEL)
     config = tmp / "bench.yaml"
     config.write_text(_config(fake_url), encoding="utf-8")
-    gateway, gw_url = await _child(*_serve_args(config))
+    try:
+        gateway, gw_url = await _child(*_serve_args(config))
+    except BaseException:
+        await _stop(fake)
+        raise
     try:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
             direct, through = _poster(session, fake_url), _poster(session, gw_url)
             for post in (direct, through):  # warm up connections, probes, caches
-                await _latencies(post, 50)
-            d1 = statistics.median(await _latencies(direct, SEQUENTIAL))
-            g1 = statistics.median(await _latencies(through, SEQUENTIAL))
-            print(f"c=1   non-stream median: direct {d1 * 1000:.2f} ms, gateway "
-                  f"{g1 * 1000:.2f} ms, added {(g1 - d1) * 1000:.2f} ms (target < 1 ms)")
-            d32 = await _throughput(direct, CONCURRENT, CONCURRENCY)
-            g32 = await _throughput(through, CONCURRENT, CONCURRENCY)
-            print(f"c=32  throughput: direct {d32:.0f} req/s, gateway {g32:.0f} req/s, "
-                  f"ratio {g32 / d32:.0%} (target >= 50%)")
+                await _latencies(post, min(50, sequential))
+            d1 = statistics.median(await _latencies(direct, sequential))
+            g1 = statistics.median(await _latencies(through, sequential))
+            d32 = await _throughput(direct, concurrent, concurrency)
+            g32 = await _throughput(through, concurrent, concurrency)
             ds = statistics.median([await _first_chunk(session, fake_url)()
-                                    for _ in range(STREAMS)])
+                                    for _ in range(streams)])
             gs = statistics.median([await _first_chunk(session, gw_url)()
-                                    for _ in range(STREAMS)])
-            print(f"stream first chunk median: direct {ds * 1000:.2f} ms, gateway "
-                  f"{gs * 1000:.2f} ms, ratio {gs / ds:.2f}x (added {(gs - ds) * 1000:.2f} ms)")
+                                    for _ in range(streams)])
     finally:
         await _stop(gateway)
         await _stop(fake)
+    return {"sequential": sequential, "concurrent": concurrent, "concurrency": concurrency,
+            "streams": streams, "direct_median_ms": d1 * 1000, "gateway_median_ms": g1 * 1000,
+            "added_median_ms": (g1 - d1) * 1000, "direct_rps": d32, "gateway_rps": g32,
+            "throughput_ratio": g32 / d32, "direct_ttfc_ms": ds * 1000,
+            "gateway_ttfc_ms": gs * 1000, "ttfc_ratio": gs / ds,
+            "ttfc_added_ms": (gs - ds) * 1000}
 
 
-async def _memory(tmp: Path) -> None:
+async def _memory(tmp: Path) -> dict[str, float]:
     config = tmp / "big.yaml"
     config.write_text(_big_config(), encoding="utf-8")
     gateway, gw_url = await _child(*_serve_args(config))
@@ -184,26 +190,48 @@ async def _memory(tmp: Path) -> None:
         idle = _rss_mb(gateway.pid)
         async with aiohttp.ClientSession() as session, session.get(gw_url + "/status") as r:
             rows = (await r.json())["instances"]
-        print(f"routing serve with {len(rows)} instances: RSS {idle:.1f} MB after start, "
-              f"{_rss_mb(gateway.pid):.1f} MB after /status (target < 100 MB)")
+        after = _rss_mb(gateway.pid)
     finally:
         await _stop(gateway)
+    return {"instances": len(rows), "rss_start_mb": idle, "rss_after_status_mb": after}
 
 
-async def _main() -> None:
+async def measure(sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
+                  concurrency: int = CONCURRENCY, streams: int = STREAMS) -> dict[str, Any]:
+    """Gateway vs direct (``network``) and ``routing serve`` RSS with 1,000 instances
+    (``memory``); each part gives up after ``DEADLINE`` seconds."""
     with tempfile.TemporaryDirectory() as tmp:
-        await asyncio.wait_for(_network(Path(tmp)), DEADLINE)
-        await asyncio.wait_for(_memory(Path(tmp)), DEADLINE)
+        network = await asyncio.wait_for(
+            _network(Path(tmp), sequential, concurrent, concurrency, streams), DEADLINE)
+        memory = await asyncio.wait_for(_memory(Path(tmp)), DEADLINE)
+    return {"network": network, "memory": memory}
+
+
+def import_time(runs: int = 5) -> dict[str, float]:
+    """``python -c "import routing"`` and the bare interpreter, best of ``runs``, in ms."""
+    bare = _wall(["-c", "pass"], runs)
+    imported = _wall(["-c", "import routing"], runs)
+    return {"bare_ms": bare * 1000, "import_routing_ms": imported * 1000,
+            "import_itself_ms": (imported - bare) * 1000}
 
 
 def main() -> None:
     """Run every measurement once and print the figures."""
     print(f"cpus: {os.cpu_count()}; python {sys.version.split()[0]}")
-    asyncio.run(_main())
-    bare = _wall(["-c", "pass"])
-    imported = _wall(["-c", "import routing"])
-    print(f"python -c 'import routing': {imported * 1000:.0f} ms (bare interpreter "
-          f"{bare * 1000:.0f} ms, import itself {(imported - bare) * 1000:.0f} ms; "
+    r = asyncio.run(measure())
+    n, m = r["network"], r["memory"]
+    print(f"c=1   non-stream median: direct {n['direct_median_ms']:.2f} ms, gateway "
+          f"{n['gateway_median_ms']:.2f} ms, added {n['added_median_ms']:.2f} ms (target < 1 ms)")
+    print(f"c=32  throughput: direct {n['direct_rps']:.0f} req/s, gateway {n['gateway_rps']:.0f} "
+          f"req/s, ratio {n['throughput_ratio']:.0%} (target >= 50%)")
+    print(f"stream first chunk median: direct {n['direct_ttfc_ms']:.2f} ms, gateway "
+          f"{n['gateway_ttfc_ms']:.2f} ms, ratio {n['ttfc_ratio']:.2f}x "
+          f"(added {n['ttfc_added_ms']:.2f} ms)")
+    print(f"routing serve with {m['instances']:.0f} instances: RSS {m['rss_start_mb']:.1f} MB "
+          f"after start, {m['rss_after_status_mb']:.1f} MB after /status (target < 100 MB)")
+    t = import_time()
+    print(f"python -c 'import routing': {t['import_routing_ms']:.0f} ms (bare interpreter "
+          f"{t['bare_ms']:.0f} ms, import itself {t['import_itself_ms']:.0f} ms; "
           "target < 150 ms)")
 
 

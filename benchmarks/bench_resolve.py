@@ -55,7 +55,7 @@ def _model(key: str) -> str:
     return f"model-{key.replace(':', '-')}"
 
 
-async def _warm(instances: int) -> dict[str, float]:
+async def _warm(instances: int, calls: int = CALLS) -> dict[str, float]:
     cfg = parse_config(_config_text(instances, RULES), environ={})
     router = Router(cfg)
     now = router.clock()
@@ -72,7 +72,7 @@ async def _warm(instances: int) -> dict[str, float]:
     samples = []
     gc.disable()
     try:
-        for i in range(CALLS):
+        for i in range(calls):
             m = models[i % len(models)]
             t0 = time.perf_counter_ns()
             await router.resolve(model=m)
@@ -128,27 +128,47 @@ async def _cold(ports: list[int], probe_timeout: float) -> dict[str, Any]:
             "chosen": chosen, "warm_after_s": warm}
 
 
-def main() -> int:
-    small = asyncio.run(_warm(100))
-    large = asyncio.run(_warm(1000))
-    print(f"warm resolve, {RULES} rules, {CALLS} calls each")
-    print(f"  100 instances:   median {small['median_us']:.1f} us  p99 {small['p99_us']:.1f} us")
-    print(f"  1000 instances:  median {large['median_us']:.1f} us  p99 {large['p99_us']:.1f} us")
-    print(f"  ratio 1000/100:  {large['median_us'] / small['median_us']:.2f}x "
-          f"(instance count ratio 10x; target median < 50 us)")
+def measure(calls: int = CALLS, fleet: int = 1000, hanging: int = 100,
+            probe_timeout: float = 1.0) -> dict[str, Any]:
+    """Warm resolve at 100 and 1,000 instances, then a cold resolve over a fleet of fakes.
+
+    Returns ``{"calls", "warm": {100: {...}, 1000: {...}}, "ratio", "fleet", "hanging",
+    "probe_timeout", "fleet_start_s", "cold": {...}}``.
+    """
+    small = asyncio.run(_warm(100, calls))
+    large = asyncio.run(_warm(1000, calls))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        proc, ports = _start_fleet(1000, 100, Path(tmp))
+        proc, ports = _start_fleet(fleet, hanging, Path(tmp))
         started = time.perf_counter() - t0
         try:
-            cold = asyncio.run(_cold(ports, probe_timeout=1.0))
+            cold = asyncio.run(_cold(ports, probe_timeout=probe_timeout))
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-    print("cold resolve over 1000 fake llama.cpp instances, 100 hanging, probe timeout 1.0 s")
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {"calls": calls, "warm": {100: small, 1000: large},
+            "ratio": large["median_us"] / small["median_us"], "fleet": fleet,
+            "hanging": hanging, "probe_timeout": probe_timeout, "fleet_start_s": started,
+            "cold": cold}
+
+
+def main() -> int:
+    r = measure()
+    small, large, cold = r["warm"][100], r["warm"][1000], r["cold"]
+    print(f"warm resolve, {RULES} rules, {r['calls']} calls each")
+    print(f"  100 instances:   median {small['median_us']:.1f} us  p99 {small['p99_us']:.1f} us")
+    print(f"  1000 instances:  median {large['median_us']:.1f} us  p99 {large['p99_us']:.1f} us")
+    print(f"  ratio 1000/100:  {r['ratio']:.2f}x "
+          f"(instance count ratio 10x; target median < 50 us)")
+    print(f"cold resolve over {r['fleet']} fake llama.cpp instances, {r['hanging']} hanging, "
+          f"probe timeout {r['probe_timeout']} s")
     print(f"  elapsed {cold['elapsed_s']:.3f} s = {cold['ratio_to_timeout']:.2f} x probe timeout "
           f"(target < 1.5x); {cold['ready']} READY, {cold['down']} DOWN; chose {cold['chosen']}")
-    print(f"  (fleet process up in {started:.2f} s; next resolve "
+    print(f"  (fleet process up in {r['fleet_start_s']:.2f} s; next resolve "
           f"{cold['warm_after_s'] * 1000:.2f} ms)")
     return 0
 

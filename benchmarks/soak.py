@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _fakeproc import FakeProcess
@@ -47,7 +48,9 @@ async def chaos(victim: FakeProcess, stop: asyncio.Event, log: Counter[str]) -> 
         log["restarts"] += 1
 
 
-async def main() -> int:
+async def measure(total: int = TOTAL, concurrency: int = CONCURRENCY,
+                  budget: float = BUDGET) -> dict[str, Any]:
+    """Run the soak; return outcome counts, failovers, chaos counts, ``lost`` and timings."""
     fakes = [await FakeProcess("llamacpp", MODEL).start() for _ in range(3)]
     by_port = {f.port: f"llamacpp:f{i}" for i, f in enumerate(fakes)}
     instances = "".join(f"      f{i}: {{port: {f.port}}}\n" for i, f in enumerate(fakes))
@@ -59,12 +62,12 @@ async def main() -> int:
     failovers: Counter[int] = Counter()
     chaos_log: Counter[str] = Counter()
     stop = asyncio.Event()
-    left = TOTAL
+    left = total
     started = time.perf_counter()
 
     async def worker(router: Router) -> None:
         nonlocal left
-        while left > 0 and time.perf_counter() - started < BUDGET:
+        while left > 0 and time.perf_counter() - started < budget:
             left -= 1
             try:
                 done = await router.complete({"messages": MESSAGES, "model": MODEL})
@@ -87,7 +90,7 @@ async def main() -> int:
     try:
         async with Router(config) as router:
             monkey = asyncio.create_task(chaos(fakes[0], stop, chaos_log))
-            await asyncio.gather(*(worker(router) for _ in range(CONCURRENCY)))
+            await asyncio.gather(*(worker(router) for _ in range(concurrency)))
             stop.set()
             await monkey
     finally:
@@ -96,15 +99,24 @@ async def main() -> int:
     seconds = time.perf_counter() - started
     sent = sum(outcomes.values())
     lost = sum(n for k, n in outcomes.items() if k.startswith("LOST"))
-    print(f"soak: {sent} requests in {seconds:.1f} s at concurrency {CONCURRENCY} "
-          f"({sent / seconds:.0f} req/s); {chaos_log['kills']} kills, "
-          f"{chaos_log['restarts']} restarts of llamacpp:f0")
-    for outcome, n in sorted(outcomes.items()):
+    return {"total": total, "concurrency": concurrency, "sent": sent, "seconds": seconds,
+            "outcomes": dict(outcomes), "failovers": dict(failovers),
+            "kills": chaos_log["kills"], "restarts": chaos_log["restarts"], "lost": lost,
+            "not_sent": total - sent}
+
+
+async def main() -> int:
+    r = await measure()
+    sent, seconds = r["sent"], r["seconds"]
+    print(f"soak: {sent} requests in {seconds:.1f} s at concurrency {r['concurrency']} "
+          f"({sent / seconds:.0f} req/s); {r['kills']} kills, "
+          f"{r['restarts']} restarts of llamacpp:f0")
+    for outcome, n in sorted(r["outcomes"].items()):
         print(f"  {n:6d}  {outcome}")
     print("  failovers per answered request: "
-          + ", ".join(f"{k}: {n}" for k, n in sorted(failovers.items())))
-    print(f"  lost: {lost}; not sent (time budget): {TOTAL - sent}")
-    return 1 if lost else 0
+          + ", ".join(f"{k}: {n}" for k, n in sorted(r["failovers"].items())))
+    print(f"  lost: {r['lost']}; not sent (time budget): {r['not_sent']}")
+    return 1 if r["lost"] else 0
 
 
 if __name__ == "__main__":
