@@ -81,9 +81,12 @@ class RequestError(Exception):
         self.type = type_
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes (non-ASCII kept as UTF-8)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:

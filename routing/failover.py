@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout
+from routing.adapters.openai import OpenAIAdapter
 from routing.config import Instance
 from routing.decision import Decision
 from routing.errors import (
@@ -59,12 +60,16 @@ _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 class Completion:
     """A non-streaming answer: the OpenAI-shaped ``reply``, the ``decision`` of the instance
     that answered, every ``attempt`` as ``(instance, error or None)``, and the failover count.
+
+    ``raw`` is the reply's JSON as the backend sent it when those bytes encode ``reply``
+    exactly (OpenAI-style backends), else ``None``: the gateway forwards it as is.
     """
 
     reply: dict[str, Any]
     decision: Decision
     attempts: list[Attempt] = field(default_factory=list)
     failovers: int = 0
+    raw: bytes | None = None
 
 
 def model_matches(routed: str, reported: str, aliases: Mapping[str, str] = {}) -> bool:
@@ -176,10 +181,15 @@ async def complete(router: Router, request: Mapping[str, Any], *,
             break
         model = current.model or current.requested_model or ""
         started = time.perf_counter()
+        adapter = get_adapter(inst.api)
+        timeout = client_timeout(inst, min(inst.request_timeout, remaining))
+        raw: bytes | None = None
         try:
-            reply = await get_adapter(inst.api).chat(
-                router.session, inst, model, request,
-                client_timeout(inst, min(inst.request_timeout, remaining)))
+            if isinstance(adapter, OpenAIAdapter):
+                reply, raw = await adapter.chat_raw(router.session, inst, model, request,
+                                                    timeout)
+            else:
+                reply = await adapter.chat(router.session, inst, model, request, timeout)
         except BackendError as exc:
             plan.failed(current, exc, time.perf_counter() - started)
             if isinstance(exc, BackendRejected):
@@ -190,7 +200,7 @@ async def complete(router: Router, request: Mapping[str, Any], *,
         router.metrics.request(inst.key, model, "ok", time.perf_counter() - started)
         plan.attempts.append((inst.key, None))
         current = plan.verified(current, inst, reply.get("model"))
-        return Completion(reply, current, plan.attempts, failovers)
+        return Completion(reply, current, plan.attempts, failovers, raw)
     raise last or _deadline_error(decision, plan)
 
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -103,7 +105,9 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
             return await _stream_sse(request, router, body, provider)
         completion = await router.complete(body, provider=provider)
         info.decided(completion.decision, completion.failovers)
-        return web.Response(body=dumps(completion.reply), content_type="application/json")
+        raw = completion.raw
+        return web.Response(body=dumps(completion.reply) if raw is None else raw,
+                            content_type="application/json")
 
 
 async def _stream_sse(request: web.Request, router: Router, body: dict[str, Any],
@@ -177,9 +181,12 @@ def _log_access(request: web.Request, status: int, started: float) -> None:
             _quote(info.model or "-"), (time.perf_counter() - started) * 1000, info.failovers)
 
 
+_SPECIAL = re.compile(r'[ "=\\]')
+
+
 def _quote(value: object) -> str:
     text = str(value)
-    if text and all(c.isprintable() and c not in ' "=\\' for c in text):
+    if text and text.isprintable() and _SPECIAL.search(text) is None:
         return text
     return '"' + text.encode("unicode_escape").decode().replace('"', '\\"') + '"'
 
@@ -324,8 +331,15 @@ async def serve(config_path: str, host: str | None = None, port: int | None = No
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        # Our format shows none of these: skip gathering them for every access-log line
+        # (the logging HOWTO's "Optimization" flags; only when the logging setup is ours).
+        logging._srcfile = None
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     gateway = Gateway(config, config_path=os.fspath(config_path))
     await gateway.start(host, port)
+    # Config, routes and modules live as long as the process: keep the cyclic GC from
+    # walking them again and again while requests allocate.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []

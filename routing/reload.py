@@ -17,8 +17,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 
 from routing.config import Config, load_config
 from routing.engine import Router
@@ -38,19 +37,16 @@ class RouterPool:
         self._closing: set[asyncio.Task[None]] = set()
         self.generation = 0
 
-    @asynccontextmanager
-    async def use(self) -> AsyncIterator[Router]:
-        """The current router, held for the duration of one request."""
-        router = self.current
-        self._inflight[router] = self._inflight.get(router, 0) + 1
-        try:
-            yield router
-        finally:
-            left = self._inflight[router] - 1
-            self._inflight[router] = left
-            if left == 0 and router is not self.current:
-                del self._inflight[router]
-                self._close_later(router)
+    def use(self) -> _Held:
+        """The current router, held for the duration of one request (``async with``)."""
+        return _Held(self)
+
+    def _release(self, router: Router) -> None:
+        left = self._inflight[router] - 1
+        self._inflight[router] = left
+        if left == 0 and router is not self.current:
+            del self._inflight[router]
+            self._close_later(router)
 
     def inflight(self, router: Router | None = None) -> int:
         """Requests in flight on ``router`` (default: the current one)."""
@@ -86,6 +82,27 @@ class RouterPool:
             await router.aclose()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+class _Held:
+    """``async with pool.use() as router``: a plain class, cheaper than a generator."""
+
+    __slots__ = ("_pool", "_router")
+
+    def __init__(self, pool: RouterPool) -> None:
+        self._pool = pool
+        self._router: Router | None = None
+
+    async def __aenter__(self) -> Router:
+        pool = self._pool
+        router = self._router = pool.current
+        pool._inflight[router] = pool._inflight.get(router, 0) + 1
+        return router
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        router, self._router = self._router, None
+        if router is not None:
+            self._pool._release(router)
 
 
 def _fingerprint(path: str) -> tuple[int, int] | None:

@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from routing.config import Instance
 from routing.errors import (
@@ -44,7 +45,9 @@ __all__ = [
     "iter_sse",
     "loads",
     "post",
+    "post_read",
     "read_json",
+    "read_object",
 ]
 
 _UNAVAILABLE_STATUSES = frozenset({502, 503, 504, 529})
@@ -52,12 +55,14 @@ _MAX_ERROR_BODY = 64 * 1024  # bytes of an error body kept for the caller
 
 
 def client_timeout(instance: Instance, remaining: float) -> aiohttp.ClientTimeout:
-    """The timeout of one attempt: connect from the instance, total/read from the deadline."""
+    """The timeout of one attempt: connect from the instance, total from the deadline.
+
+    ``total`` covers reading the reply too, so no ``sock_read`` (it could only fire later
+    than ``total``, and re-arming its timer on every read costs each chunk some time).
+    """
     remaining = max(remaining, 0.001)
     connect = min(instance.connect_timeout, remaining)
-    return aiohttp.ClientTimeout(
-        total=remaining, connect=connect, sock_connect=connect, sock_read=remaining
-    )
+    return aiohttp.ClientTimeout(total=remaining, connect=connect, sock_connect=connect)
 
 
 def loads(data: str | bytes, key: str) -> Any:
@@ -77,6 +82,52 @@ def expect_object(value: Any, key: str, what: str = "reply") -> dict[str, Any]:
     return value
 
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_URLS: dict[str, URL] = {}
+
+
+def _url(url: str) -> URL:
+    """``url`` parsed once: the few upstream URLs a config names are reused by every request."""
+    parsed = _URLS.get(url)
+    if parsed is None:
+        if len(_URLS) >= 4096:  # bounded, whatever reloads bring
+            _URLS.clear()
+        parsed = _URLS[url] = URL(url)
+    return parsed
+
+
+def _request_args(body: Mapping[str, Any], headers: Mapping[str, str]
+                  ) -> tuple[bytes, Mapping[str, str]]:
+    """The body as compact UTF-8 JSON bytes and the headers with its Content-Type."""
+    data = _ENCODER.encode(body).encode()
+    return data, ({**headers, **_JSON_HEADERS} if headers else _JSON_HEADERS)
+
+
+def _mapped(exc: Exception, url: str, key: str, replied: bool) -> BackendError | None:
+    """The error-tree exception for a low-level failure of a request to ``url``, or None."""
+    if isinstance(exc, BackendError):
+        return None
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError and total timeouts
+        phase = "reading the reply" if replied else "waiting for the reply"
+        return BackendTimeout(f"timed out {phase} from {url}", instance=key)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return BackendProtocolError(f"connection cut inside the reply: {exc}", instance=key)
+    if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+        if replied:
+            return BackendProtocolError(f"connection closed inside the reply: {exc}",
+                                        instance=key)
+        return BackendUnavailable(f"cannot reach {url}: {_describe(exc)}", instance=key)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return BackendProtocolError(f"bad HTTP reply: {exc.message}", instance=key)
+    if isinstance(exc, ValueError):  # aiohttp: line too long, bad chunked encoding …
+        return BackendProtocolError(f"unreadable reply: {exc}", instance=key)
+    return None
+
+
+_MAPPED = (TimeoutError, aiohttp.ClientError, OSError, ValueError)
+
+
 @asynccontextmanager
 async def post(
     session: aiohttp.ClientSession,
@@ -94,32 +145,46 @@ async def post(
     timeout). Leaving the block releases the connection; an unfinished response is closed,
     which cancels the request upstream.
     """
+    data, all_headers = _request_args(body, headers)
     replied = False
     try:
-        async with session.post(url, json=body, headers=headers, timeout=timeout) as resp:
+        async with session.post(_url(url), data=data, headers=all_headers,
+                                timeout=timeout) as resp:
             replied = True
             if resp.status >= 400:
                 await _raise_for_status(resp, key)
             yield resp
-    except BackendError:
-        raise
-    except TimeoutError as exc:  # aiohttp's ServerTimeoutError and total timeouts
-        phase = "reading the reply" if replied else "waiting for the reply"
-        raise BackendTimeout(f"timed out {phase} from {url}", instance=key) from exc
-    except aiohttp.ClientPayloadError as exc:
-        raise BackendProtocolError(
-            f"connection cut inside the reply: {exc}", instance=key
-        ) from exc
-    except (aiohttp.ClientConnectionError, OSError) as exc:
-        if replied:
-            raise BackendProtocolError(
-                f"connection closed inside the reply: {exc}", instance=key
-            ) from exc
-        raise BackendUnavailable(f"cannot reach {url}: {_describe(exc)}", instance=key) from exc
-    except aiohttp.ClientResponseError as exc:
-        raise BackendProtocolError(f"bad HTTP reply: {exc.message}", instance=key) from exc
-    except ValueError as exc:  # aiohttp: line too long, bad chunked encoding …
-        raise BackendProtocolError(f"unreadable reply: {exc}", instance=key) from exc
+    except _MAPPED as exc:
+        mapped = _mapped(exc, url, key, replied)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+async def post_read(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    key: str,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+) -> bytes:
+    """:func:`post` for a whole-body reply: the 2xx body's bytes, errors mapped the same way."""
+    data, all_headers = _request_args(body, headers)
+    replied = False
+    try:
+        async with session.post(_url(url), data=data, headers=all_headers,
+                                timeout=timeout) as resp:
+            replied = True
+            if resp.status >= 400:
+                await _raise_for_status(resp, key)
+            return await resp.read()
+    except _MAPPED as exc:
+        mapped = _mapped(exc, url, key, replied)
+        if mapped is None:
+            raise
+        raise mapped from exc
 
 
 def check_messages(request: Mapping[str, Any], key: str) -> None:
@@ -152,7 +217,11 @@ def check_messages(request: Mapping[str, Any], key: str) -> None:
 
 async def read_json(resp: aiohttp.ClientResponse, key: str) -> dict[str, Any]:
     """The whole body as a JSON object, or :class:`BackendProtocolError`."""
-    raw = await resp.read()
+    return read_object(await resp.read(), key)
+
+
+def read_object(raw: bytes, key: str) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object, or :class:`BackendProtocolError`."""
     return expect_object(loads(raw, key), key)
 
 

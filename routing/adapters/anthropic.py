@@ -13,7 +13,15 @@ from typing import Any
 
 import aiohttp
 
-from routing.adapters._http import check_messages, expect_object, iter_sse, loads, post, read_json
+from routing.adapters._http import (
+    check_messages,
+    expect_object,
+    iter_sse,
+    loads,
+    post,
+    post_read,
+    read_object,
+)
 from routing.config import Instance
 from routing.errors import BackendProtocolError, BackendUnavailable
 
@@ -253,10 +261,10 @@ class AnthropicAdapter:
         """Send a non-streaming request; return an OpenAI ``chat.completion``."""
         key = instance.key
         check_messages(request, key)
-        async with post(session, instance.url + "/v1/messages",
-                        to_wire(model, request, stream=False), key=key,
-                        headers=headers(instance), timeout=timeout) as resp:
-            return from_wire(await read_json(resp, key), key)
+        raw = await post_read(session, instance.url + "/v1/messages",
+                              to_wire(model, request, stream=False), key=key,
+                              headers=headers(instance), timeout=timeout)
+        return from_wire(read_object(raw, key), key)
 
     async def stream(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from routing.adapters._http import check_messages, iter_ndjson, post, read_json
+from routing.adapters._http import check_messages, iter_ndjson, post, post_read, read_object
 from routing.config import Instance
 from routing.errors import BackendProtocolError
 
@@ -223,10 +223,10 @@ class OllamaAdapter:
         """Send ``stream: false``; return an OpenAI ``chat.completion``."""
         key = instance.key
         check_messages(request, key)
-        async with post(session, instance.url + "/api/chat",
-                        to_wire(model, request, stream=False), key=key,
-                        headers=_headers(instance), timeout=timeout) as resp:
-            return from_wire(await read_json(resp, key), key)
+        raw = await post_read(session, instance.url + "/api/chat",
+                              to_wire(model, request, stream=False), key=key,
+                              headers=_headers(instance), timeout=timeout)
+        return from_wire(read_object(raw, key), key)
 
     async def stream(
         self,

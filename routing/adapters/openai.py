@@ -6,12 +6,13 @@ The wire format already is our unified shape, so the conversions only set ``mode
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 
-from routing.adapters._http import expect_object, iter_sse, loads, post, read_json
+from routing.adapters._http import expect_object, iter_sse, loads, post, post_read
 from routing.config import Instance
 from routing.errors import BackendProtocolError
 
@@ -83,12 +84,32 @@ class OpenAIAdapter:
         timeout: aiohttp.ClientTimeout,
     ) -> dict[str, Any]:
         """Send a non-streaming request; return the ``chat.completion`` dict."""
+        return (await self.chat_raw(session, instance, model, request, timeout))[0]
+
+    async def chat_raw(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """:meth:`chat`, plus the reply's bytes as the backend sent them when they encode
+        exactly the returned dict (UTF-8 JSON, nothing filled in), else ``None``.
+
+        The gateway forwards those bytes instead of encoding the dict again.
+        """
         key = instance.key
         body = to_wire(model, request, stream=False)
-        url = instance.base_url + "/chat/completions"
-        async with post(session, url, body, key=key, headers=headers(instance),
-                        timeout=timeout) as resp:
-            return from_wire(await read_json(resp, key), key)
+        raw = await post_read(session, instance.base_url + "/chat/completions", body, key=key,
+                              headers=headers(instance), timeout=timeout)
+        text: str | bytes = raw  # json.loads detects a BOM, UTF-16/32: not passed on as is
+        if not raw.startswith(b"\xef\xbb\xbf"):
+            with contextlib.suppress(UnicodeDecodeError):
+                text = raw.decode()
+        reply = expect_object(loads(text, key), key)
+        same = isinstance(text, str) and "object" in reply
+        return from_wire(reply, key), raw if same else None
 
     async def stream(
         self,
