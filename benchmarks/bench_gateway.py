@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/bench_gateway.py``.  Loopback only, bounded in count and time.
 The fake llama.cpp and ``routing serve`` each run in a child process; this process is the
-client (aiohttp).  Prints, from one run:
+client (aiohttp).  Direct and gateway are measured in alternating slices (``ROUNDS``) so
+drift from other load on the shared cores hits both alike.  Prints, from one run:
 
 - non-stream at concurrency 1: median latency direct and through the gateway, the added ms
   (target < 1 ms);
@@ -35,6 +36,7 @@ SEQUENTIAL = 500
 CONCURRENT = 3000
 CONCURRENCY = 32
 STREAMS = 200
+ROUNDS = 4  # alternating direct/gateway slices of each measurement
 INSTANCES = 1000
 DEADLINE = 120.0  # seconds: the whole run gives up after this
 
@@ -162,14 +164,27 @@ async def _network(tmp: Path, sequential: int = SEQUENTIAL, concurrent: int = CO
             direct, through = _poster(session, fake_url), _poster(session, gw_url)
             for post in (direct, through):  # warm up connections, probes, caches
                 await _latencies(post, min(50, sequential))
-            d1 = statistics.median(await _latencies(direct, sequential))
-            g1 = statistics.median(await _latencies(through, sequential))
-            d32 = await _throughput(direct, concurrent, concurrency)
-            g32 = await _throughput(through, concurrent, concurrency)
-            ds = statistics.median([await _first_chunk(session, fake_url)()
-                                    for _ in range(streams)])
-            gs = statistics.median([await _first_chunk(session, gw_url)()
-                                    for _ in range(streams)])
+            # Each figure is taken in ROUNDS alternating slices, direct then gateway, so
+            # that drift (other load on the shared cores) hits both sides alike; the
+            # request counts are the same as in one slice each.
+            lat: dict[bool, list[float]] = {False: [], True: []}
+            spent = {False: 0.0, True: 0.0}
+            ttfc: dict[bool, list[float]] = {False: [], True: []}
+            for _ in range(ROUNDS):
+                for via, post in ((False, direct), (True, through)):
+                    lat[via] += await _latencies(post, max(sequential // ROUNDS, 1))
+            for _ in range(ROUNDS):
+                for via, post in ((False, direct), (True, through)):
+                    n = max(concurrent // ROUNDS, 1)
+                    spent[via] += n / await _throughput(post, n, concurrency)
+            for _ in range(ROUNDS):
+                for via, url in ((False, fake_url), (True, gw_url)):
+                    ttfc[via] += [await _first_chunk(session, url)()
+                                  for _ in range(max(streams // ROUNDS, 1))]
+            d1, g1 = statistics.median(lat[False]), statistics.median(lat[True])
+            done = ROUNDS * max(concurrent // ROUNDS, 1)
+            d32, g32 = done / spent[False], done / spent[True]
+            ds, gs = statistics.median(ttfc[False]), statistics.median(ttfc[True])
     finally:
         await _stop(gateway)
         await _stop(fake)

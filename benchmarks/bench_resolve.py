@@ -99,12 +99,17 @@ def _start_fleet(
     ports: dict[str, int] = {}
     deadline = time.monotonic() + 120
     assert proc.stdout is not None
-    for line in proc.stdout:  # bounded: the fleet prints one line per server, then "fleet ready"
-        if line.strip() == "fleet ready" or time.monotonic() > deadline:
-            break
-        name, _, url = line.strip().partition(" listening on ")
-        ports[name] = int(url.rsplit(":", 1)[1])
-    return proc, [ports[f"f{i}"] for i in range(instances)]
+    try:
+        for line in proc.stdout:  # bounded: one line per server, then "fleet ready"
+            if line.strip() == "fleet ready" or time.monotonic() > deadline:
+                break
+            name, _, url = line.strip().partition(" listening on ")
+            ports[name] = int(url.rsplit(":", 1)[1])
+        return proc, [ports[f"f{i}"] for i in range(instances)]
+    except BaseException:  # Ctrl-C or a short fleet: do not leave the fleet running
+        proc.kill()
+        proc.wait()
+        raise
 
 
 async def _cold(ports: list[int], probe_timeout: float) -> dict[str, Any]:
