@@ -91,15 +91,13 @@ def dumps(value: Any) -> bytes:
 
 async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
     """The body as a JSON object; :class:`RequestError` 413 beyond ``limit`` bytes, else 400."""
-    too_large = RequestError(413, f"request body is larger than {limit} bytes",
-                             code="request_too_large")
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
+        raise _too_large(limit)
     data = bytearray()
     while chunk := await request.content.readany():
         data += chunk
         if len(data) > limit:
-            raise too_large
+            raise _too_large(limit)
     if not data:
         raise RequestError(400, "request body is empty; expected a JSON object")
     try:
@@ -112,6 +110,11 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
         raise RequestError(400, "request body must be a JSON object, got "
                            f"{type(body).__name__}")
     return body
+
+
+def _too_large(limit: int) -> RequestError:
+    return RequestError(413, f"request body is larger than {limit} bytes",
+                        code="request_too_large")
 
 
 def provider_header(request: web.Request) -> str | None:

@@ -321,6 +321,20 @@ class Gateway:
         await self.stop()
 
 
+class _Formatter(logging.Formatter):
+    """The default format, its ``asctime`` text made once per second, not once per line."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second[0]:
+            self._second = (second, super().formatTime(record, datefmt).rpartition(",")[0])
+        return f"{self._second[1]},{int(record.msecs):03d}"
+
+
 async def serve(config_path: str, host: str | None = None, port: int | None = None) -> None:
     """Run the gateway for ``config_path`` until SIGINT or SIGTERM; SIGHUP reloads.
 
@@ -329,8 +343,9 @@ async def serve(config_path: str, host: str | None = None, port: int | None = No
     """
     config = load_config(config_path)
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
         # Our format shows none of these: skip gathering them for every access-log line
         # (the logging HOWTO's "Optimization" flags; only when the logging setup is ours).
         logging._srcfile = None
