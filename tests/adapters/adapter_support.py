@@ -75,3 +75,8 @@ def text_of(chunks: list[dict[str, Any]]) -> str:
     """The assistant text of a list of chunks."""
     return "".join(c["choices"][0]["delta"].get("content") or ""
                    for c in chunks if c["choices"])
+
+
+def start_kind(fake_server: Any, kind: str, fault: str | None = None) -> Any:
+    """A fake of ``kind`` serving the usual model of that kind, with ``fault``."""
+    return fake_server(kind, [MODEL[kind]], fault=fault)

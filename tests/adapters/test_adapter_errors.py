@@ -6,7 +6,18 @@ from typing import Any
 
 import aiohttp
 import pytest
-from adapter_support import HI, KEY_ENV, KINDS, MODEL, chat, instance_for, run, stream, text_of
+from adapter_support import (
+    HI,
+    KEY_ENV,
+    KINDS,
+    MODEL,
+    chat,
+    instance_for,
+    run,
+    start_kind,
+    stream,
+    text_of,
+)
 from adapter_support import timeout as client_timeout
 
 from routing.adapters import get_adapter
@@ -18,20 +29,11 @@ from routing.errors import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, "sk-test-key")
-
-
-def _fake(fake_server: Any, kind: str, fault: str | None = None) -> Any:
-    return fake_server(kind, [MODEL[kind]], fault=fault)
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_hang_is_timeout(fake_server: Any, kind: str, streaming: bool) -> None:
     """A hung backend raises BackendTimeout once the (short) deadline passes."""
-    inst = instance_for(kind, _fake(fake_server, kind, "hang").url)
+    inst = instance_for(kind, start_kind(fake_server, kind, "hang").url)
     with pytest.raises(BackendTimeout) as info:
         (stream if streaming else chat)(inst, HI, 0.3)
     assert info.value.instance == f"{kind}:t"
@@ -42,7 +44,7 @@ def test_hang_is_timeout(fake_server: Any, kind: str, streaming: bool) -> None:
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_loading_is_unavailable(fake_server: Any, kind: str, streaming: bool) -> None:
     """503 Loading model raises BackendUnavailable with status 503."""
-    inst = instance_for(kind, _fake(fake_server, kind, "loading").url)
+    inst = instance_for(kind, start_kind(fake_server, kind, "loading").url)
     with pytest.raises(BackendUnavailable) as info:
         (stream if streaming else chat)(inst)
     assert info.value.status == 503
@@ -53,7 +55,7 @@ def test_loading_is_unavailable(fake_server: Any, kind: str, streaming: bool) ->
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_error500_is_protocol_error(fake_server: Any, kind: str, streaming: bool) -> None:
     """A 500 raises BackendProtocolError carrying the status and the parsed body."""
-    inst = instance_for(kind, _fake(fake_server, kind, "error500").url)
+    inst = instance_for(kind, start_kind(fake_server, kind, "error500").url)
     with pytest.raises(BackendProtocolError) as info:
         (stream if streaming else chat)(inst)
     assert info.value.status == 500
@@ -64,7 +66,7 @@ def test_error500_is_protocol_error(fake_server: Any, kind: str, streaming: bool
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_garbage_is_protocol_error(fake_server: Any, kind: str, streaming: bool) -> None:
     """A reply that is not JSON raises BackendProtocolError from the JSON error."""
-    inst = instance_for(kind, _fake(fake_server, kind, "garbage").url)
+    inst = instance_for(kind, start_kind(fake_server, kind, "garbage").url)
     with pytest.raises(BackendProtocolError) as info:
         (stream if streaming else chat)(inst)
     assert isinstance(info.value.__cause__, ValueError)
@@ -73,7 +75,7 @@ def test_garbage_is_protocol_error(fake_server: Any, kind: str, streaming: bool)
 @pytest.mark.parametrize("kind", KINDS)
 def test_drop_before_reply_is_unavailable(fake_server: Any, kind: str) -> None:
     """A connection closed before any reply raises BackendUnavailable."""
-    inst = instance_for(kind, _fake(fake_server, kind, "drop").url)
+    inst = instance_for(kind, start_kind(fake_server, kind, "drop").url)
     with pytest.raises(BackendUnavailable):
         chat(inst)
 
@@ -81,7 +83,7 @@ def test_drop_before_reply_is_unavailable(fake_server: Any, kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_drop_mid_stream_raises_after_chunks(fake_server: Any, kind: str) -> None:
     """A stream cut mid-way yields its first chunks, then raises BackendProtocolError."""
-    inst = instance_for(kind, _fake(fake_server, kind, "drop").url)
+    inst = instance_for(kind, start_kind(fake_server, kind, "drop").url)
     received: list[dict[str, Any]] = []
 
     async def go() -> None:
@@ -99,7 +101,7 @@ def test_drop_mid_stream_raises_after_chunks(fake_server: Any, kind: str) -> Non
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_slow_answers_later(fake_server: Any, kind: str, streaming: bool) -> None:
     """A slow backend still answers completely."""
-    fake = _fake(fake_server, kind, "slow:20")
+    fake = start_kind(fake_server, kind, "slow:20")
     inst = instance_for(kind, fake.url)
     expected = f"I am {MODEL[kind]} on {kind} port {fake.port}"
     if streaming:
@@ -112,7 +114,7 @@ def test_slow_answers_later(fake_server: Any, kind: str, streaming: bool) -> Non
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_wrong_model_passes_through(fake_server: Any, kind: str, streaming: bool) -> None:
     """The adapter reports the model the backend named; verification is failover's job."""
-    inst = instance_for(kind, _fake(fake_server, kind, "wrong-model").url)
+    inst = instance_for(kind, start_kind(fake_server, kind, "wrong-model").url)
     if streaming:
         assert {c["model"] for c in stream(inst)} == {f"wrong-{MODEL[kind]}"}
     else:
@@ -123,7 +125,7 @@ def test_wrong_model_passes_through(fake_server: Any, kind: str, streaming: bool
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_killed_backend_is_unavailable(fake_server: Any, kind: str, streaming: bool) -> None:
     """A stopped backend (connection refused) raises BackendUnavailable."""
-    fake = _fake(fake_server, kind)
+    fake = start_kind(fake_server, kind)
     inst = instance_for(kind, fake.url)
     fake.stop()
     with pytest.raises(BackendUnavailable) as info:
@@ -135,7 +137,7 @@ def test_killed_backend_is_unavailable(fake_server: Any, kind: str, streaming: b
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_unknown_model_is_rejected(fake_server: Any, kind: str, streaming: bool) -> None:
     """A 404 for an unknown model raises BackendRejected with the status and body."""
-    inst = instance_for(kind, _fake(fake_server, kind).url)
+    inst = instance_for(kind, start_kind(fake_server, kind).url)
     with pytest.raises(BackendRejected) as info:
         (stream if streaming else chat)(inst, {**HI, "model": "no-such-model"})
     assert info.value.status == 404
@@ -146,7 +148,7 @@ def test_unknown_model_is_rejected(fake_server: Any, kind: str, streaming: bool)
 def test_missing_key_is_rejected(fake_server: Any, kind: str,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a key a hosted API answers 401: BackendRejected, never a key in the text."""
-    inst = instance_for(kind, _fake(fake_server, kind).url)
+    inst = instance_for(kind, start_kind(fake_server, kind).url)
     monkeypatch.delenv(KEY_ENV)
     with pytest.raises(BackendRejected) as info:
         chat(inst)

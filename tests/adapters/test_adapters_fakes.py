@@ -10,12 +10,12 @@ import pytest
 from adapter_support import (
     CHAT_PATH,
     HI,
-    KEY_ENV,
     KINDS,
     MODEL,
     chat,
     instance_for,
     run,
+    start_kind,
     stream,
     text_of,
     timeout,
@@ -25,19 +25,10 @@ from adapter_support import (
 from routing.adapters import get_adapter
 
 
-@pytest.fixture(autouse=True)
-def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, "sk-test-key")
-
-
-def _fake(fake_server: Any, kind: str, fault: str | None = None) -> Any:
-    return fake_server(kind, [MODEL[kind]], fault=fault)
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_chat_reply_is_openai_shaped(fake_server: Any, kind: str) -> None:
     """A non-streaming reply has choices, message, finish_reason, usage and model."""
-    fake = _fake(fake_server, kind)
+    fake = start_kind(fake_server, kind)
     reply = chat(instance_for(kind, fake.url))
     assert reply["object"] == "chat.completion"
     assert reply["model"] == MODEL[kind]
@@ -53,7 +44,7 @@ def test_chat_reply_is_openai_shaped(fake_server: Any, kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_stream_chunks_are_openai_shaped(fake_server: Any, kind: str) -> None:
     """Stream chunks are chat.completion.chunk with one finish_reason and a usage chunk."""
-    fake = _fake(fake_server, kind)
+    fake = start_kind(fake_server, kind)
     chunks = stream(instance_for(kind, fake.url))
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
     assert all(c["model"] == MODEL[kind] for c in chunks)
@@ -68,7 +59,7 @@ def test_stream_chunks_are_openai_shaped(fake_server: Any, kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_stream_is_not_buffered(fake_server: Any, kind: str) -> None:
     """With slow:100 the first chunk arrives well before the stream's end."""
-    fake = _fake(fake_server, kind, "slow:100")
+    fake = start_kind(fake_server, kind, "slow:100")
     inst = instance_for(kind, fake.url)
 
     async def go(session: aiohttp.ClientSession) -> list[float]:
@@ -85,7 +76,7 @@ def test_stream_is_not_buffered(fake_server: Any, kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_request_carries_wire_format(fake_server: Any, kind: str) -> None:
     """The fake logs a request at the API style's path, with its model and key header."""
-    fake = _fake(fake_server, kind)
+    fake = start_kind(fake_server, kind)
     inst = instance_for(kind, fake.url)
     chat(inst, {**HI, "temperature": 0.2})
     logged = fake.requests[-1]
@@ -102,7 +93,7 @@ def test_request_carries_wire_format(fake_server: Any, kind: str) -> None:
 
 def test_local_server_gets_no_authorization_without_key(fake_server: Any) -> None:
     """An instance without a key sends no Authorization header (local servers need none)."""
-    fake = _fake(fake_server, "llamacpp")
+    fake = start_kind(fake_server, "llamacpp")
     chat(instance_for("llamacpp", fake.url, api_key_env=None))
     headers = {k.lower() for k in fake.requests[-1]["headers"]}
     assert "authorization" not in headers
@@ -110,7 +101,7 @@ def test_local_server_gets_no_authorization_without_key(fake_server: Any) -> Non
 
 def test_ollama_options_mapping(fake_server: Any) -> None:
     """temperature, top_p, max_tokens, stop and seed land under Ollama's options."""
-    fake = _fake(fake_server, "ollama")
+    fake = start_kind(fake_server, "ollama")
     request = {**HI, "temperature": 0.3, "top_p": 0.9, "max_tokens": 42, "stop": "END",
                "seed": 7}
     chat(instance_for("ollama", fake.url), request)
@@ -122,7 +113,7 @@ def test_ollama_options_mapping(fake_server: Any) -> None:
 
 def test_anthropic_system_split_and_default_max_tokens(fake_server: Any) -> None:
     """System messages move to ``system``; max_tokens defaults to 1024; stop is a list."""
-    fake = _fake(fake_server, "anthropic")
+    fake = start_kind(fake_server, "anthropic")
     request = {"messages": [{"role": "system", "content": "be brief"},
                             {"role": "user", "content": "hi"}], "stop": "END",
                "temperature": 0.5}
@@ -137,7 +128,7 @@ def test_anthropic_system_split_and_default_max_tokens(fake_server: Any) -> None
 
 def test_openai_stream_asks_for_usage(fake_server: Any) -> None:
     """An OpenAI-style stream request sets stream and stream_options.include_usage."""
-    fake = _fake(fake_server, "lmstudio")
+    fake = start_kind(fake_server, "lmstudio")
     stream(instance_for("lmstudio", fake.url))
     body = fake.requests[-1]["json"]
     assert body["stream"] is True

@@ -7,13 +7,8 @@ from typing import Any
 import ollama
 import openai
 import pytest
-from adapter_support import KEY_ENV, KINDS, MODEL, chat, instance_for, run, stream
+from adapter_support import KINDS, MODEL, chat, instance_for, run, stream
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
-
-@pytest.fixture(autouse=True)
-def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, "sk-test-key")
 
 
 @pytest.mark.parametrize("kind", KINDS)
