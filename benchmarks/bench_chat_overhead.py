@@ -55,6 +55,22 @@ async def throughput(call: Call, n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - t)
 
 
+def chat_clients(router: Router, session: aiohttp.ClientSession, url: str
+                 ) -> tuple[Callable[[], Awaitable[object]], Callable[[], Awaitable[object]]]:
+    """The two sides compared: a plain aiohttp POST to ``url`` and ``router.chat``, both
+    parsing the JSON reply."""
+
+    async def direct() -> object:
+        body = {"model": MODEL, "messages": MESSAGES, "stream": False}
+        async with session.post(url, json=body) as resp:
+            return await resp.json()
+
+    async def routed() -> object:
+        return await router.chat(MESSAGES, model=MODEL)
+
+    return direct, routed
+
+
 async def measure(sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
                   concurrency: int = CONCURRENCY) -> dict[str, float]:
     """router.chat against direct aiohttp: medians/means (ms) at c=1, req/s at ``concurrency``."""
@@ -66,15 +82,7 @@ async def measure(sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
     try:
         async with Router(config) as router, aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0)) as session:
-
-            async def direct() -> object:
-                body = {"model": MODEL, "messages": MESSAGES, "stream": False}
-                async with session.post(url, json=body) as resp:
-                    return await resp.json()
-
-            async def routed() -> object:
-                return await router.chat(MESSAGES, model=MODEL)
-
+            direct, routed = chat_clients(router, session, url)
             for call in (direct, routed):  # warm up connections, probes, caches
                 await latencies(call, min(200, sequential))
             d1: list[float] = []

@@ -56,8 +56,8 @@ from routing.engine import Router  # noqa: E402
 
 SECTIONS = ("resolve", "library", "gateway", "soak", "compare")
 LEVELS = (1, 4, 8, 16, 32)
-MODEL = "bench.gguf"
-MESSAGES = [{"role": "user", "content": "hi"}]
+MODEL = bench_chat_overhead.MODEL  # the same model and prompt on every side compared
+MESSAGES = bench_chat_overhead.MESSAGES
 
 Call = Callable[[], Awaitable[object]]
 
@@ -164,15 +164,7 @@ async def compare(sizes: Sizes, with_litellm: bool) -> dict[str, Any]:
     try:
         async with Router(config) as router, aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0)) as session:
-
-            async def direct() -> object:
-                body = {"model": MODEL, "messages": MESSAGES, "stream": False}
-                async with session.post(url, json=body) as resp:
-                    return await resp.json()
-
-            async def routed() -> object:
-                return await router.chat(MESSAGES, model=MODEL)
-
+            direct, routed = bench_chat_overhead.chat_clients(router, session, url)
             clients: dict[str, Call] = {"direct": direct, "routing": routed}
             if with_litellm:
                 lite_router, clients["litellm"] = _litellm_router(fake.url)

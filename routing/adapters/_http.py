@@ -170,7 +170,12 @@ async def post_read(
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
 ) -> bytes:
-    """:func:`post` for a whole-body reply: the 2xx body's bytes, errors mapped the same way."""
+    """:func:`post` for a whole-body reply: the 2xx body's bytes, errors mapped the same way.
+
+    Written out rather than as ``async with post(...)``: this is the gateway's and
+    ``router.chat``'s per-request path, and the generator-based context manager cost a
+    measurable share of it.
+    """
     data, all_headers = _request_args(body, headers)
     replied = False
     try:
