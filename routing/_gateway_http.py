@@ -7,6 +7,7 @@ door (paths under ``/api/``) as Ollama does, ``{"error": "message"}``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,8 @@ from routing.decision import Decision
 from routing.errors import (
     BackendError,
     BackendRejected,
-    BackendTimeout,
-    BackendUnavailable,
     NoRouteError,
+    Reason,
     RoutingError,
 )
 from routing.reload import RouterPool
@@ -166,7 +166,22 @@ def _rejected_body(exc: BackendRejected) -> tuple[str, dict[str, Any] | None]:
 
 
 def routing_error_response(request: web.Request, exc: RoutingError) -> web.Response:
-    """Map the :mod:`routing.errors` tree to an HTTP answer (404/503/504/502/4xx)."""
+    """Map the :mod:`routing.errors` tree to an HTTP answer, deciding on ``reason``.
+
+    ========================  ======  ============================================
+    error                     status  body
+    ========================  ======  ============================================
+    NoRouteError              404     model_not_found, with the candidates
+    NoRouteError, down        503     no_ready_instance (the model's servers are down)
+    rejected                  4xx     the backend's own error (credentials redacted)
+    overloaded                429     ``Retry-After`` from the backend (default 1 s)
+    unauthorized              502     names the instance, never the upstream body
+    timeout                   504
+    refused, loading          503
+    not_supported             501
+    server_error, protocol    502
+    ========================  ======  ============================================
+    """
     if isinstance(exc, NoRouteError):
         extra = {"candidates": [c.as_dict() for c in exc.candidates if hasattr(c, "as_dict")]}
         if exc.provider is not None and len(exc.candidates) == 1:
@@ -175,21 +190,35 @@ def routing_error_response(request: web.Request, exc: RoutingError) -> web.Respo
             return error_response(request, 503, str(exc), type_="service_unavailable",
                                   code="no_ready_instance", extra=extra)
         return error_response(request, 404, str(exc), code="model_not_found", extra=extra)
-    if isinstance(exc, BackendError):
-        route_info(request).instance = exc.instance
-        if isinstance(exc, BackendRejected):
-            status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 400
-            message, openai_body = _rejected_body(exc)
-            if openai_body is not None and not _ollama_door(request):
-                return web.Response(body=dumps(openai_body), status=status,
-                                    content_type="application/json")
-            return error_response(request, status, message, code="backend_rejected")
-        if isinstance(exc, BackendTimeout):
-            return error_response(request, 504, str(exc), type_="timeout_error",
-                                  code="backend_timeout")
-        if isinstance(exc, BackendUnavailable):
-            return error_response(request, 503, str(exc), type_="service_unavailable",
-                                  code="backend_unavailable")
-        return error_response(request, 502, str(exc), type_="server_error",
-                              code="backend_error")
-    return error_response(request, 500, str(exc), type_="server_error", code="routing_error")
+    if not isinstance(exc, BackendError):
+        return error_response(request, 500, str(exc), type_="server_error", code="routing_error")
+    route_info(request).instance = exc.instance
+    reason = exc.reason
+    if isinstance(exc, BackendRejected):
+        status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 400
+        message, openai_body = _rejected_body(exc)
+        if openai_body is not None and not _ollama_door(request):
+            return web.Response(body=dumps(openai_body), status=status,
+                                content_type="application/json")
+        return error_response(request, status, message, code="backend_rejected")
+    if reason is Reason.OVERLOADED:
+        wait = exc.retry_after if exc.retry_after is not None else 1.0
+        response = error_response(request, 429, str(exc), type_="rate_limit_error",
+                                  code="backend_overloaded")
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
+    if reason is Reason.UNAUTHORIZED:
+        return error_response(
+            request, 502, f"{exc.instance}: the upstream refused the gateway's credentials "
+            "for this instance (HTTP {}); check its api_key_env".format(exc.status or 401),
+            type_="server_error", code="backend_misconfigured")
+    status, type_, code = _BY_REASON.get(reason, (502, "server_error", "backend_error"))
+    return error_response(request, status, str(exc), type_=type_, code=code)
+
+
+_BY_REASON: dict[Reason, tuple[int, str, str]] = {
+    Reason.TIMEOUT: (504, "timeout_error", "backend_timeout"),
+    Reason.REFUSED: (503, "service_unavailable", "backend_unavailable"),
+    Reason.LOADING: (503, "service_unavailable", "backend_loading"),
+    Reason.NOT_SUPPORTED: (501, "not_supported_error", "not_supported"),
+}

@@ -111,7 +111,8 @@ def to_ollama_reply(reply: Mapping[str, Any], model: str, started: float) -> dic
     out_message: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
     if calls := _tool_calls(message.get("tool_calls")):
         out_message["tool_calls"] = calls
-    final = _final(str(reply.get("model") or model), choice.get("finish_reason"),
+    final = _final(str(reply.get("model") or model),
+                   _DONE_REASON.get(str(choice.get("finish_reason") or "stop"), "stop"),
                    reply.get("usage"), started)
     return {"model": final.pop("model"), "created_at": final.pop("created_at"),
             "message": out_message, **final}
@@ -135,39 +136,104 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         return web.Response(body=dumps(reply), content_type="application/json")
 
 
+class ToolCallAssembler:
+    """Reassembles streamed OpenAI tool-call deltas by ``index`` into whole calls.
+
+    OpenAI-style servers send a call's name first and its arguments in fragments, several
+    calls interleaved by ``index``; Ollama clients expect each call whole, once.
+    """
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def add(self, deltas: Any) -> None:
+        """Fold one chunk's ``delta.tool_calls`` in."""
+        for position, delta in enumerate(deltas if isinstance(deltas, list) else ()):
+            if not isinstance(delta, dict):
+                continue
+            index = delta.get("index", position)
+            call = self._calls.setdefault(index if isinstance(index, int) else position,
+                                          {"name": "", "arguments": ""})
+            function = delta.get("function")
+            if isinstance(function, dict):
+                if isinstance(function.get("name"), str):
+                    call["name"] += function["name"]
+                arguments = function.get("arguments")
+                if isinstance(arguments, str):
+                    call["arguments"] += arguments
+                elif isinstance(arguments, dict):
+                    call["arguments"] = arguments
+
+    def pending(self) -> bool:
+        """True when calls have been started and not yet taken."""
+        return bool(self._calls)
+
+    def take(self) -> list[dict[str, Any]]:
+        """The calls so far, whole, in Ollama's shape (arguments as an object); then reset."""
+        out = [{"function": {"name": c["name"], "arguments": _arguments(c["arguments"])}}
+               for _, c in sorted(self._calls.items())]
+        self._calls.clear()
+        return out
+
+
+def _arguments(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value or "{}")
+    except (ValueError, RecursionError):
+        return {"_raw": value}
+    return parsed if isinstance(parsed, dict) else {"_raw": value}
+
+
 async def _stream_ndjson(request: web.Request, router: Router, body: dict[str, Any],
                          provider: str | None, started: float) -> web.StreamResponse:
+    # The door's own request asks for usage: Ollama's final line reports the token counts.
+    body = {**body, "stream_options": {"include_usage": True}}
     handle = await router.open_stream(body, provider=provider)
     try:
         route_info(request).decided(handle.decision, handle.failovers)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
         model, finish, usage = body["model"], None, None
+        calls = ToolCallAssembler()
         try:
             async for chunk in handle:
                 model = chunk.get("model") or model
                 usage = chunk.get("usage") or usage
                 choices = chunk.get("choices") or [{}]
-                delta = choices[0].get("delta") or {}
-                finish = choices[0].get("finish_reason") or finish
-                message: dict[str, Any] = {"role": "assistant",
-                                           "content": delta.get("content") or ""}
-                if calls := _tool_calls(delta.get("tool_calls")):
-                    message["tool_calls"] = calls
-                if message["content"] or calls:
-                    line = {"model": model, "created_at": _now(), "message": message,
+                choice = choices[0] if isinstance(choices[0], dict) else {}
+                delta = choice.get("delta") or {}
+                finish = choice.get("finish_reason") or finish
+                calls.add(delta.get("tool_calls"))
+                content = delta.get("content") or ""
+                if content:
+                    line = {"model": model, "created_at": _now(),
+                            "message": {"role": "assistant", "content": content},
                             "done": False}
                     await response.write(dumps(line) + b"\n")
         except BackendError as exc:  # after the first byte: in-band, as Ollama does
             await response.write(dumps({"error": str(exc)}) + b"\n")
         else:
-            final = _final(model, finish, usage, started)
+            if calls.pending():  # whole calls in one line before the final one, as Ollama
+                line = {"model": model, "created_at": _now(),
+                        "message": {"role": "assistant", "content": "",
+                                    "tool_calls": calls.take()}, "done": False}
+                await response.write(dumps(line) + b"\n")
+            final = _final(model, _DONE_REASON.get(finish or "stop", "stop"), usage, started)
             final["message"] = {"role": "assistant", "content": ""}
             await response.write(dumps(final) + b"\n")
         await response.write_eof()
         return response
     finally:
         await handle.aclose()
+
+
+# OpenAI finish_reason -> Ollama done_reason (Ollama says "stop" after tool calls too).
+_DONE_REASON = {"stop": "stop", "length": "length", "tool_calls": "stop",
+                "content_filter": "stop", "function_call": "stop"}
 
 
 async def _tags(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ Logging, ``routing explain`` and the gateway all read the same object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from routing.config import ApiStyle
@@ -13,13 +14,18 @@ from routing.config import ApiStyle
 __all__ = ["Candidate", "Decision", "State"]
 
 
-class State:
-    """Instance states (plain strings so they print and serialise as themselves)."""
+class State(StrEnum):
+    """Instance states (a ``str`` enum: they print and serialise as themselves).
+
+    MISCONFIGURED: the upstream refused our credentials (401/403); not probed again until
+    the config is reloaded, since only a new key can change the answer.
+    """
 
     READY = "READY"
     LOADING = "LOADING"
     DOWN = "DOWN"
     UNHEALTHY = "UNHEALTHY"
+    MISCONFIGURED = "MISCONFIGURED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,15 @@ Resolution (the contract of DESIGN.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import functools
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
@@ -27,21 +30,35 @@ from routing.config import Config, Instance, load_config
 from routing.decision import Candidate, Decision, State
 from routing.errors import (
     BackendError,
-    BackendProtocolError,
-    BackendRejected,
-    BackendTimeout,
     BackendUnavailable,
     NoRouteError,
+    Reason,
+    redact_text,
 )
+from routing.failover import Completion, StreamHandle, complete, open_stream, stream
 from routing.health import Breaker, InstanceHealth, ProbeResult
 from routing.metrics import Metrics
 from routing.probes import probe_instance
 from routing.rules import RuleSet
 
-if TYPE_CHECKING:
-    from routing.failover import Completion, StreamHandle
-
 __all__ = ["Router"]
+
+logger = logging.getLogger("routing")
+
+#: How long an instance cools down after a 429 that named no ``Retry-After``.
+DEFAULT_COOLDOWN = 1.0
+
+# Request failures (by reason) that take an instance out at once, and the state they mean.
+# server_error is absent: one request's 500 (a template error for that request alone) must not
+# take the instance from everyone; the probe it triggers decides.  rejected and not_supported
+# say nothing about health; overloaded cools the instance down instead.
+_FAILURE_STATE: dict[Reason, State] = {
+    Reason.REFUSED: State.DOWN,
+    Reason.TIMEOUT: State.DOWN,
+    Reason.LOADING: State.LOADING,
+    Reason.PROTOCOL: State.UNHEALTHY,
+    Reason.UNAUTHORIZED: State.MISCONFIGURED,
+}
 
 
 class Router:
@@ -69,6 +86,7 @@ class Router:
         self._inflight: dict[str, asyncio.Task[ProbeResult]] = {}
         self._session = session
         self._own_session = session is None
+        self.secrets = _secrets(config)
 
     @classmethod
     def from_file(
@@ -128,7 +146,16 @@ class Router:
 
     async def _run_probe(self, key: str) -> ProbeResult:
         health = self._health[key]
-        result = await probe_instance(self.session, health.instance, self.clock)
+        try:
+            result = await probe_instance(self.session, health.instance, self.clock)
+        except Exception as exc:  # a bug or a hostile reply: reported as what it is
+            logger.error("probe of %s crashed: %s", key, type(exc).__name__)
+            result = ProbeResult(State.UNHEALTHY, detail=f"probe crashed: {type(exc).__name__}",
+                                 at=self.clock())
+        if self.secrets and result.detail:
+            result = dataclasses.replace(result, detail=redact_text(result.detail, self.secrets))
+        if health.misconfigured and result.state != State.READY:
+            return health.result or result  # refused credentials stay refused until reload
         health.record(result)
         self.metrics.probe(key, result.state)
         return result
@@ -142,8 +169,8 @@ class Router:
         for key in keys:
             health = self._health[key]
             result = health.result
-            if result is not None and now - result.at < ttl:
-                results[key] = result
+            if result is not None and (now - result.at < ttl or health.misconfigured):
+                results[key] = result  # fresh, or refused credentials: no probe until reload
             elif result is not None and not health.breaker.allows_probe(now):
                 results[key] = result  # breaker open: no probe until its backoff has passed
             elif result is not None and result.ready:
@@ -155,15 +182,17 @@ class Router:
             timeout = self.config.defaults.probe.timeout
             done, _ = await asyncio.wait(waits.values(), timeout=timeout)
             for key, task in waits.items():
-                if task in done and not task.cancelled() and task.exception() is None:
-                    results[key] = task.result()
+                if task in done and not task.cancelled():
+                    results[key] = task.result()  # _run_probe never raises
                 else:
                     # Remembered (without counting a breaker failure: the probe still running
                     # will) so the next resolve does not wait for the same hung probe again.
-                    results[key] = self._health[key].result = ProbeResult(
-                        State.DOWN, detail=f"probe gave no answer within {timeout:g}s",
-                        at=self.clock())
-                    self._health[key].names = {}
+                    # The last known model list is kept: its models are down, not unknown.
+                    result = ProbeResult(State.DOWN,
+                                         detail=f"probe gave no answer within {timeout:g}s",
+                                         at=self.clock())
+                    self._health[key].record(result, count=False)
+                    results[key] = result
         return results
 
     async def refresh(self, keys: Iterable[str] | None = None) -> None:
@@ -210,20 +239,30 @@ class Router:
         chosen: tuple[str, str] | None = None
         alternatives: list[str] = []
         first_ready: str | None = None
+        cooling: list[tuple[float, str]] = []
         trace: list[tuple[str, ProbeResult, str]] = []
+        now = self.clock()
         for key in keys:
             result = results[key]
+            health = self._health[key]
             if not result.ready:
-                trace.append((key, result, result.detail or result.state))
+                why = result.detail or result.state
+                if model is not None and model in health.names:
+                    why += f" (served {model!r} when last seen)"
+                trace.append((key, result, why))
                 continue
             first_ready = first_ready or key
             if model is None:
                 sent = result.models[0] if result.models else None
             else:
-                sent = self._health[key].names.get(model)
+                sent = health.names.get(model)
+            wait = health.cooling(now)
             if sent is None:
                 why = ("serves no model" if model is None
                        else f"does not serve {model!r}")
+            elif wait > 0:
+                cooling.append((wait, key))
+                why = f"cooling down for {wait:.1f}s after HTTP 429"
             elif chosen is None:
                 chosen, why = (key, sent), "chosen"
             else:
@@ -231,6 +270,11 @@ class Router:
                 why = f"also serves it (failover after {chosen[0]})"
             trace.append((key, result, why))
         fallback_used = False
+        if chosen is None and cooling:
+            wait, key = min(cooling)
+            raise BackendUnavailable(
+                f"every instance serving {model!r} is rate-limited", reason=Reason.OVERLOADED,
+                instance=key, retry_after=wait, status=429)
         if chosen is None and model is not None and first_ready is not None \
                 and self.config.fallback == "any-ready":
             chosen, fallback_used = (first_ready, model), True
@@ -238,7 +282,7 @@ class Router:
             raise self._no_route(trace, provider, model)
         key, sent = chosen
         candidates = tuple(
-            Candidate(k, r.state, r.models, k == key,
+            Candidate(k, r.state, self._models_of(k, r), k == key,
                       "chosen" + (" by fallback any-ready" if fallback_used else "")
                       if k == key else why)
             for k, r, why in trace)
@@ -256,15 +300,25 @@ class Router:
             fallback_used=fallback_used, alternatives=tuple(alternatives),
         )
 
+    def _models_of(self, key: str, result: ProbeResult) -> tuple[str, ...]:
+        """The live list of a READY instance; the last known one of any other."""
+        return result.models if result.ready else self._health[key].known_models
+
     def _no_route(self, trace: list[tuple[str, ProbeResult, str]], provider: str | None,
                   model: str | None) -> NoRouteError:
-        candidates = [Candidate(k, r.state, r.models, False, why) for k, r, why in trace]
+        candidates = [Candidate(k, r.state, self._models_of(k, r), False, why)
+                      for k, r, why in trace]
         listing = "; ".join(
             f"{c.instance} {c.state} [{', '.join(c.models) or '-'}] {c.why}" for c in candidates)
         what = f"model {model!r}" if model is not None else "any model"
         error = NoRouteError(f"no READY instance serves {what}: {listing or 'no candidates'}",
                              model=model, provider=provider, candidates=candidates)
-        error.unavailable = not any(c.state == State.READY for c in candidates)
+        # 503, not 404: nothing is READY, or the model's own servers are down (their last
+        # known lists still name it).
+        served_when_seen = model is not None and any(
+            model in self._health[k].names for k, r, _ in trace if not r.ready)
+        error.unavailable = bool(candidates) and (
+            served_when_seen or not any(c.state == State.READY for c in candidates))
         error.headline = f"no READY instance serves {what}"
         return error
 
@@ -284,21 +338,33 @@ class Router:
 
     # -- feedback from requests ----------------------------------------------------------
 
-    def report_failure(self, key: str, error: BaseException) -> None:
-        """A request to ``key`` failed: mark it so the next resolve skips it (4xx excepted)."""
-        if isinstance(error, BackendRejected) or key not in self._health:
+    def report_failure(self, key: str, error: BackendError) -> None:
+        """A request to ``key`` failed: act on ``error.reason``.
+
+        refused, timeout, loading, protocol: the instance is out until a probe says
+        otherwise.  unauthorized: MISCONFIGURED until reload.  overloaded: a cooldown of
+        ``retry_after`` (default 1 s), no health penalty.  server_error: a probe is started
+        and its answer decides (one request's 500 never takes the instance from everyone).
+        rejected, not_supported: nothing.
+        """
+        health = self._health.get(key)
+        if health is None:
             return
-        if isinstance(error, BackendUnavailable) and "loading" in str(error).lower():
-            state = State.LOADING
-        elif isinstance(error, BackendUnavailable | BackendTimeout):
-            state = State.DOWN
-        elif isinstance(error, BackendProtocolError | BackendError):
-            state = State.UNHEALTHY
-        else:
-            state = State.DOWN
-        detail = getattr(error, "detail", None) or str(error) or type(error).__name__
-        self._health[key].record(ProbeResult(state, detail=f"request failed: {detail}",
-                                             at=self.clock()))
+        reason = error.reason
+        now = self.clock()
+        if reason is Reason.OVERLOADED:
+            wait = error.retry_after if error.retry_after is not None else DEFAULT_COOLDOWN
+            health.cool_until = max(health.cool_until, now + wait)
+            return
+        if reason is Reason.SERVER_ERROR:
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to confirm
+                self._probe(key)
+            return
+        state = _FAILURE_STATE.get(reason)
+        if state is None:
+            return
+        detail = redact_text(error.detail, self.secrets)
+        health.record(ProbeResult(state, detail=f"request failed: {detail}", at=now))
 
     def report_success(self, key: str) -> None:
         """A request to ``key`` succeeded: close its breaker."""
@@ -318,8 +384,9 @@ class Router:
             out.append({
                 "instance": key, "provider": h.instance.provider, "api": h.instance.api,
                 "kind": h.instance.kind, "url": h.instance.url, "state": h.state,
-                "models": list(r.models) if r else [], "loaded": list(r.loaded) if r else [],
+                "models": list(h.known_models), "loaded": list(r.loaded) if r else [],
                 "detail": r.detail if r else "never probed",
+                "cooling_down": round(h.cooling(now), 3),
                 "breaker": h.breaker.state, "failures": h.breaker.failures,
                 "last_probe_age": None if age is None else round(age, 3),
             })
@@ -335,15 +402,11 @@ class Router:
     async def complete(self, request: Mapping[str, Any], *, provider: str | None = None
                        ) -> Completion:
         """Send an OpenAI-shaped request with failover; the reply, decision and attempts."""
-        from routing.failover import complete
-
         return await complete(self, request, provider=provider)
 
     async def open_stream(self, request: Mapping[str, Any], *, provider: str | None = None
                           ) -> StreamHandle:
         """Start a stream with failover up to its first chunk; iterate the handle for chunks."""
-        from routing.failover import open_stream
-
         return await open_stream(self, request, provider=provider)
 
     async def chat(self, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
@@ -358,8 +421,16 @@ class Router:
                      provider: str | None = None, **params: Any
                      ) -> AsyncIterator[dict[str, Any]]:
         """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them."""
-        from routing.failover import stream
-
         # failover.stream closes the upstream response when the caller stops early.
         async for chunk in stream(self, messages, model=model, provider=provider, **params):
             yield chunk
+
+
+def _secrets(config: Config) -> tuple[str, ...]:
+    """Every credential the router may send (keys and their header forms), longest first."""
+    found: set[str] = set()
+    for inst in config.instances.values():
+        key = inst.api_key()
+        if key and len(key) >= 4:
+            found.update((key, f"Bearer {key}"))
+    return tuple(sorted(found, key=len, reverse=True))

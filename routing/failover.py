@@ -6,10 +6,12 @@ budget (``defaults.retries`` failovers) and the request deadline: ``defaults.req
 bounds the whole request, an instance's own ``request_timeout`` bounds one attempt on it (so
 an instance configured with a short one fails over quickly when it hangs).
 
-Retried: :class:`BackendUnavailable` (refused, reset, 503 loading), :class:`BackendTimeout`
-(before the first byte), :class:`BackendProtocolError` (5xx, garbage). Never retried:
-:class:`BackendRejected` (4xx, the caller's error), and anything after the first stream
-chunk reached the caller: the stream then ends with a :class:`BackendError`.
+Decided on ``error.reason`` (see :mod:`routing.errors`): every reason but ``rejected`` fails
+over to the next candidate before the first byte; ``rejected`` (a 4xx, the caller's error)
+is raised at once, and anything after the first stream chunk reached the caller ends the
+stream with a :class:`BackendError`.  When every attempt was ``overloaded`` (429) the error
+raised is that one, with the shortest ``retry_after``, so the client can be told when to
+come back.  Every error is redacted (``router.secrets``) before anything keeps or shows it.
 
 Every failed attempt is reported (``router.report_failure`` and ``metrics.failover``); the
 answering instance gets ``router.report_success`` and ``metrics.request``. A reply naming
@@ -26,30 +28,53 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import aiohttp
 
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout
-from routing.adapters.openai import OpenAIAdapter
-from routing.config import Instance
+from routing.config import Config, Instance
 from routing.decision import Decision
-from routing.errors import (
-    BackendError,
-    BackendProtocolError,
-    BackendRejected,
-    BackendTimeout,
-    BackendUnavailable,
-)
+from routing.errors import BackendError, BackendProtocolError, BackendTimeout, Reason
+from routing.metrics import Metrics
 
-if TYPE_CHECKING:
-    from routing.engine import Router
-
-__all__ = ["Completion", "StreamHandle", "chat", "complete", "model_matches", "open_stream",
-           "stream"]
+__all__ = ["Completion", "RouterLike", "StreamHandle", "chat", "complete", "model_matches",
+           "open_stream", "stream"]
 
 logger = logging.getLogger("routing")
 
 Attempt = tuple[str, BaseException | None]
+
+
+class RouterLike(Protocol):
+    """What failover needs of a router (:class:`routing.Router` is the implementation)."""
+
+    config: Config
+    metrics: Metrics
+    secrets: tuple[str, ...]
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session requests go out on."""
+        ...
+
+    async def resolve(self, provider: str | None = None, model: str | None = None
+                      ) -> Decision:
+        """Decide where a request for ``model`` goes."""
+        ...
+
+    def reroute(self, decision: Decision, key: str) -> Decision:
+        """The decision for alternative ``key`` of ``decision``."""
+        ...
+
+    def report_failure(self, key: str, error: BackendError) -> None:
+        """A request to ``key`` failed with ``error``."""
+        ...
+
+    def report_success(self, key: str) -> None:
+        """A request to ``key`` succeeded."""
+        ...
 
 # Dated snapshots a hosted API answers with: gpt-4o-mini -> gpt-4o-mini-2024-07-18,
 # claude-3-5-haiku-latest -> claude-3-5-haiku-20241022.
@@ -95,22 +120,12 @@ def _normal(name: str) -> str:
     return name.removesuffix(":latest")
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, BackendUnavailable):
-        return "loading" if exc.status == 503 else "unavailable"
-    if isinstance(exc, BackendTimeout):
-        return "timeout"
-    if isinstance(exc, BackendProtocolError):
-        return "server_error" if exc.status is not None else "protocol"
-    return type(exc).__name__
-
-
 class _Attempts:
     """The plan of one request: candidates in order, the deadline, what happened so far."""
 
     __slots__ = ("attempts", "deadline", "decision", "keys", "router")
 
-    def __init__(self, router: Router, decision: Decision) -> None:
+    def __init__(self, router: RouterLike, decision: Decision) -> None:
         self.router = router
         self.decision = decision
         first = router.config.instances[decision.instance]
@@ -125,18 +140,29 @@ class _Attempts:
         instances = self.router.config.instances
         yield self.decision, instances[self.decision.instance]
         for key in self.keys[1:]:
-            yield _reroute(self.router, self.decision, key), instances[key]
+            yield self.router.reroute(self.decision, key), instances[key]
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
     def failed(self, decision: Decision, exc: BackendError, seconds: float) -> None:
         key = decision.instance
+        exc.redact(self.router.secrets)
         self.attempts.append((key, exc))
-        self.router.metrics.request(key, decision.model or "", type(exc).__name__, seconds)
-        if not isinstance(exc, BackendRejected):
+        self.router.metrics.request(key, decision.model or "", exc.reason, seconds)
+        if exc.reason.fails_over:
             self.router.report_failure(key, exc)
-            self.router.metrics.failover(key, _reason(exc))
+            self.router.metrics.failover(key, exc.reason)
+
+    def final_error(self, last: BackendError | None, decision: Decision) -> BackendError:
+        """What to raise when no attempt answered: 429 when every attempt was rate-limited."""
+        errors = [e for _, e in self.attempts if isinstance(e, BackendError)]
+        if errors and all(e.reason is Reason.OVERLOADED for e in errors):
+            waits = [e.retry_after for e in errors if e.retry_after is not None]
+            best = errors[-1]
+            best.retry_after = min(waits) if waits else None
+            return best
+        return last or _deadline_error(decision, self)
 
     def verified(self, decision: Decision, inst: Instance, reported: Any) -> Decision:
         routed = decision.model
@@ -151,21 +177,7 @@ class _Attempts:
         return dataclasses.replace(decision, warnings=(*decision.warnings, note))
 
 
-def _reroute(router: Router, decision: Decision, key: str) -> Decision:
-    reroute = getattr(router, "reroute", None)
-    if reroute is not None:
-        rerouted: Decision = reroute(decision, key)
-        return rerouted
-    inst = router.config.instances[key]
-    requested = decision.requested_model
-    model = inst.aliases.get(requested, requested) if requested else decision.model
-    return dataclasses.replace(
-        decision, provider=inst.provider, instance=key, base_url=inst.base_url, api=inst.api,
-        model=model, reason=f"failover from {decision.instance}",
-        alternatives=tuple(k for k in decision.alternatives if k != key))
-
-
-async def complete(router: Router, request: Mapping[str, Any], *,
+async def complete(router: RouterLike, request: Mapping[str, Any], *,
                    provider: str | None = None) -> Completion:
     """Answer an OpenAI-shaped ``request`` (non-streaming), failing over as needed.
 
@@ -181,18 +193,13 @@ async def complete(router: Router, request: Mapping[str, Any], *,
             break
         model = current.model or current.requested_model or ""
         started = time.perf_counter()
-        adapter = get_adapter(inst.api)
         timeout = client_timeout(inst, min(inst.request_timeout, remaining))
-        raw: bytes | None = None
         try:
-            if isinstance(adapter, OpenAIAdapter):
-                reply, raw = await adapter.chat_raw(router.session, inst, model, request,
-                                                    timeout)
-            else:
-                reply = await adapter.chat(router.session, inst, model, request, timeout)
+            reply, raw = await get_adapter(inst.api).chat_raw(router.session, inst, model,
+                                                              request, timeout)
         except BackendError as exc:
             plan.failed(current, exc, time.perf_counter() - started)
-            if isinstance(exc, BackendRejected):
+            if not exc.reason.fails_over:
                 raise
             last = exc
             continue
@@ -201,7 +208,7 @@ async def complete(router: Router, request: Mapping[str, Any], *,
         plan.attempts.append((inst.key, None))
         current = plan.verified(current, inst, reply.get("model"))
         return Completion(reply, current, plan.attempts, failovers, raw)
-    raise last or _deadline_error(decision, plan)
+    raise plan.final_error(last, decision)
 
 
 def _deadline_error(decision: Decision, plan: _Attempts) -> BackendTimeout:
@@ -221,7 +228,7 @@ class StreamHandle:
     __slots__ = ("_chunks", "_done", "_first", "_inst", "_model", "_router", "_started",
                  "attempts", "decision", "failovers")
 
-    def __init__(self, router: Router, inst: Instance, chunks: AsyncIterator[dict[str, Any]],
+    def __init__(self, router: RouterLike, inst: Instance, chunks: AsyncIterator[dict[str, Any]],
                  first: dict[str, Any], decision: Decision, attempts: list[Attempt],
                  failovers: int, started: float) -> None:
         self._router = router
@@ -251,8 +258,9 @@ class StreamHandle:
             self._finish("ok")
             raise
         except BackendError as exc:
+            exc.redact(self._router.secrets)
             self._router.report_failure(self._inst.key, exc)
-            self._finish(type(exc).__name__)
+            self._finish(exc.reason)
             raise
         except BaseException:
             self._finish("cancelled")
@@ -284,7 +292,7 @@ async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
         await chunks.aclose()
 
 
-async def open_stream(router: Router, request: Mapping[str, Any], *,
+async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
                       provider: str | None = None) -> StreamHandle:
     """Start a stream, failing over until a first chunk arrives; return its handle.
 
@@ -320,13 +328,13 @@ async def open_stream(router: Router, request: Mapping[str, Any], *,
                                 failovers, started)
         await _close(chunks)
         plan.failed(current, exc, time.perf_counter() - started)
-        if isinstance(exc, BackendRejected):
+        if not exc.reason.fails_over:
             raise exc
         last = exc
-    raise last or _deadline_error(decision, plan)
+    raise plan.final_error(last, decision)
 
 
-async def chat(router: Router, messages: Sequence[Mapping[str, Any]], *,
+async def chat(router: RouterLike, messages: Sequence[Mapping[str, Any]], *,
                model: str | None = None, provider: str | None = None,
                **params: Any) -> dict[str, Any]:
     """Send a chat; return an OpenAI ``chat.completion`` dict whatever the backend's API."""
@@ -334,7 +342,7 @@ async def chat(router: Router, messages: Sequence[Mapping[str, Any]], *,
     return (await complete(router, request, provider=provider)).reply
 
 
-async def stream(router: Router, messages: Sequence[Mapping[str, Any]], *,
+async def stream(router: RouterLike, messages: Sequence[Mapping[str, Any]], *,
                  model: str | None = None, provider: str | None = None,
                  **params: Any) -> AsyncIterator[dict[str, Any]]:
     """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them.

@@ -70,8 +70,15 @@ class Breaker:
         self.half_open = False
 
     def failure(self, now: float) -> None:
-        """A probe or request failed: count it, open (or reopen, with doubled backoff)."""
+        """A probe or request failed: count it; open (or reopen, with doubled backoff).
+
+        The breaker opens once per failure streak: failures reported while it is already
+        open (concurrent requests failing together) are counted but neither reopen it nor
+        double its backoff; only the half-open probe's failure does.
+        """
         self.failures += 1
+        if self.open_until is not None and not self.half_open:
+            return
         if self.half_open or self.failures >= self.settings.failures:
             self.backoff = (
                 self.settings.backoff
@@ -107,27 +114,43 @@ def served_names(instance: Instance, models: Iterable[str]) -> dict[str, str]:
 
 @dataclass(slots=True)
 class InstanceHealth:
-    """Everything the engine knows about one instance right now."""
+    """Everything the engine knows about one instance right now.
+
+    ``names`` is the model index of the last READY probe, kept when the instance goes
+    DOWN, so a model whose only server went away is "down" (503), not "unknown" (404),
+    until a probe says otherwise.  ``cool_until`` is the end of a 429 cooldown.
+    """
 
     instance: Instance
     breaker: Breaker
     result: ProbeResult | None = None
     names: dict[str, str] = field(default_factory=dict)
+    known_models: tuple[str, ...] = ()
+    cool_until: float = 0.0
 
     @property
     def state(self) -> str:
         """The state of the last probe or request (DOWN when never probed)."""
         return self.result.state if self.result is not None else State.DOWN
 
-    def record(self, result: ProbeResult) -> None:
-        """Store a probe result and update the breaker and the served names."""
+    @property
+    def misconfigured(self) -> bool:
+        """True once the upstream refused our credentials (sticky until reload)."""
+        return self.result is not None and self.result.state == State.MISCONFIGURED
+
+    def record(self, result: ProbeResult, *, count: bool = True) -> None:
+        """Store a probe result; update the breaker (``count``) and the served names."""
         self.result = result
         if result.ready:
             self.breaker.success()
             self.names = served_names(self.instance, result.models)
-        else:
+            self.known_models = result.models
+        elif count:
             self.breaker.failure(result.at)
-            self.names = {}
+
+    def cooling(self, now: float) -> float:
+        """Seconds left of a 429 cooldown (0 when none)."""
+        return max(self.cool_until - now, 0.0)
 
     def age(self, now: float) -> float | None:
         """Seconds since the last result, or None."""

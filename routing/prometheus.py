@@ -18,7 +18,7 @@ __all__ = ["CONTENT_TYPE", "render"]
 #: The Content-Type of the text exposition format.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_STATES = (State.READY, State.LOADING, State.DOWN, State.UNHEALTHY)
+_STATES = tuple(State)
 
 
 def _escape(value: str) -> str:

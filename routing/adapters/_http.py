@@ -1,44 +1,57 @@
-"""HTTP plumbing shared by the adapters: one request helper, error mapping, line readers.
+"""HTTP plumbing shared by the adapters: one request helper, failure classification, readers.
 
-Every low-level failure is mapped into :mod:`routing.errors` with ``raise ... from exc``:
+Every failure is classified once, here, where the answer is read: the error carries a
+:class:`~routing.errors.Reason` (and ``retry_after``) that the rest of the code decides on.
 
-=========================================================  ===========================
-what happened                                              raised
-=========================================================  ===========================
-connection refused / reset / closed before the reply       :class:`BackendUnavailable`
-503, 502, 504, 529 (loading, overloaded, gateway)          :class:`BackendUnavailable`
-any other 5xx                                              :class:`BackendProtocolError`
-                                                           (``status`` and ``body`` set)
-connect, read or total timeout                             :class:`BackendTimeout`
-not JSON, wrong shape, connection cut inside the reply     :class:`BackendProtocolError`
-4xx                                                        :class:`BackendRejected`
-=========================================================  ===========================
+=========================================================  =====================  ============
+what happened                                              raised                 reason
+=========================================================  =====================  ============
+connection refused / reset / closed before the reply       BackendUnavailable     refused
+connect, read or total timeout                             BackendTimeout         timeout
+503 with llama.cpp's ``unavailable_error`` (loading)       BackendUnavailable     loading
+429, 529, any other 503                                   BackendUnavailable     overloaded
+401, 403                                                   BackendUnavailable     unauthorized
+501; 404 with no JSON error or llama.cpp's not_found_error BackendUnavailable     not_supported
+any other 4xx                                              BackendRejected        rejected
+any other 5xx                                              BackendProtocolError   server_error
+3xx (redirects are never followed)                         BackendProtocolError   protocol
+not JSON, wrong shape, connection cut inside the reply     BackendProtocolError   protocol
+=========================================================  =====================  ============
 
-Other 5xx are protocol errors rather than "unavailable" because the server is up and answered:
-it is UNHEALTHY, not DOWN. Both kinds are retried by :mod:`routing.failover`; 4xx never are.
+Error bodies are kept (parsed) for the caller with every credential this request sent
+replaced, except for ``unauthorized``: the body of an auth failure is never kept at all.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from yarl import URL
 
-from routing.config import Instance
 from routing.errors import (
     BackendError,
     BackendProtocolError,
     BackendRejected,
     BackendTimeout,
     BackendUnavailable,
+    Reason,
+    redact_text,
+    redact_value,
 )
+
+if TYPE_CHECKING:
+    from routing.config import Instance
 
 __all__ = [
     "check_messages",
+    "classify_status",
     "client_timeout",
     "expect_object",
     "iter_ndjson",
@@ -48,9 +61,12 @@ __all__ = [
     "post_read",
     "read_json",
     "read_object",
+    "retry_after_seconds",
+    "sent_secrets",
+    "wants_usage",
 ]
 
-_UNAVAILABLE_STATUSES = frozenset({502, 503, 504, 529})
+_MAX_RETRY_AFTER = 3600.0  # seconds: a longer ask is capped (the instance is not lost for days)
 _MAX_ERROR_BODY = 64 * 1024  # bytes of an error body kept for the caller
 
 
@@ -110,7 +126,8 @@ def _mapped(exc: Exception, url: str, key: str, replied: bool) -> BackendError |
         return None
     if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError and total timeouts
         phase = "reading the reply" if replied else "waiting for the reply"
-        return BackendTimeout(f"timed out {phase} from {url}", instance=key)
+        return BackendTimeout(f"timed out {phase} from {url}", instance=key,
+                              reason=Reason.TIMEOUT)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return BackendProtocolError(f"connection cut inside the reply: {exc}", instance=key)
     if isinstance(exc, aiohttp.ClientConnectionError | OSError):
@@ -149,10 +166,10 @@ async def post(
     replied = False
     try:
         async with session.post(_url(url), data=data, headers=all_headers,
-                                timeout=timeout) as resp:
+                                timeout=timeout, allow_redirects=False) as resp:
             replied = True
-            if resp.status >= 400:
-                await _raise_for_status(resp, key)
+            if resp.status >= 300:
+                await _raise_for_status(resp, key, headers)
             yield resp
     except _MAPPED as exc:
         mapped = _mapped(exc, url, key, replied)
@@ -180,10 +197,10 @@ async def post_read(
     replied = False
     try:
         async with session.post(_url(url), data=data, headers=all_headers,
-                                timeout=timeout) as resp:
+                                timeout=timeout, allow_redirects=False) as resp:
             replied = True
-            if resp.status >= 400:
-                await _raise_for_status(resp, key)
+            if resp.status >= 300:
+                await _raise_for_status(resp, key, headers)
             return await resp.read()
     except _MAPPED as exc:
         mapped = _mapped(exc, url, key, replied)
@@ -261,20 +278,109 @@ async def iter_ndjson(resp: aiohttp.ClientResponse, key: str) -> AsyncIterator[d
             yield expect_object(loads(line, key), key, "stream line")
 
 
-async def _raise_for_status(resp: aiohttp.ClientResponse, key: str) -> None:
+def wants_usage(request: Mapping[str, Any]) -> bool:
+    """True when an OpenAI-shaped streaming ``request`` asked for a usage chunk."""
+    options = request.get("stream_options")
+    return isinstance(options, Mapping) and options.get("include_usage") is True
+
+
+def sent_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The credentials in request ``headers`` (whole values and bare tokens), longest first."""
+    found: set[str] = set()
+    for name, value in headers.items():
+        if name.lower() in ("authorization", "x-api-key", "api-key", "proxy-authorization"):
+            found.add(value)
+            token = value.partition(" ")[2].strip()
+            if token:
+                found.add(token)
+    return tuple(sorted((s for s in found if len(s) >= 4), key=len, reverse=True))
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` (delay seconds or an HTTP date) as seconds, capped; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = when - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+
+
+def classify_status(status: int, body: Any, retry_after: float | None) -> Reason:
+    """The :class:`Reason` of an HTTP error answer (status >= 300), from data only."""
+    err = body.get("error") if isinstance(body, dict) else None
+    err_type = err.get("type") if isinstance(err, dict) else None
+    if status < 400:
+        return Reason.PROTOCOL
+    if status in (401, 403):
+        return Reason.UNAUTHORIZED
+    if status in (429, 529):
+        return Reason.OVERLOADED
+    if status == 503:
+        # llama.cpp while it loads its model; anything else that says "unavailable" is busy
+        # for now (Ollama's full queue, Anthropic's overload, a proxy): retry elsewhere.
+        return Reason.LOADING if err_type == "unavailable_error" else Reason.OVERLOADED
+    if status == 501:
+        return Reason.NOT_SUPPORTED
+    if status == 404 and _missing_endpoint(body, err_type):
+        return Reason.NOT_SUPPORTED
+    if status >= 500:
+        return Reason.SERVER_ERROR
+    return Reason.REJECTED
+
+
+def _missing_endpoint(body: Any, err_type: Any) -> bool:
+    """A 404 for the endpoint itself (no JSON error: a router's page; llama.cpp's
+    top-level ``not_found_error``), not for a model the request named (OpenAI's
+    ``model_not_found``, Ollama's ``{"error": "model … not found"}``, Anthropic's
+    ``{"type": "error", …}``)."""
+    if not isinstance(body, dict):
+        return True
+    return err_type == "not_found_error" and body.get("type") != "error"
+
+
+_CLASSES: dict[Reason, type[BackendError]] = {
+    Reason.REFUSED: BackendUnavailable, Reason.LOADING: BackendUnavailable,
+    Reason.OVERLOADED: BackendUnavailable, Reason.UNAUTHORIZED: BackendUnavailable,
+    Reason.NOT_SUPPORTED: BackendUnavailable, Reason.TIMEOUT: BackendTimeout,
+    Reason.REJECTED: BackendRejected, Reason.SERVER_ERROR: BackendProtocolError,
+    Reason.PROTOCOL: BackendProtocolError,
+}
+
+
+async def _raise_for_status(resp: aiohttp.ClientResponse, key: str,
+                            headers: Mapping[str, str]) -> None:
+    status = resp.status
+    retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
     raw = await resp.content.read(_MAX_ERROR_BODY)
     text = raw.decode("utf-8", "replace")
     body: Any
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = text
-    message = f"HTTP {resp.status}: {_error_message(body)}"
-    if resp.status in _UNAVAILABLE_STATUSES:
-        raise BackendUnavailable(message, instance=key, status=resp.status, body=body)
-    if resp.status >= 500:
-        raise BackendProtocolError(message, instance=key, status=resp.status, body=body)
-    raise BackendRejected(message, instance=key, status=resp.status, body=body)
+    reason = classify_status(status, body, retry_after)
+    secrets = sent_secrets(headers)
+    if reason is Reason.UNAUTHORIZED:
+        # Never keep what an auth failure says: upstreams quote the credentials they got.
+        message = f"HTTP {status}: the upstream refused the credentials it was sent"
+        body = None
+    elif status < 400:
+        message = f"HTTP {status}: redirect not followed"
+        body = None
+    else:
+        body = redact_value(body, secrets)
+        message = f"HTTP {status}: {redact_text(_error_message(body), secrets)}"
+    raise _CLASSES[reason](message, instance=key, status=status, body=body, reason=reason,
+                           retry_after=retry_after)
 
 
 def _error_message(body: Any) -> str:

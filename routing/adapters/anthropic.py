@@ -21,9 +21,11 @@ from routing.adapters._http import (
     post,
     post_read,
     read_object,
+    wants_usage,
 )
+from routing.adapters._probe import check, get_json, openai_ids
 from routing.config import Instance
-from routing.errors import BackendProtocolError, BackendUnavailable
+from routing.errors import BackendProtocolError, BackendUnavailable, Reason
 
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "EventConverter", "from_wire", "to_wire"]
 
@@ -181,8 +183,9 @@ def from_wire(reply: Any, key: str) -> dict[str, Any]:
 class EventConverter:
     """Turns the SSE events of one Messages stream into OpenAI chunks."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, include_usage: bool = False) -> None:
         self.key = key
+        self.include_usage = include_usage
         self.id = ""
         self.model = ""
         self.created = int(time.time())
@@ -230,18 +233,23 @@ class EventConverter:
             return []
         if kind == "message_stop":
             self.done = True
-            usage = self._chunk({})
-            usage["choices"] = []
-            usage["usage"] = {"prompt_tokens": self.prompt_tokens,
-                              "completion_tokens": self.completion_tokens,
-                              "total_tokens": self.prompt_tokens + self.completion_tokens}
-            return [self._chunk({}, self.finish or "stop"), usage]
+            out = [self._chunk({}, self.finish or "stop")]
+            if self.include_usage:
+                usage = self._chunk({})
+                usage["choices"] = []
+                usage["usage"] = {"prompt_tokens": self.prompt_tokens,
+                                  "completion_tokens": self.completion_tokens,
+                                  "total_tokens": self.prompt_tokens + self.completion_tokens}
+                out.append(usage)
+            return out
         if kind == "error":
             err = data.get("error") or {}
-            cls = (BackendUnavailable if err.get("type") == "overloaded_error"
-                   else BackendProtocolError)
-            raise cls(f"error inside the stream: {err.get('message', err)}",
-                      instance=self.key, body=dict(data))
+            if err.get("type") == "overloaded_error":
+                raise BackendUnavailable(f"error inside the stream: {err.get('message', err)}",
+                                         instance=self.key, body=dict(data),
+                                         reason=Reason.OVERLOADED)
+            raise BackendProtocolError(f"error inside the stream: {err.get('message', err)}",
+                                       instance=self.key, body=dict(data))
         return []  # ping, content_block_stop, unknown future events
 
 
@@ -249,6 +257,20 @@ class AnthropicAdapter:
     """Adapter for Anthropic's ``/v1/messages``."""
 
     api = "anthropic"
+
+    def headers(self, instance: Instance) -> dict[str, str]:
+        """``anthropic-version`` always; ``x-api-key`` when the instance has a key."""
+        return headers(instance)
+
+    async def probe(
+        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``GET /v1/models`` (``x-api-key``); a 404 falls back to the configured ``models``."""
+        status, body = await get_json(session, instance.url + "/v1/models", headers(instance),
+                                      timeout)
+        if status == 404 and instance.models:
+            return instance.models, ()
+        return openai_ids(check(status, body, "GET /v1/models"), "GET /v1/models"), ()
 
     async def chat(
         self,
@@ -259,12 +281,23 @@ class AnthropicAdapter:
         timeout: aiohttp.ClientTimeout,
     ) -> dict[str, Any]:
         """Send a non-streaming request; return an OpenAI ``chat.completion``."""
+        return (await self.chat_raw(session, instance, model, request, timeout))[0]
+
+    async def chat_raw(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], None]:
+        """:meth:`chat` and ``None``: the reply is converted, so no bytes are forwarded."""
         key = instance.key
         check_messages(request, key)
         raw = await post_read(session, instance.url + "/v1/messages",
                               to_wire(model, request, stream=False), key=key,
                               headers=headers(instance), timeout=timeout)
-        return from_wire(read_object(raw, key), key)
+        return from_wire(read_object(raw, key), key), None
 
     async def stream(
         self,
@@ -277,7 +310,7 @@ class AnthropicAdapter:
         """Send a streaming request; yield OpenAI chunks as each SSE event arrives."""
         key = instance.key
         check_messages(request, key)
-        converter = EventConverter(key)
+        converter = EventConverter(key, include_usage=wants_usage(request))
         async with post(session, instance.url + "/v1/messages",
                         to_wire(model, request, stream=True), key=key,
                         headers=headers(instance), timeout=timeout) as resp:

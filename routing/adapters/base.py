@@ -16,11 +16,28 @@ class Adapter(Protocol):
     """Speaks one API style; requests and replies are OpenAI-shaped on our side.
 
     ``request`` is an OpenAI chat-completions body (``messages``, ``temperature`` …;
-    its ``model`` and ``stream`` keys are ignored: ``model`` is the argument).
+    its ``model`` and ``stream`` keys are ignored: ``model`` is the argument).  A stream
+    carries a usage chunk (``choices: []``) only when ``stream_options.include_usage`` is
+    true in ``request``, as OpenAI's own API does.
     Failures raise the :mod:`routing.errors` tree, mapped ``from`` the low-level error.
     """
 
     api: str
+
+    def headers(self, instance: Instance) -> dict[str, str]:
+        """The headers every request and probe to ``instance`` carries (credentials)."""
+        ...
+
+    async def probe(
+        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Ask the server what it serves: (models, loaded models).
+
+        Raises :class:`routing.adapters._probe.ProbeFailed` (with the state it means) when
+        the answer says the instance cannot serve; ``loaded`` is empty when the server
+        does not say.
+        """
+        ...
 
     async def chat(
         self,
@@ -31,6 +48,18 @@ class Adapter(Protocol):
         timeout: aiohttp.ClientTimeout,
     ) -> dict[str, Any]:
         """Send a non-streaming request; return an OpenAI ``chat.completion`` dict."""
+        ...
+
+    async def chat_raw(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """:meth:`chat`, plus the reply's bytes when they encode exactly that dict (the
+        backend speaks OpenAI's format: the gateway forwards them as sent), else ``None``."""
         ...
 
     def stream(

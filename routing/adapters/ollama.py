@@ -6,6 +6,7 @@ so they are tested without a server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -14,8 +15,17 @@ from typing import Any
 
 import aiohttp
 
-from routing.adapters._http import check_messages, iter_ndjson, post, post_read, read_object
+from routing.adapters._http import (
+    check_messages,
+    iter_ndjson,
+    post,
+    post_read,
+    read_object,
+    wants_usage,
+)
+from routing.adapters._probe import ProbeFailed, check, get_json
 from routing.config import Instance
+from routing.decision import State
 from routing.errors import BackendProtocolError
 
 __all__ = ["ChunkConverter", "OllamaAdapter", "from_wire", "messages_to_wire", "to_wire"]
@@ -160,8 +170,9 @@ def from_wire(reply: Any, key: str) -> dict[str, Any]:
 class ChunkConverter:
     """Turns NDJSON lines of one stream into OpenAI chunks (keeps the id and tool index)."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, include_usage: bool = False) -> None:
         self.key = key
+        self.include_usage = include_usage
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.started = False
@@ -174,7 +185,8 @@ class ChunkConverter:
                                              "finish_reason": finish}]}
 
     def convert(self, line: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """The chunks for one NDJSON line (the final line gives a finish and a usage chunk)."""
+        """The chunks for one NDJSON line (the final line gives a finish chunk, and a usage
+        chunk when ``include_usage``)."""
         if "error" in line:
             raise BackendProtocolError(f"error inside the stream: {line['error']}",
                                        instance=self.key, body=dict(line))
@@ -200,10 +212,11 @@ class ChunkConverter:
         if line.get("done"):
             self.done = True
             out.append(self._chunk(model, {}, finish_from_wire(line, self.tool_calls > 0)))
-            usage = self._chunk(model, {}, None)
-            usage["choices"] = []
-            usage["usage"] = usage_from_wire(line)
-            out.append(usage)
+            if self.include_usage:
+                usage = self._chunk(model, {}, None)
+                usage["choices"] = []
+                usage["usage"] = usage_from_wire(line)
+                out.append(usage)
         return out
 
 
@@ -211,6 +224,31 @@ class OllamaAdapter:
     """Adapter for Ollama's native ``/api/chat``."""
 
     api = "ollama"
+
+    def headers(self, instance: Instance) -> dict[str, str]:
+        """``Authorization: Bearer`` when the instance has a key (Ollama behind a proxy)."""
+        return _headers(instance)
+
+    async def probe(
+        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``GET /api/tags`` decides readiness and lists the models; ``GET /api/ps`` (a
+        nicety: its failure changes nothing) says which are loaded.  Returns (models, loaded).
+        """
+        hdrs = _headers(instance)
+        status, body = await get_json(session, instance.url + "/api/tags", hdrs, timeout)
+        body = check(status, body, "GET /api/tags")
+        models = body.get("models") if isinstance(body, dict) else None
+        if not isinstance(models, list):
+            raise ProbeFailed(State.UNHEALTHY, "GET /api/tags: no models[] list")
+        names = tuple(str(m.get("name") or m.get("model")) for m in models
+                      if isinstance(m, dict))
+        loaded: tuple[str, ...] = ()
+        with contextlib.suppress(ProbeFailed):
+            status, ps = await get_json(session, instance.url + "/api/ps", hdrs, timeout)
+            if status == 200 and isinstance(ps, dict) and isinstance(ps.get("models"), list):
+                loaded = tuple(str(m.get("name")) for m in ps["models"] if isinstance(m, dict))
+        return names, loaded
 
     async def chat(
         self,
@@ -221,12 +259,23 @@ class OllamaAdapter:
         timeout: aiohttp.ClientTimeout,
     ) -> dict[str, Any]:
         """Send ``stream: false``; return an OpenAI ``chat.completion``."""
+        return (await self.chat_raw(session, instance, model, request, timeout))[0]
+
+    async def chat_raw(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], None]:
+        """:meth:`chat` and ``None``: the reply is converted, so no bytes are forwarded."""
         key = instance.key
         check_messages(request, key)
         raw = await post_read(session, instance.url + "/api/chat",
                               to_wire(model, request, stream=False), key=key,
                               headers=_headers(instance), timeout=timeout)
-        return from_wire(read_object(raw, key), key)
+        return from_wire(read_object(raw, key), key), None
 
     async def stream(
         self,
@@ -239,7 +288,7 @@ class OllamaAdapter:
         """Send ``stream: true``; yield OpenAI chunks as each NDJSON line arrives."""
         key = instance.key
         check_messages(request, key)
-        converter = ChunkConverter(key)
+        converter = ChunkConverter(key, include_usage=wants_usage(request))
         async with post(session, instance.url + "/api/chat",
                         to_wire(model, request, stream=True), key=key,
                         headers=_headers(instance), timeout=timeout) as resp:

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from routing.adapters._http import expect_object, iter_sse, loads, post, post_read
+from routing.adapters._probe import check, get_json, openai_ids
 from routing.config import Instance
 from routing.errors import BackendProtocolError
 
@@ -22,16 +23,11 @@ _DROP_KEYS = frozenset({"model", "stream"})
 
 
 def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
-    """The request body: ``request`` with ``model`` and ``stream`` set.
-
-    Streams ask for ``stream_options.include_usage`` (unless the caller chose) so the last
-    chunk carries ``usage``, as every OpenAI-style server we route to supports it.
-    """
+    """The request body: ``request`` with ``model`` and ``stream`` set, nothing else changed
+    (a usage chunk is asked for only when the caller asked: the gateway is transparent)."""
     body = {k: v for k, v in request.items() if k not in _DROP_KEYS}
     body["model"] = model
     body["stream"] = stream
-    if stream and "stream_options" not in body:
-        body["stream_options"] = {"include_usage": True}
     return body
 
 
@@ -74,6 +70,26 @@ class OpenAIAdapter:
     """Adapter for servers speaking ``POST {base_url}/chat/completions``."""
 
     api = "openai"
+
+    def headers(self, instance: Instance) -> dict[str, str]:
+        """``Authorization: Bearer`` only when the instance has a key."""
+        return headers(instance)
+
+    async def probe(
+        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """llama.cpp: ``GET /health`` (503 = LOADING; absent on old servers and proxies),
+        then ``GET /v1/models``; other servers: ``GET /v1/models`` alone (a 404 falls back
+        to the configured ``models``).  Returns (models, loaded)."""
+        hdrs = headers(instance)
+        if instance.kind == "llamacpp":
+            status, body = await get_json(session, instance.url + "/health", hdrs, timeout)
+            if status != 404:
+                check(status, body, "GET /health")
+        status, body = await get_json(session, instance.url + "/v1/models", hdrs, timeout)
+        if status == 404 and instance.models and instance.kind != "llamacpp":
+            return instance.models, ()
+        return openai_ids(check(status, body, "GET /v1/models"), "GET /v1/models"), ()
 
     async def chat(
         self,

@@ -26,6 +26,7 @@ from routing.errors import (
     BackendRejected,
     BackendTimeout,
     BackendUnavailable,
+    Reason,
 )
 
 
@@ -43,12 +44,14 @@ def test_hang_is_timeout(fake_server: Any, kind: str, streaming: bool) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
 def test_loading_is_unavailable(fake_server: Any, kind: str, streaming: bool) -> None:
-    """503 Loading model raises BackendUnavailable with status 503."""
+    """503 raises BackendUnavailable: reason loading for llama.cpp's unavailable_error body,
+    overloaded for another server's 503 (busy: fail over, cool down)."""
     inst = instance_for(kind, start_kind(fake_server, kind, "loading").url)
     with pytest.raises(BackendUnavailable) as info:
         (stream if streaming else chat)(inst)
     assert info.value.status == 503
-    assert "loading" in str(info.value).lower()
+    typed = kind in ("llamacpp", "lmstudio", "openai")  # OpenAI-shaped error with its type
+    assert info.value.reason == (Reason.LOADING if typed else Reason.OVERLOADED)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -147,9 +150,11 @@ def test_unknown_model_is_rejected(fake_server: Any, kind: str, streaming: bool)
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 def test_missing_key_is_rejected(fake_server: Any, kind: str,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a key a hosted API answers 401: BackendRejected, never a key in the text."""
+    """Without a key a hosted API answers 401: reason unauthorized, the upstream body dropped."""
     inst = instance_for(kind, start_kind(fake_server, kind).url)
     monkeypatch.delenv(KEY_ENV)
-    with pytest.raises(BackendRejected) as info:
+    with pytest.raises(BackendUnavailable) as info:
         chat(inst)
+    assert info.value.reason is Reason.UNAUTHORIZED
+    assert info.value.body is None
     assert info.value.status == 401

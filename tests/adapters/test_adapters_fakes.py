@@ -43,9 +43,10 @@ def test_chat_reply_is_openai_shaped(fake_server: Any, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_stream_chunks_are_openai_shaped(fake_server: Any, kind: str) -> None:
-    """Stream chunks are chat.completion.chunk with one finish_reason and a usage chunk."""
+    """Stream chunks are chat.completion.chunk with one finish_reason and, asked for, usage."""
     fake = start_kind(fake_server, kind)
-    chunks = stream(instance_for(kind, fake.url))
+    chunks = stream(instance_for(kind, fake.url),
+                    {**HI, "stream_options": {"include_usage": True}})
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
     assert all(c["model"] == MODEL[kind] for c in chunks)
     assert text_of(chunks) == f"I am {MODEL[kind]} on {kind} port {fake.port}"
@@ -54,6 +55,16 @@ def test_stream_chunks_are_openai_shaped(fake_server: Any, kind: str) -> None:
     assert [f for f in finishes if f] == ["stop"]
     usage = [c["usage"] for c in chunks if c.get("usage")]
     assert len(usage) == 1 and usage[0]["completion_tokens"] > 0
+    assert chunks[-1]["choices"] == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stream_has_no_usage_chunk_unless_asked(fake_server: Any, kind: str) -> None:
+    """Without stream_options.include_usage no chunk has empty choices (clients index [0])."""
+    fake = start_kind(fake_server, kind)
+    chunks = stream(instance_for(kind, fake.url))
+    assert chunks and all(c["choices"] for c in chunks)
+    assert text_of(chunks) == f"I am {MODEL[kind]} on {kind} port {fake.port}"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -126,10 +137,12 @@ def test_anthropic_system_split_and_default_max_tokens(fake_server: Any) -> None
     assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 
 
-def test_openai_stream_asks_for_usage(fake_server: Any) -> None:
-    """An OpenAI-style stream request sets stream and stream_options.include_usage."""
+def test_openai_stream_passes_stream_options_as_asked(fake_server: Any) -> None:
+    """An OpenAI-style stream sets stream; stream_options only as the caller gave them."""
     fake = start_kind(fake_server, "lmstudio")
     stream(instance_for("lmstudio", fake.url))
     body = fake.requests[-1]["json"]
     assert body["stream"] is True
-    assert body["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in body
+    stream(instance_for("lmstudio", fake.url), {**HI, "stream_options": {"include_usage": True}})
+    assert fake.requests[-1]["json"]["stream_options"] == {"include_usage": True}

@@ -17,7 +17,9 @@ def test_replies_parse_as_openai_types(fake_server: Any, kind: str) -> None:
     inst = instance_for(kind, fake_server(kind, [MODEL[kind]]).url)
     completion = ChatCompletion.model_validate(chat(inst))
     assert completion.choices[0].message.content
-    chunks = [ChatCompletionChunk.model_validate(c) for c in stream(inst)]
+    asked = {"messages": [{"role": "user", "content": "hi"}],
+             "stream_options": {"include_usage": True}}
+    chunks = [ChatCompletionChunk.model_validate(c) for c in stream(inst, asked)]
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
 
 

@@ -74,7 +74,7 @@ def test_ollama_done_reason_length() -> None:
 
 def test_ollama_stream_tool_call_chunks() -> None:
     """A streamed tool call yields a tool_calls delta, then finish tool_calls and usage."""
-    conv = ollama.ChunkConverter("o:x")
+    conv = ollama.ChunkConverter("o:x", include_usage=True)
     first = conv.convert({"model": "m", "done": False, "message": {
         "role": "assistant", "content": "", "tool_calls": [
             {"function": {"name": "f", "arguments": {"a": 1}}}]}})
@@ -146,7 +146,7 @@ def test_anthropic_tool_use_reply_from_wire() -> None:
 
 def test_anthropic_stream_tool_use_events() -> None:
     """Streamed tool_use blocks become tool_calls deltas with partial arguments."""
-    conv = anthropic.EventConverter("a:x")
+    conv = anthropic.EventConverter("a:x", include_usage=True)
     events = [
         {"type": "message_start", "message": {"id": "msg_1", "model": "c",
                                               "usage": {"input_tokens": 5}}},

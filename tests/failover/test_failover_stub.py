@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -72,7 +73,9 @@ class StubConfig:
 
 
 class StubRouter:
-    """The Router interface failover relies on, with a fixed decision."""
+    """The RouterLike interface failover relies on, with a fixed decision."""
+
+    secrets: tuple[str, ...] = ()
 
     def __init__(self, ports: list[int], *, attempt_timeout: float = 5.0,
                  deadline: float = 10.0, retries: int = 2) -> None:
@@ -99,6 +102,12 @@ class StubRouter:
     async def resolve(self, provider: str | None = None, model: str | None = None
                       ) -> Decision:
         return self.decision
+
+    def reroute(self, decision: Decision, key: str) -> Decision:
+        inst = self.config.instances[key]
+        return dataclasses.replace(
+            decision, provider=inst.provider, instance=key, base_url=inst.base_url,
+            alternatives=tuple(k for k in decision.alternatives if k != key))
 
     def report_failure(self, key: str, error: BaseException) -> None:
         self.failures.append((key, error))
@@ -204,7 +213,7 @@ def test_completion_records_attempts(fake_server: Any) -> None:
     assert [(k, type(e).__name__) for k, e in done.attempts] == [
         ("p:i0", "BackendUnavailable"), ("p:i1", "NoneType")]
     assert router.successes == ["p:i1"]
-    assert router.metrics.failovers[("p:i0", "unavailable")] == 1
+    assert router.metrics.failovers[("p:i0", "refused")] == 1
     assert router.metrics.requests[("p:i1", "m", "ok")] == 1
 
 
