@@ -259,8 +259,8 @@ async def _version(request: web.Request) -> web.Response:
                         content_type="application/json")
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, *, expect_handler: Any = None) -> None:
     """Add the Ollama door to ``app`` (whose :data:`POOL` holds the router pool)."""
-    app.router.add_post("/api/chat", _chat)
+    app.router.add_post("/api/chat", _chat, expect_handler=expect_handler)
     app.router.add_get("/api/tags", _tags)
     app.router.add_get("/api/version", _version)

@@ -81,6 +81,8 @@ class GatewaySettings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 10 * 1024 * 1024
+    read_timeout: float = 30.0
+    max_connections: int = 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,14 @@ Routes (contract in DESIGN.md):
 - ``GET /v1/models`` models of READY instances, ``owned_by`` = ``provider:instance``.
 - ``POST /api/chat``, ``GET /api/tags``, ``GET /api/version`` the Ollama door.
 - ``GET /status`` instance states (never secrets), ``GET /metrics`` Prometheus text.
+- ``GET /healthz`` 200 while the gateway serves (for load balancers and Kubernetes).
+
+The edge bounds what a client can hold: ``gateway.read_timeout`` closes a connection that
+has not sent a whole request head in time (and bounds reading a body), connections past
+``gateway.max_connections`` are closed at once, an ``Expect: 100-continue`` whose
+``Content-Length`` is over ``gateway.max_body_bytes`` gets its 413 before any ``100
+Continue``, and a malformed HTTP message is logged as one line (logger ``routing.http``),
+never as a traceback.
 
 Every response naming an instance carries ``X-Routed-To: provider:instance`` (and
 ``X-Routing-Reason``).  Headers of a stream are sent only once its first chunk arrived, so
@@ -50,7 +58,7 @@ from routing.errors import BackendError, RoutingError
 from routing.prometheus import CONTENT_TYPE, render
 from routing.reload import ConfigWatcher, RouterPool
 
-__all__ = ["POOL", "Gateway", "create_app", "serve", "validate_chat"]
+__all__ = ["POOL", "BindError", "Gateway", "create_app", "serve", "validate_chat"]
 
 logger = logging.getLogger("routing.gateway")
 access_log = logging.getLogger("routing.access")
@@ -160,6 +168,22 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
+async def _expect_continue(request: web.Request) -> None:
+    """Answer ``Expect: 100-continue`` only once the announced body fits the limit."""
+    expect = request.headers.get("Expect", "").lower()
+    if expect != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"unknown Expect: {expect}")
+    limit = request.app[POOL].current.config.gateway.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    if request.version >= (1, 1):
+        request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
+
+
 async def _metrics(request: web.Request) -> web.Response:
     router = request.app[POOL].current
     text = render(router.metrics, router.status(), request.app[_HTTP])
@@ -235,13 +259,75 @@ def create_app(pool: RouterPool) -> web.Application:
     app[POOL] = pool
     app[_HTTP] = Counter()
     app[_STARTED] = int(time.time())
-    app.router.add_post("/v1/chat/completions", _chat_completions)
+    app.router.add_post("/v1/chat/completions", _chat_completions,
+                        expect_handler=_expect_continue)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/status", _status)
     app.router.add_get("/metrics", _metrics)
-    _gateway_ollama.add_routes(app)
+    app.router.add_get("/healthz", _healthz)
+    _gateway_ollama.add_routes(app, expect_handler=_expect_continue)
     app.on_response_prepare.append(_routing_headers)
     return app
+
+
+class BindError(RoutingError):
+    """The gateway could not listen on its address (in use, not allowed, no such host)."""
+
+
+class _OneLineLogger(logging.Logger):
+    """aiohttp's server logger: a malformed request is one line, never a traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True,
+                  **kwargs: Any) -> None:
+        error = sys.exc_info()[1] if exc_info is True else exc_info
+        what = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}" \
+            if isinstance(error, BaseException) else ""
+        self.warning("%s%s", msg, f" ({what})" if what else "")
+
+
+_http_log = _OneLineLogger("routing.http")
+_http_log.parent = logging.getLogger("routing")
+
+
+class _Server(web.Server):
+    """web.Server that closes connections past ``max_connections`` at once."""
+
+    def __init__(self, *args: Any, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_connections = max_connections
+        self.open = 0
+        self.refused = 0
+
+    def connection_made(self, handler: Any, transport: Any) -> None:
+        super().connection_made(handler, transport)
+        self.open += 1
+        if self.open > self.max_connections:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                logger.warning("connection limit %d reached: closing new connections "
+                               "(%d so far)", self.max_connections, self.refused)
+            transport.close()
+
+    def connection_lost(self, handler: Any, exc: BaseException | None = None) -> None:
+        self.open -= 1
+        super().connection_lost(handler, exc)
+
+
+class _Runner(web.AppRunner):
+    """AppRunner whose server bounds open connections (the app's handler, our server)."""
+
+    def __init__(self, app: web.Application, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._max_connections = max_connections
+        self._server_kwargs = kwargs
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()  # starts the app up, freezes it
+        return _Server(server.request_handler, request_factory=server.request_factory,
+                       handler_cancellation=server.handler_cancellation,
+                       loop=asyncio.get_running_loop(), max_connections=self._max_connections,
+                       **{k: v for k, v in self._server_kwargs.items()
+                          if k != "handler_cancellation"})
 
 
 class Gateway:
@@ -285,12 +371,19 @@ class Gateway:
         """Bind ``host:port`` (default: the config's ``gateway`` section) and serve."""
         self.host = host if host is not None else self.host
         self.port = port if port is not None else self.port
-        runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True,
-                               shutdown_timeout=1.0)
+        settings = self.router.config.gateway
+        runner = _Runner(self.app, settings.max_connections, access_log=None,
+                         handler_cancellation=True, shutdown_timeout=1.0,
+                         keepalive_timeout=settings.read_timeout, logger=_http_log)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            await self.pool.aclose()
+            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise BindError(f"cannot listen on {self.host}:{self.port}: {why}") from exc
         except BaseException:
             await runner.cleanup()
             await self.pool.aclose()
