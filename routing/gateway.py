@@ -58,7 +58,7 @@ from routing.errors import BackendError, RoutingError
 from routing.prometheus import CONTENT_TYPE, render
 from routing.reload import ConfigWatcher, RouterPool
 
-__all__ = ["POOL", "BindError", "Gateway", "create_app", "serve", "validate_chat"]
+__all__ = ["POOL", "BindError", "Gateway", "create_app", "serve"]
 
 logger = logging.getLogger("routing.gateway")
 access_log = logging.getLogger("routing.access")
@@ -66,46 +66,12 @@ access_log = logging.getLogger("routing.access")
 _HTTP = web.AppKey("routing.http_counts", Counter)
 _STARTED = web.AppKey("routing.started", int)
 
-_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
-_INTEGERS = ("max_tokens", "max_completion_tokens", "n", "seed")
-
-
-def validate_chat(body: Mapping[str, Any]) -> None:
-    """Raise :class:`RequestError` (400) naming the first field of the wrong shape."""
-    messages = body.get("messages")
-    if "messages" not in body:
-        raise RequestError(400, "'messages' is required: a list of {role, content} objects",
-                           code="missing_messages")
-    if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "'messages' must be a non-empty list of {role, content} "
-                           f"objects, got {type(messages).__name__}")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise RequestError(400, f"messages[{i}] must be an object with a string 'role'")
-        content = message.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise RequestError(400, f"messages[{i}].content must be a string or a list of "
-                               f"parts, got {type(content).__name__}")
-    model = body.get("model")
-    if model is not None and (not isinstance(model, str) or not model):
-        raise RequestError(400, f"'model' must be a non-empty string, got {model!r}")
-    if "stream" in body and not isinstance(body["stream"], bool | None):
-        raise RequestError(400, f"'stream' must be true or false, got {body['stream']!r}")
-    for name in _NUMBERS:
-        value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise RequestError(400, f"'{name}' must be a number, got {value!r}")
-    for name in _INTEGERS:
-        value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise RequestError(400, f"'{name}' must be an integer, got {value!r}")
-
-
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     async with pool.use() as router:
+        # Fields are checked by router.complete / open_stream before anything else
+        # (InvalidRequest: a 400 naming the field), for the library and every door alike.
         body = await read_json_object(request, router.config.gateway.max_body_bytes)
-        validate_chat(body)
         info = route_info(request)
         info.model = body.get("model")
         provider = provider_header(request)
@@ -224,7 +190,7 @@ async def _middleware(request: web.Request, handler: Any) -> web.StreamResponse:
             response: web.StreamResponse = await handler(request)
         except RequestError as exc:
             response = error_response(request, exc.status, exc.message, type_=exc.type,
-                                      code=exc.code)
+                                      code=exc.code, param=exc.param)
         except RoutingError as exc:
             response = routing_error_response(request, exc)
         except web.HTTPException as exc:
@@ -275,14 +241,25 @@ class BindError(RoutingError):
 
 
 class _OneLineLogger(logging.Logger):
-    """aiohttp's server logger: a malformed request is one line, never a traceback."""
+    """aiohttp's server logger: a malformed request is one line, never a traceback.
+
+    aiohttp logs a bad request with ``exc_info``; the exception's type and first line are
+    folded into the message instead, and ``exception()`` becomes a warning.
+    """
 
     def exception(self, msg: object, *args: object, exc_info: Any = True,
                   **kwargs: Any) -> None:
+        self.warning(msg, *args, exc_info=exc_info, **kwargs)
+
+    def _log(self, level: int, msg: object, args: Any, exc_info: Any = None,
+             extra: Any = None, stack_info: bool = False, stacklevel: int = 1) -> None:
         error = sys.exc_info()[1] if exc_info is True else exc_info
-        what = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}" \
-            if isinstance(error, BaseException) else ""
-        self.warning("%s%s", msg, f" ({what})" if what else "")
+        if isinstance(error, tuple):
+            error = error[1]
+        if isinstance(error, BaseException):
+            first = (str(error).splitlines() or [""])[0][:200]
+            msg = f"{msg} ({type(error).__name__}: {first})"
+        super()._log(level, msg, args, None, extra, False, stacklevel)
 
 
 _http_log = _OneLineLogger("routing.http")
@@ -316,10 +293,11 @@ class _Server(web.Server):
 class _Runner(web.AppRunner):
     """AppRunner whose server bounds open connections (the app's handler, our server)."""
 
-    def __init__(self, app: web.Application, max_connections: int, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
+    def __init__(self, app: web.Application, max_connections: int, *,
+                 shutdown_timeout: float, **server_kwargs: Any) -> None:
+        super().__init__(app, shutdown_timeout=shutdown_timeout, **server_kwargs)
         self._max_connections = max_connections
-        self._server_kwargs = kwargs
+        self._server_kwargs = server_kwargs  # what each connection's RequestHandler takes
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()  # starts the app up, freezes it
