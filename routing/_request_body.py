@@ -1,0 +1,163 @@
+"""A request body's bytes as a JSON object, or an :class:`InvalidRequest` saying why not.
+
+Every hostile body ends in an answer, never in an exception the gateway did not expect:
+
+- not UTF-8 (JSON on the wire is UTF-8, RFC 8259; a leading BOM is tolerated);
+- not JSON, or JSON whose top level is not an object;
+- ``NaN``, ``Infinity``, ``-Infinity`` (Python's json accepts them; no backend does) and
+  numbers that overflow a double (``1e999``);
+- integers longer than Python converts (4300 digits);
+- nesting deeper than :data:`MAX_DEPTH` (the parser would recurse, and so would every
+  encoder after it);
+- strings or keys holding a lone surrogate (``"\\ud800"`` parses, then fails to encode).
+
+The common body pays for little of this: the depth is bounded by counting brackets (C
+speed) and measured only when there are more than :data:`MAX_DEPTH` of them; strings are
+searched for lone surrogates only when the raw bytes hold a surrogate escape that is not
+part of a pair.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from routing.errors import InvalidRequest
+
+__all__ = ["MAX_DEPTH", "parse_json_object"]
+
+#: The deepest nesting of arrays and objects a request may have.
+MAX_DEPTH = 64
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+# A surrogate escape (\uD800-\uDFFF) that is not a high one followed by a low one, and not
+# a low one preceded by a high one: only then can a string hold a lone surrogate.
+_LONE_ESCAPE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _NonFinite(ValueError):
+    """A number JSON cannot carry to a backend."""
+
+
+def _constant(name: str) -> Any:
+    raise _NonFinite(f"{name} is not a JSON number")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NonFinite(f"number {text[:40]} is too large")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_float=_float, parse_constant=_constant)
+
+
+def parse_json_object(data: bytes) -> dict[str, Any]:
+    """``data`` parsed as a JSON object; :class:`InvalidRequest` (``param`` empty) if not."""
+    if not data:
+        raise _invalid("request body is empty; expected a JSON object", "empty_body")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        raise _invalid(f"request body is not valid UTF-8 JSON: {exc.reason} at byte "
+                       f"{exc.start}", "invalid_encoding") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    deep = _too_deep(data)
+    if deep:
+        raise _too_deep_error()
+    try:
+        body = _DECODER.decode(text)
+    except _NonFinite as exc:
+        raise _invalid(f"request body is not valid JSON: {exc}", "invalid_json") from None
+    except RecursionError:
+        raise _too_deep_error() from None
+    except ValueError as exc:  # JSONDecodeError, and ints beyond 4300 digits
+        raise _invalid(f"request body is not valid JSON: {exc}", "invalid_json") from None
+    if deep is None and _depth(body) > MAX_DEPTH:
+        raise _too_deep_error()
+    if not isinstance(body, dict):
+        raise _invalid("request body must be a JSON object, got "
+                       f"{_JSON_NAMES.get(type(body), 'a value')}", "invalid_type")
+    if b"\\u" in data and _LONE_ESCAPE.search(data) is not None:
+        where = _lone_surrogate(body)
+        if where is not None:
+            raise InvalidRequest(
+                f"Invalid '{where}': the string holds a lone surrogate (an unpaired "
+                "\\ud800-\\udfff escape), which is not Unicode text.",
+                param=where, code="invalid_unicode")
+    return body
+
+
+_JSON_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def _invalid(message: str, code: str) -> InvalidRequest:
+    return InvalidRequest(message, param="", code=code)
+
+
+def _too_deep_error() -> InvalidRequest:
+    return _invalid(f"request body is nested deeper than {MAX_DEPTH} levels", "too_deep")
+
+
+def _too_deep(data: bytes) -> bool | None:
+    """Whether arrays and objects nest deeper than :data:`MAX_DEPTH`; None: measure after.
+
+    Brackets inside strings are counted too: when they unbalance the count, the parsed
+    value is measured instead (:func:`_depth`), so text full of brackets is never refused.
+    """
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return False
+    brackets = data.translate(_SQUARE, _NOT_BRACKETS)
+    for _ in range(MAX_DEPTH):
+        reduced = brackets.replace(b"[]", b"")
+        if not reduced:
+            return False
+        if len(reduced) == len(brackets):
+            return None  # unbalanced: brackets inside strings
+        brackets = reduced
+    return True if brackets.count(b"[") == brackets.count(b"]") else None
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of a parsed value (iterative: no recursion on hostile input)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in item if isinstance(child, dict | list))
+    return deepest
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The path of the first string (or key) holding a lone surrogate, or None."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item) is not None:
+                return path or "body"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _SURROGATE.search(key) is not None:
+                    return (path or "body") + ".<key>"
+                name = key if len(key) <= 64 and key.isprintable() else "<key>"
+                stack.append((child, f"{path}.{name}" if path else name))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None

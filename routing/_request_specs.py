@@ -1,0 +1,215 @@
+"""What each door's requests may contain: the descriptions the validator works from.
+
+One description per operation, as data (nodes of :mod:`routing._request_fields`), named in
+:data:`REQUESTS`; :func:`validate_request` checks a parsed body against one of them and
+raises :class:`~routing.errors.InvalidRequest` naming the first bad field.
+
+Adding a door (Anthropic Messages, embeddings, ``/api/generate`` ...) is adding data: build
+its description from the nodes (reusing the parts below where the APIs share them), add it to
+:data:`REQUESTS` under a name, and call ``validate_request(name, body)`` where the door reads
+its body.
+
+Bounds follow the APIs' own documentation, but never more strictly than the most permissive
+backend we route to would accept from a real client: ``stop`` has no length limit (OpenAI
+allows 4, llama.cpp any number), ``max_tokens`` may be ``-1`` (llama.cpp's "no limit"),
+roles and content-part types are open (chat templates define their own), and a backend
+still answers for what only it knows (OpenAI's ``max_tokens >= 1``, Anthropic's
+``temperature <= 1``: a 4xx passed through).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from routing._request_fields import (
+    Arr,
+    Bool,
+    Int,
+    Node,
+    Num,
+    Obj,
+    OneOf,
+    Str,
+    Tagged,
+    compile_spec,
+)
+
+__all__ = [
+    "OLLAMA_CHAT",
+    "OLLAMA_PRIVATE",
+    "OPENAI_CHAT",
+    "REQUESTS",
+    "TOOLS",
+    "validate_request",
+]
+
+#: A key of the OpenAI-shaped request, private to ``routing``: what an Ollama client asked
+#: for that has no OpenAI equivalent (other ``options``, ``keep_alive``, boolean ``think``,
+#: unknown top-level fields), for the Ollama adapter to forward. Never sent to other APIs.
+OLLAMA_PRIVATE = "_ollama"
+
+_STOP = OneOf((Str(), Arr(Str())))
+_JSON_SCHEMA = Obj(what="an object (a JSON schema)")
+
+# -- shared by OpenAI and Ollama ------------------------------------------------------------
+
+_FUNCTION = Obj({"name": Str(min_len=1), "description": Str(), "parameters": _JSON_SCHEMA,
+                 "strict": Bool()}, required=("name",))
+
+#: ``tools``: function tools (a missing ``type`` means ``function``); other tool types open.
+TOOLS = Arr(Tagged("type", {"function": Obj({"function": _FUNCTION}, required=("function",))},
+                   other=Obj(), absent="function"))
+
+# -- OpenAI chat completions ----------------------------------------------------------------
+
+_PART = Tagged("type", {
+    "text": Obj({"text": Str()}, required=("text",)),
+    "image_url": Obj({"image_url": Obj({"url": Str(min_len=1), "detail": Str()},
+                                       required=("url",))}, required=("image_url",)),
+    "input_audio": Obj({"input_audio": Obj({"data": Str(), "format": Str()},
+                                           required=("data", "format"))},
+                       required=("input_audio",)),
+    "file": Obj({"file": Obj({"file_data": Str(), "file_id": Str(), "filename": Str()})},
+                required=("file",)),
+    "refusal": Obj({"refusal": Str()}, required=("refusal",)),
+}, other=Obj({"type": Str()}, required=("type",)), what="a content part object")
+
+_TOOL_CALL = Tagged("type", {
+    "function": Obj({"id": Str(), "function": Obj({"name": Str(min_len=1), "arguments": Str(
+        what="a string (JSON-encoded arguments)")}, required=("name",))},
+                    required=("function",)),
+}, other=Obj({"id": Str()}), absent="function")
+
+_OPENAI_MESSAGE = Obj({
+    "role": Str(),
+    "content": OneOf((Str(), Arr(_PART)), what="a string or an array of content parts"),
+    "name": Str(),
+    "tool_calls": Arr(_TOOL_CALL),
+    "tool_call_id": Str(),
+    "refusal": Str(),
+    "reasoning_content": Str(),
+    "function_call": Obj({"name": Str(), "arguments": Str()}),
+}, required=("role",), what="a message object")
+
+_TOOL_CHOICE = OneOf((
+    Str(one_of=("none", "auto", "required")),
+    Tagged("type", {"function": Obj({"function": Obj({"name": Str(min_len=1)},
+                                                     required=("name",))},
+                                    required=("function",))},
+           other=Obj({"type": Str()}, required=("type",))),
+), what="'none', 'auto', 'required' or an object")
+
+_RESPONSE_FORMAT = Obj({
+    "type": Str(min_len=1),
+    "json_schema": Obj({"name": Str(), "description": Str(), "schema": _JSON_SCHEMA,
+                        "strict": Bool()}),
+    "schema": _JSON_SCHEMA,  # llama.cpp's json_object with a schema
+}, required=("type",))
+
+_MAX_TOKENS = Int(lo=-1)
+
+OPENAI_CHAT = Obj({
+    "model": Str(min_len=1),
+    "messages": Arr(_OPENAI_MESSAGE, min_items=1),
+    "temperature": Num(0, 2),
+    "top_p": Num(0, 1),
+    "n": Int(lo=1),
+    "max_tokens": _MAX_TOKENS,
+    "max_completion_tokens": _MAX_TOKENS,
+    "stop": _STOP,
+    "stream": Bool(),
+    "stream_options": Obj({"include_usage": Bool()}),
+    "tools": TOOLS,
+    "tool_choice": _TOOL_CHOICE,
+    "parallel_tool_calls": Bool(),
+    "response_format": _RESPONSE_FORMAT,
+    "seed": Int(),
+    "presence_penalty": Num(-2, 2),
+    "frequency_penalty": Num(-2, 2),
+    "logit_bias": OneOf((Obj(), Arr()), what="an object or an array"),
+    "logprobs": Bool(),
+    "top_logprobs": Int(0, 20),
+    "user": Str(),
+    "reasoning_effort": Str(),
+    "metadata": Obj(),
+    "modalities": Arr(Str()),
+    "store": Bool(),
+    "top_k": Int(),  # not OpenAI's: llama.cpp, LM Studio; the Ollama/Anthropic adapters map it
+    OLLAMA_PRIVATE: Obj({"options": Obj()}),
+}, required=("messages",), what="a JSON object")
+
+# -- Ollama /api/chat -----------------------------------------------------------------------
+
+_OLLAMA_INT = Int(integral_float=True)
+_OLLAMA_NUM = Num()
+
+#: ``options`` of Ollama (its ``api.Options`` and runner options). Those with an OpenAI
+#: equivalent carry OpenAI's bounds, as they become OpenAI fields; unknown options pass.
+OLLAMA_OPTIONS = Obj({
+    "temperature": Num(0, 2), "top_p": Num(0, 1),
+    "presence_penalty": Num(-2, 2), "frequency_penalty": Num(-2, 2),
+    "seed": _OLLAMA_INT, "num_predict": _OLLAMA_INT, "stop": _STOP,
+    "top_k": _OLLAMA_INT, "min_p": _OLLAMA_NUM, "typical_p": _OLLAMA_NUM,
+    "repeat_penalty": _OLLAMA_NUM, "repeat_last_n": _OLLAMA_INT, "tfs_z": _OLLAMA_NUM,
+    "mirostat": _OLLAMA_INT, "mirostat_tau": _OLLAMA_NUM, "mirostat_eta": _OLLAMA_NUM,
+    "num_keep": _OLLAMA_INT, "num_ctx": _OLLAMA_INT, "num_batch": _OLLAMA_INT,
+    "num_gpu": _OLLAMA_INT, "main_gpu": _OLLAMA_INT, "num_thread": _OLLAMA_INT,
+    "penalize_newline": Bool(), "numa": Bool(), "low_vram": Bool(), "f16_kv": Bool(),
+    "vocab_only": Bool(), "use_mmap": Bool(), "use_mlock": Bool(), "logits_all": Bool(),
+})
+
+_OLLAMA_TOOL_CALL = Obj({
+    "id": Str(),
+    "function": Obj({"name": Str(min_len=1), "arguments": Obj(what="an object"),
+                     "index": Int()}, required=("name",)),
+}, required=("function",))
+
+_OLLAMA_MESSAGE = Obj({
+    "role": Str(),
+    "content": Str(),
+    "images": Arr(Str(min_len=1, what="a base64 string")),
+    "tool_calls": Arr(_OLLAMA_TOOL_CALL),
+    "tool_name": Str(),
+    "tool_call_id": Str(),
+    "thinking": Str(),
+}, required=("role",), what="a message object")
+
+OLLAMA_CHAT = Obj({
+    "model": Str(min_len=1),
+    "messages": Arr(_OLLAMA_MESSAGE, min_items=1),
+    "tools": TOOLS,
+    "format": OneOf((Str(one_of=("", "json")), _JSON_SCHEMA),
+                    what="'json' or an object (a JSON schema)"),
+    "options": OLLAMA_OPTIONS,
+    "stream": Bool(),
+    "keep_alive": OneOf((Str(), Num()), what="a duration string or a number of seconds"),
+    "think": OneOf((Bool(), Str(one_of=("high", "medium", "low"))),
+                   what="a boolean or 'high', 'medium', 'low'"),
+}, required=("model", "messages"), what="a JSON object")
+
+# -- the registry ---------------------------------------------------------------------------
+
+#: Every described request, by ``"api.operation"``.
+REQUESTS: dict[str, Node] = {
+    "openai.chat": OPENAI_CHAT,
+    "ollama.chat": OLLAMA_CHAT,
+}
+
+_VALIDATORS: dict[str, Callable[[Any], None]] = {}
+
+
+def validate_request(name: str, body: Any) -> None:
+    """Check ``body`` against :data:`REQUESTS` ``[name]``; :class:`InvalidRequest` if wrong.
+
+    Descriptions are compiled once, on first use.
+    """
+    validate = _VALIDATORS.get(name)
+    if validate is None:
+        validate = _VALIDATORS[name] = compile_spec(REQUESTS[name])
+    validate(body)
+
+
+#: The OpenAI chat check, compiled: the library's and the gateway's hot path.
+validate_openai_chat = compile_spec(OPENAI_CHAT)
+_VALIDATORS["openai.chat"] = validate_openai_chat
