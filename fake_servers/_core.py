@@ -8,6 +8,7 @@ Every kind module (``llamacpp``, ``ollama``, ``openai_style``, ``anthropic``) bu
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import secrets
 import time
@@ -16,6 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 from aiohttp import web
+
+from fake_servers._wire import JSONDict as JSONDict
+from fake_servers._wire import Wire
 
 KINDS: tuple[str, ...] = ("llamacpp", "ollama", "lmstudio", "openai", "anthropic")
 """The kinds of server that can be faked, as used on the command line."""
@@ -29,26 +33,65 @@ FAULT_NAMES: tuple[str, ...] = (
     "drop",
     "slow",
     "wrong-model",
+    "error429",
+    "error401",
+    "echo-auth",
+    "poison",
+    "redirect",
 )
-"""Fault names; ``slow`` is written ``slow:MS``."""
+"""Fault names; ``slow`` is written ``slow:MS``, ``error429`` takes an optional ``:SECONDS``,
+``echo-auth`` an optional ``:MODE`` (one of :data:`ECHO_AUTH_MODES`), ``redirect`` an optional
+``:URL``."""
 
-JSONDict = dict[str, Any]
+ECHO_AUTH_MODES: tuple[str, ...] = (
+    "401",
+    "429",
+    "500",
+    "200-error",
+    "text",
+    "stream-error",
+    "probe",
+)
+"""How an ``echo-auth`` fake quotes the credentials it got (``echo-auth:MODE``)."""
+
+DEFAULT_ECHO_AUTH_MODE = "500"
+DEFAULT_RETRY_AFTER = 1
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """A parsed fault: ``name`` is one of :data:`FAULT_NAMES`; ``slow_ms`` only for ``slow``."""
+    """A parsed fault: ``name`` is one of :data:`FAULT_NAMES`.
+
+    The other fields are the fault's argument: ``slow_ms`` for ``slow``, ``retry_after``
+    (seconds) for ``error429``, ``mode`` for ``echo-auth``, ``location`` for ``redirect``
+    (empty: the fake's own ``/_fake/redirected``).
+    """
 
     name: str = "none"
     slow_ms: int = 0
+    retry_after: int = DEFAULT_RETRY_AFTER
+    mode: str = DEFAULT_ECHO_AUTH_MODE
+    location: str = ""
 
     def __str__(self) -> str:
-        return f"slow:{self.slow_ms}" if self.name == "slow" else self.name
+        if self.name == "slow":
+            return f"slow:{self.slow_ms}"
+        if self.name == "error429":
+            return f"error429:{self.retry_after}"
+        if self.name == "echo-auth":
+            return f"echo-auth:{self.mode}"
+        if self.name == "redirect" and self.location:
+            return f"redirect:{self.location}"
+        return self.name
 
 
 def parse_fault(text: str | Fault | None) -> Fault:
-    """Parse ``none``, ``hang``, ``slow:250``, ... into a :class:`Fault` (``ValueError`` if bad)."""
+    """Parse ``none``, ``hang``, ``slow:250``, ``error429:3``, ... into a :class:`Fault`.
+
+    Raises ``ValueError`` for an unknown name or a bad argument.
+    """
     if isinstance(text, Fault):
         return text
     if text is None or text == "":
@@ -58,6 +101,21 @@ def parse_fault(text: str | Fault | None) -> Fault:
         if not sep or not arg.isdigit():
             raise ValueError(f"fault {text!r}: expected slow:MS with MS a whole number")
         return Fault("slow", int(arg))
+    if name == "error429":
+        if sep and not arg.isdigit():
+            raise ValueError(f"fault {text!r}: expected error429:SECONDS, a whole number")
+        return Fault("error429", retry_after=int(arg) if sep else DEFAULT_RETRY_AFTER)
+    if name == "echo-auth":
+        mode = arg if sep else DEFAULT_ECHO_AUTH_MODE
+        if mode not in ECHO_AUTH_MODES:
+            raise ValueError(
+                f"fault {text!r}: expected echo-auth:MODE, MODE one of {', '.join(ECHO_AUTH_MODES)}"
+            )
+        return Fault("echo-auth", mode=mode)
+    if name == "redirect":
+        if sep and not arg:
+            raise ValueError(f"fault {text!r}: expected redirect or redirect:URL")
+        return Fault("redirect", location=arg)
     if sep or name not in FAULT_NAMES:
         raise ValueError(f"unknown fault {text!r}; expected one of {', '.join(FAULT_NAMES)}")
     return Fault(name)
@@ -89,7 +147,17 @@ class FakeState:
     errors: list[BaseException] = field(default_factory=list)
     disconnects: int = 0
     """Responses cut short because the client went away."""
+    tool_calls: int = 0
+    """When above 0, every request offering tools and carrying no tool results is answered
+    with this many tool calls (else only requests saying ``CALL_TOOLS``, with 2)."""
+    redirected_hits: int = 0
+    """Requests that reached ``/_fake/redirected`` (the default target of ``redirect``)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` of this fake."""
+        return f"http://{self.host}:{self.port}"
 
     def is_loading(self) -> bool:
         """True while the fake pretends to load its model."""
@@ -116,6 +184,8 @@ class FakeState:
             "fault": str(self.fault),
             "loading": self.is_loading(),
             "disconnects": self.disconnects,
+            "tool_calls": self.tool_calls,
+            "redirected_hits": self.redirected_hits,
         }
 
 
@@ -176,6 +246,17 @@ class KindSpec:
     auth: Callable[[FakeState, web.Request], web.StreamResponse | None] | None = None
     canonical: Callable[[str], str] | None = None
     """Normalises model names (Ollama: ``llama3`` → ``llama3:latest``)."""
+    wire: Wire = Wire.OPENAI
+    """The error dialect of the kind's own endpoints."""
+    wire_prefixes: tuple[tuple[str, Wire], ...] = ()
+    """Paths under a prefix that speak another dialect (Ollama's ``/v1/`` speaks OpenAI's)."""
+
+    def wire_at(self, path: str) -> Wire:
+        """The error dialect spoken at ``path``."""
+        for prefix, wire in self.wire_prefixes:
+            if path.startswith(prefix):
+                return wire
+        return self.wire
 
     def wants_stream(self, path: str, body: Any) -> bool:
         """Whether a chat request at ``path`` with ``body`` asks for a stream."""
@@ -196,8 +277,19 @@ async def read_json(request: web.Request) -> tuple[Any, str | None]:
         return None, f"parse error: {exc}"
 
 
+STREAM_ERROR: contextvars.ContextVar[tuple[Any, str | None] | None] = contextvars.ContextVar(
+    "fake_servers_stream_error", default=None
+)
+"""``(data, event)`` to send after the first content event of the stream being answered."""
+
+
 class StreamWriter:
-    """Writes a stream (SSE or NDJSON), honouring the ``slow`` and ``drop`` faults."""
+    """Writes a stream (SSE or NDJSON), honouring the ``slow``, ``drop`` and ``garbage`` faults.
+
+    When :data:`STREAM_ERROR` is set for the request (by the ``echo-auth:stream-error`` fault),
+    the first event sent with ``content=True`` is followed by that error event and the
+    stream ends (:class:`StreamEnded`).
+    """
 
     def __init__(
         self, state: FakeState, request: web.Request, fmt: Literal["sse", "ndjson"]
@@ -207,6 +299,7 @@ class StreamWriter:
         self.fmt = fmt
         self.response = web.StreamResponse(status=200)
         self.sent = 0
+        self.error_event = STREAM_ERROR.get()
 
     async def start(self, headers: Mapping[str, str] | None = None) -> None:
         """Send the headers."""
@@ -220,8 +313,18 @@ class StreamWriter:
             self.response.headers[key] = value
         await self.response.prepare(self.request)
 
-    async def send(self, data: Any, event: str | None = None) -> None:
-        """Send one event (a JSON value, or a raw string such as ``[DONE]``)."""
+    async def send(self, data: Any, event: str | None = None, *, content: bool = False) -> None:
+        """Send one event (a JSON value, or a raw string such as ``[DONE]``).
+
+        ``content``: the event carries generated output (text or a tool-call fragment).
+        """
+        await self._write(data, event)
+        if content and self.error_event is not None:
+            await self._write(*self.error_event)
+            await self.response.write_eof()
+            raise StreamEnded(self.response)
+
+    async def _write(self, data: Any, event: str | None) -> None:
         fault = self.state.fault
         if fault.name == "slow" and self.sent:
             await asyncio.sleep(fault.slow_ms / 1000)
@@ -241,6 +344,14 @@ class StreamWriter:
         """End the stream cleanly."""
         await self.response.write_eof()
         return self.response
+
+
+class StreamEnded(Exception):
+    """Raised by :class:`StreamWriter` once it has ended a stream early on purpose."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("stream ended by a stream-error fault")
+        self.response = response
 
 
 class DropConnection(Exception):

@@ -1,4 +1,13 @@
-"""OpenAI-style ``/v1/chat/completions``, shared by llama.cpp, LM Studio, OpenAI and Ollama."""
+"""OpenAI-style ``/v1/chat/completions``, shared by llama.cpp, LM Studio, OpenAI and Ollama.
+
+Replies follow :func:`fake_servers._inputs.plan_reply`. Tool calls go out as
+``message.tool_calls`` (``content: null``, finish ``tool_calls``) or, streamed, one call after
+the other: a delta opening call *i* (``{"index": i, "id", "type": "function", "function":
+{"name", "arguments": ""}}``; llama.cpp leaves out the empty ``arguments``), then deltas
+``{"index": i, "function": {"arguments": FRAGMENT}}`` of 3-5 characters; the last chunk has
+``finish_reason: "tool_calls"``. A usage chunk (``choices: []``) is sent only when
+``stream_options.include_usage`` is true; llama.cpp otherwise puts ``timings`` on the last chunk.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +26,9 @@ from fake_servers._core import (
     new_id,
     prompt_tokens,
     read_json,
-    split_reply,
 )
+from fake_servers._inputs import Reply, Shape, ToolCall, fragments, plan_reply
+from fake_servers._wire import Wire, error_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,10 @@ class OpenAIFlavor:
     """The 400 message when ``messages`` is absent (llama.cpp: "'messages' is required")."""
     content_required: str | None = None
     """If set, the 400 message for a non-assistant message without ``content``."""
+    tool_call_id: Callable[[], str] = lambda: new_id("call_", 24)
+    """A new tool call id (OpenAI: ``call_`` and 24 characters)."""
+    empty_arguments: bool = True
+    """The delta opening a streamed tool call carries ``"arguments": ""`` (llama.cpp: no)."""
 
 
 def _timings(prompt_n: int, predicted_n: int) -> JSONDict:
@@ -94,7 +108,7 @@ def chat_handler(state: FakeState, flavor: OpenAIFlavor) -> Callable[[web.Reques
         if model is None:
             return flavor.model_not_found(requested if isinstance(requested, str) else None)
         shown = state.reported(model)
-        pieces = split_reply(state.reply_text(shown))
+        reply = plan_reply(state, shown, Shape.OPENAI, body, flavor.tool_call_id)
         n_prompt = prompt_tokens(messages)
         base: JSONDict = {"created": int(time.time()), "model": shown}
         if flavor.system_fingerprint is not None:
@@ -104,25 +118,50 @@ def chat_handler(state: FakeState, flavor: OpenAIFlavor) -> Callable[[web.Reques
             include_usage = flavor.always_usage or (
                 isinstance(options, dict) and bool(options.get("include_usage"))
             )
-            return await _stream(request, state, flavor, base, pieces, n_prompt, include_usage)
-        reply: JSONDict = {
-            "choices": [
-                {
-                    "finish_reason": "stop",
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "".join(pieces)},
-                }
-            ],
+            return await _stream(request, state, flavor, base, reply, n_prompt, include_usage)
+        message: JSONDict = {"role": "assistant", "content": reply.text}
+        if reply.tool_calls:
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [_whole_call(call) for call in reply.tool_calls],
+            }
+        answer: JSONDict = {
+            "choices": [{"finish_reason": _finish(reply), "index": 0, "message": message}],
             **base,
             "object": "chat.completion",
-            "usage": _usage(flavor, n_prompt, len(pieces)),
+            "usage": _usage(flavor, n_prompt, reply.tokens),
             "id": new_id("chatcmpl-"),
         }
         if flavor.timings:
-            reply["timings"] = _timings(n_prompt, len(pieces))
-        return json_response(reply)
+            answer["timings"] = _timings(n_prompt, reply.tokens)
+        return json_response(answer)
 
     return handle
+
+
+def _finish(reply: Reply) -> str:
+    return "tool_calls" if reply.tool_calls else "stop"
+
+
+def _whole_call(call: ToolCall) -> JSONDict:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments_json},
+    }
+
+
+def _call_deltas(flavor: OpenAIFlavor, index: int, call: ToolCall) -> list[JSONDict]:
+    """The ``delta`` objects streaming one tool call."""
+    function: JSONDict = {"name": call.name}
+    if flavor.empty_arguments:
+        function["arguments"] = ""
+    opening = {"index": index, "id": call.id, "type": "function", "function": function}
+    return [{"tool_calls": [opening]}] + [
+        {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+        for piece in fragments(call.arguments_json)
+    ]
 
 
 async def _stream(
@@ -130,7 +169,7 @@ async def _stream(
     state: FakeState,
     flavor: OpenAIFlavor,
     base: JSONDict,
-    pieces: list[str],
+    reply: Reply,
     n_prompt: int,
     include_usage: bool,
 ) -> web.StreamResponse:
@@ -143,23 +182,26 @@ async def _stream(
             **chunk_base,
         }
 
+    deltas: list[JSONDict] = [{"content": piece} for piece in reply.pieces]
+    for index, call in enumerate(reply.tool_calls):
+        deltas += _call_deltas(flavor, index, call)
     writer = StreamWriter(state, request, "sse")
     await writer.start()
     await writer.send(chunk(flavor.first_delta, None))
-    for piece in pieces:
-        await writer.send(chunk({"content": piece}, None))
-    stop = chunk({}, "stop")
+    for delta in deltas:
+        await writer.send(chunk(delta, None), content=True)
+    stop = chunk({}, _finish(reply))
     if flavor.timings and not include_usage:  # llama.cpp: timings ride on the last chunk
-        stop["timings"] = _timings(n_prompt, len(pieces))
+        stop["timings"] = _timings(n_prompt, reply.tokens)
     await writer.send(stop)
     if include_usage:
         final: JSONDict = {
             "choices": [],
             **chunk_base,
-            "usage": _usage(flavor, n_prompt, len(pieces)),
+            "usage": _usage(flavor, n_prompt, reply.tokens),
         }
         if flavor.timings:
-            final["timings"] = _timings(n_prompt, len(pieces))
+            final["timings"] = _timings(n_prompt, reply.tokens)
         await writer.send(final)
     await writer.send("[DONE]")
     return await writer.finish()
@@ -169,7 +211,4 @@ def openai_error(
     status: int, message: str, error_type: str, code: str | int | None = None
 ) -> web.Response:
     """An error in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    return json_response(
-        {"error": {"message": message, "type": error_type, "param": None, "code": code}},
-        status=status,
-    )
+    return json_response(error_body(Wire.OPENAI, status, message, error_type, code), status=status)

@@ -14,16 +14,19 @@ from aiohttp import web
 from fake_servers import anthropic, llamacpp, ollama, openai_style
 from fake_servers._core import (
     KINDS,
+    STREAM_ERROR,
     DropConnection,
     FakeState,
     Fault,
     Handler,
     KindSpec,
     LoggedRequest,
+    StreamEnded,
     abort_connection,
     json_response,
     parse_fault,
 )
+from fake_servers._faults import REDIRECT_TARGET, answer_fault, stream_error
 
 _SPECS: dict[str, KindSpec] = {
     "llamacpp": llamacpp.SPEC,
@@ -55,6 +58,7 @@ class FakeServer:
         fault: str | Fault | None = None,
         loading_seconds: float = 0.0,
         api_key: str | None = None,
+        tool_calls: int = 0,
     ) -> None:
         if kind not in _SPECS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -69,6 +73,7 @@ class FakeServer:
             port=port,
             fault=parse_fault(fault),
             api_key=api_key,
+            tool_calls=_tool_call_setting(tool_calls),
         )
         self._loading_seconds = loading_seconds
         self._runner: web.AppRunner | None = None
@@ -121,6 +126,15 @@ class FakeServer:
     def set_fault(self, fault: str | Fault | None) -> None:
         """Switch to another fault (``none``, ``hang``, ``slow:MS``, ...) at run time."""
         self._state.fault = parse_fault(fault)
+
+    def set_tool_calls(self, count: int) -> None:
+        """Answer every request offering tools with ``count`` tool calls (0: only requests
+        saying ``CALL_TOOLS``)."""
+        self._state.tool_calls = _tool_call_setting(count)
+
+    def state(self) -> dict[str, Any]:
+        """The ``GET /_fake/state`` document (fault, loading, counters, settings)."""
+        return self._state.snapshot()
 
     def set_loading(self, loading: bool) -> None:
         """Pretend to load the model (503 answers) until ``set_loading(False)``."""
@@ -191,6 +205,8 @@ class FakeServer:
                 web.post("/_fake/fault", self._post_fault),
                 web.post("/_fake/loading", self._post_loading),
                 web.get("/_fake/state", self._get_state),
+                web.post("/_fake/tool-calls", self._post_tool_calls),
+                web.route("*", REDIRECT_TARGET, self._redirected),
             ]
         )
         app.add_routes(self._spec.routes(self._state))
@@ -220,17 +236,25 @@ class FakeServer:
                 return spec.error(503, "Loading model", "unavailable_error")
             if fault.name == "error500":
                 return spec.error(500, "fake internal server error", "server_error")
+            if (answer := answer_fault(spec, state, request, body, streaming)) is not None:
+                return answer
             if fault.name == "garbage" and not streaming:
                 return web.Response(text="<html>this is not JSON {{{", content_type="text/html")
             if fault.name == "drop" and is_chat and not streaming:
                 raise DropConnection
             if spec.auth is not None and (denied := spec.auth(state, request)) is not None:
                 return denied
-            return await handler(request)
+            token = STREAM_ERROR.set(stream_error(spec, state, request, streaming))
+            try:
+                return await handler(request)
+            finally:
+                STREAM_ERROR.reset(token)
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
             return spec.not_found(request)
         except web.HTTPException:
             raise
+        except StreamEnded as ended:
+            return ended.response
         except DropConnection:
             abort_connection(request)
             return web.Response(status=500)
@@ -278,6 +302,19 @@ class FakeServer:
             return json_response({"error": f"bad fault request: {exc}"}, status=400)
         return json_response(self._state.snapshot())
 
+    async def _post_tool_calls(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            self.set_tool_calls(payload["count"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"error": f"bad tool-calls request: {exc}"}, status=400)
+        return json_response(self._state.snapshot())
+
+    async def _redirected(self, request: web.Request) -> web.Response:
+        await self._log(request)
+        self._state.redirected_hits += 1
+        return json_response({"redirected": True})
+
     async def _post_loading(self, request: web.Request) -> web.Response:
         try:
             payload = await request.json()
@@ -285,6 +322,13 @@ class FakeServer:
         except (ValueError, KeyError, TypeError) as exc:
             return json_response({"error": f"bad loading request: {exc}"}, status=400)
         return json_response(self._state.snapshot())
+
+
+def _tool_call_setting(count: object) -> int:
+    """A valid ``tool_calls`` setting (``ValueError`` otherwise)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"tool_calls must be a whole number >= 0, not {count!r}")
+    return count
 
 
 async def start_fake(
@@ -296,6 +340,7 @@ async def start_fake(
     fault: str | Fault | None = None,
     loading_seconds: float = 0.0,
     api_key: str | None = None,
+    tool_calls: int = 0,
 ) -> FakeServer:
     """Start a fake of ``kind`` in the running event loop and return it (``await .stop()``)."""
     server = FakeServer(
@@ -306,5 +351,6 @@ async def start_fake(
         fault=fault,
         loading_seconds=loading_seconds,
         api_key=api_key,
+        tool_calls=tool_calls,
     )
     return await server.start()

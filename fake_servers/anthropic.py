@@ -2,6 +2,13 @@
 
 Every ``/v1`` endpoint demands an ``x-api-key`` header (any non-empty key, or exactly
 ``api_key`` when one is configured); ``anthropic-version`` is accepted, not required.
+
+Replies follow :func:`fake_servers._inputs.plan_reply`: tool calls are ``tool_use`` blocks
+(``stop_reason: "tool_use"``); streamed, each is a ``content_block_start`` with ``{"type":
+"tool_use", "id", "name", "input": {}}``, ``content_block_delta`` events with ``input_json_delta``
+(an empty ``partial_json`` first, as Anthropic sends, then fragments of 3-5 characters) and a
+``content_block_stop``. A text cut at one of ``stop_sequences`` ends with ``stop_reason:
+"stop_sequence"`` and ``stop_sequence`` set.
 """
 
 from __future__ import annotations
@@ -19,24 +26,14 @@ from fake_servers._core import (
     new_id,
     prompt_tokens,
     read_json,
-    split_reply,
 )
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "not_found_error",
-    500: "api_error",
-    503: "overloaded_error",
-}
+from fake_servers._inputs import Reply, Shape, fragments, plan_reply
+from fake_servers._wire import Wire, error_body
 
 
 def error(status: int, message: str, error_type: str = "") -> web.Response:
     """Anthropic's error shape: ``{"type": "error", "error": {"type", "message"}}``."""
-    kind = _ERROR_TYPES.get(status, "api_error")
-    return json_response(
-        {"type": "error", "error": {"type": kind, "message": message}}, status=status
-    )
+    return json_response(error_body(Wire.ANTHROPIC, status, message), status=status)
 
 
 def not_found(request: web.Request) -> web.Response:
@@ -108,21 +105,21 @@ def routes(state: FakeState) -> list[web.RouteDef]:
         if requested not in state.models:
             return error(404, f"model: {requested}")
         shown = state.reported(str(requested))
-        pieces = split_reply(state.reply_text(shown))
+        reply = plan_reply(state, shown, Shape.ANTHROPIC, body, lambda: new_id("toolu_01", 22))
         n_in = prompt_tokens(body["messages"]) + _system_tokens(body.get("system"))
         message: JSONDict = {
             "id": new_id("msg_", 24),
             "type": "message",
             "role": "assistant",
             "model": shown,
-            "content": [{"type": "text", "text": "".join(pieces)}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": n_in, "output_tokens": len(pieces)},
+            "content": _content(reply),
+            "stop_reason": _stop_reason(reply),
+            "stop_sequence": reply.stop_sequence,
+            "usage": {"input_tokens": n_in, "output_tokens": reply.tokens},
         }
         if not body.get("stream"):
             return json_response(message)
-        return await _stream(request, state, message, pieces)
+        return await _stream(request, state, message, reply)
 
     return [
         web.get("/v1/models", models),
@@ -131,34 +128,67 @@ def routes(state: FakeState) -> list[web.RouteDef]:
     ]
 
 
+def _content(reply: Reply) -> list[JSONDict]:
+    if not reply.tool_calls:
+        return [{"type": "text", "text": reply.text}]
+    return [
+        {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+        for call in reply.tool_calls
+    ]
+
+
+def _stop_reason(reply: Reply) -> str:
+    if reply.tool_calls:
+        return "tool_use"
+    return "end_turn" if reply.stop_sequence is None else "stop_sequence"
+
+
+def _blocks(reply: Reply) -> list[tuple[JSONDict, list[JSONDict]]]:
+    """Each streamed content block: its ``content_block_start`` block and its deltas."""
+    if not reply.tool_calls:
+        deltas = [{"type": "text_delta", "text": piece} for piece in reply.pieces]
+        return [({"type": "text", "text": ""}, deltas)]
+    return [
+        (
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
+            [
+                {"type": "input_json_delta", "partial_json": piece}
+                for piece in ["", *fragments(call.arguments_json)]
+            ],
+        )
+        for call in reply.tool_calls
+    ]
+
+
 async def _stream(
-    request: web.Request, state: FakeState, message: JSONDict, pieces: list[str]
+    request: web.Request, state: FakeState, message: JSONDict, reply: Reply
 ) -> web.StreamResponse:
     start = {
         **message,
         "content": [],
         "stop_reason": None,
+        "stop_sequence": None,
         "usage": {"input_tokens": message["usage"]["input_tokens"], "output_tokens": 1},
     }
     writer = StreamWriter(state, request, "sse")
     await writer.start()
 
-    async def send(event: str, data: JSONDict) -> None:
-        await writer.send({"type": event, **data}, event=event)
+    async def send(event: str, data: JSONDict, content: bool = False) -> None:
+        await writer.send({"type": event, **data}, event=event, content=content)
 
     await send("message_start", {"message": start})
-    await send("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-    await send("ping", {})
-    for piece in pieces:
-        await send(
-            "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}}
-        )
-    await send("content_block_stop", {"index": 0})
+    for index, (block, deltas) in enumerate(_blocks(reply)):
+        await send("content_block_start", {"index": index, "content_block": block})
+        if index == 0:
+            await send("ping", {})
+        for delta in deltas:
+            await send("content_block_delta", {"index": index, "delta": delta}, content=True)
+        await send("content_block_stop", {"index": index})
     await send(
         "message_delta",
         {
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": {"output_tokens": len(pieces)},
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": reply.stop_sequence},
+            "usage": {"output_tokens": reply.tokens},
         },
     )
     await send("message_stop", {})
@@ -173,4 +203,5 @@ SPEC = KindSpec(
     not_found=not_found,
     chat_paths=frozenset({"/v1/messages"}),
     auth=auth,
+    wire=Wire.ANTHROPIC,
 )

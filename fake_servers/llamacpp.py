@@ -11,8 +11,9 @@ import time
 
 from aiohttp import web
 
-from fake_servers._core import FakeState, KindSpec, json_response
+from fake_servers._core import FakeState, KindSpec, json_response, new_id
 from fake_servers._openai_chat import OpenAIFlavor, chat_handler
+from fake_servers._wire import Wire, error_body
 
 BUILD_INFO = "b0-fake"
 N_CTX = 512
@@ -22,13 +23,9 @@ TOTAL_SLOTS = 4
 def error(status: int, message: str, error_type: str) -> web.Response:
     """llama.cpp's error shape: ``{"error": {"code", "message", "type"}}``.
 
-    Key order follows the real server: 400s list ``code`` first, 404/503 last.
+    Key order follows the real server: ``code`` first, last on 404/503.
     """
-    if status == 400:
-        body = {"code": status, "message": message, "type": error_type}
-    else:
-        body = {"message": message, "type": error_type, "code": status}
-    return json_response({"error": body}, status=status)
+    return json_response(error_body(Wire.LLAMACPP, status, message, error_type), status=status)
 
 
 def not_found(request: web.Request) -> web.Response:
@@ -49,6 +46,8 @@ _FLAVOR = OpenAIFlavor(
     timings=True,
     missing_messages="'messages' is required",
     content_required="All non-assistant messages must contain 'content'",
+    tool_call_id=lambda: new_id("", 32),
+    empty_arguments=False,
 )
 
 
@@ -173,4 +172,5 @@ SPEC = KindSpec(
     not_found=not_found,
     chat_paths=frozenset({"/v1/chat/completions", "/chat/completions"}),
     server_header="llama.cpp",
+    wire=Wire.LLAMACPP,
 )

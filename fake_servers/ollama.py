@@ -2,6 +2,10 @@
 
 Names follow Ollama: ``llama3`` means ``llama3:latest``; the tag list shows names with their
 tag. A model it does not have is a 404 ``{"error": "model 'x' not found"}``.
+
+Replies follow :func:`fake_servers._inputs.plan_reply`. Tool calls come whole, in one line:
+``message.tool_calls: [{"function": {"name", "arguments": {...}}}]`` with ``content: ""`` (a
+stream sends that line, then the final ``done`` line), and ``done_reason`` stays ``"stop"``.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from fake_servers._core import (
     KindSpec,
     StreamWriter,
     json_response,
+    new_id,
     prompt_tokens,
     read_json,
-    split_reply,
 )
+from fake_servers._inputs import Shape, plan_reply
 from fake_servers._openai_chat import OpenAIFlavor, chat_handler, openai_error
+from fake_servers._wire import Wire, error_body
 
 VERSION = "0.6.5"
 
@@ -35,7 +41,7 @@ def canonical(name: str) -> str:
 
 def error(status: int, message: str, error_type: str = "") -> web.Response:
     """Ollama's error shape: ``{"error": "message"}``."""
-    return json_response({"error": message}, status=status)
+    return json_response(error_body(Wire.OLLAMA, status, message), status=status)
 
 
 def not_found(request: web.Request) -> web.Response:
@@ -199,10 +205,18 @@ async def _answer(
 ) -> web.StreamResponse:
     """Answer ``/api/chat`` (``field="message"``) or ``/api/generate`` (``"response"``)."""
     shown = state.reported(model)
-    pieces = split_reply(state.reply_text(shown))
+    reply = plan_reply(state, shown, Shape.OLLAMA, body, lambda: "")
+    calls = [
+        {"function": {"name": call.name, "arguments": call.arguments}} for call in reply.tool_calls
+    ]
 
-    def payload(text: str) -> Any:
-        return {"role": "assistant", "content": text} if field == "message" else text
+    def payload(text: str, with_calls: bool = False) -> Any:
+        if field == "response":
+            return text
+        message: JSONDict = {"role": "assistant", "content": text}
+        if with_calls:
+            message["tool_calls"] = calls
+        return message
 
     final: JSONDict = {
         "model": shown,
@@ -210,18 +224,21 @@ async def _answer(
         field: payload(""),
         "done_reason": "stop",
         "done": True,
-        **_stats(n_prompt, len(pieces)),
+        **_stats(n_prompt, reply.tokens),
     }
     if field == "response":
-        final["context"] = list(range(1, n_prompt + len(pieces) + 1))
+        final["context"] = list(range(1, n_prompt + reply.tokens + 1))
     if not body.get("stream", True):
-        final[field] = payload("".join(pieces))
+        final[field] = payload(reply.text, with_calls=bool(calls))
         return json_response(final)
     writer = StreamWriter(state, request, "ndjson")
     await writer.start()
-    for piece in pieces:
+    lines = [payload(piece) for piece in reply.pieces]
+    if calls:
+        lines.append(payload("", with_calls=True))
+    for line in lines:
         await writer.send(
-            {"model": shown, "created_at": _now(), field: payload(piece), "done": False}
+            {"model": shown, "created_at": _now(), field: line, "done": False}, content=True
         )
     final["created_at"] = _now()
     await writer.send(final)
@@ -238,6 +255,7 @@ _V1_FLAVOR = OpenAIFlavor(
     bad_request=lambda message: openai_error(400, message, "invalid_request_error"),
     system_fingerprint="fp_ollama",
     require_model=True,
+    tool_call_id=lambda: new_id("call_", 8),
 )
 
 SPEC = KindSpec(
@@ -249,4 +267,6 @@ SPEC = KindSpec(
     chat_paths=frozenset({"/api/chat", "/api/generate", "/v1/chat/completions"}),
     stream_by_default=frozenset({"/api/chat", "/api/generate"}),
     canonical=canonical,
+    wire=Wire.OLLAMA,
+    wire_prefixes=(("/v1/", Wire.OPENAI),),
 )

@@ -178,6 +178,8 @@ def test_fault_changed_over_http(fake_server: FakeServerFactory) -> None:
         "fault": "error500",
         "loading": False,
         "disconnects": 0,
+        "tool_calls": 0,
+        "redirected_hits": 0,
     }
     assert rejected.status_code == 400
 
