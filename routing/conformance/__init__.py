@@ -7,6 +7,7 @@ the suite (``routing conformance``) against fakes or real llama.cpp servers
 """
 
 from routing.conformance.cases import Case, CaseError, load_cases
-from routing.conformance.driver import Result, run_case
+from routing.conformance.driver import Result
+from routing.conformance.paths import run_case
 
 __all__ = ["Case", "CaseError", "Result", "load_cases", "run_case"]

@@ -20,7 +20,8 @@ from typing import TextIO
 
 from routing.conformance import gateway_path
 from routing.conformance.cases import Case, CaseError, load_cases
-from routing.conformance.driver import Result, real_skip_reason, run_path
+from routing.conformance.driver import Result, real_skip_reason
+from routing.conformance.paths import run_path
 from routing.conformance.real_llamacpp import RealPool, missing_reason
 
 __all__ = ["PATHS", "Report", "default_cases_dir", "format_report", "main_conformance",

@@ -17,7 +17,8 @@ import pytest
 
 from routing.conformance import gateway_path
 from routing.conformance.cases import Case, CaseError, Expect, load_cases, parse_case
-from routing.conformance.driver import real_skip_reason, run_path
+from routing.conformance.driver import real_skip_reason
+from routing.conformance.paths import run_path
 from routing.conformance.real_llamacpp import RealPool, missing_reason
 from routing.conformance.runner import main_conformance, real_aliases, run_suite
 
