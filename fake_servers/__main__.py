@@ -25,6 +25,12 @@ def _fault(text: str) -> str:
     return text
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return int(text)
+
+
 def _server_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fake_servers",
@@ -36,9 +42,21 @@ def _server_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", action="append", default=[], help="a model id (repeat; first is loaded)"
     )
-    parser.add_argument("--fault", type=_fault, default="none", help="e.g. hang, slow:200")
+    parser.add_argument(
+        "--fault",
+        type=_fault,
+        default="none",
+        help="e.g. hang, slow:200, error429:3, echo-auth:stream-error, redirect:URL",
+    )
     parser.add_argument("--loading-seconds", type=float, default=0.0)
     parser.add_argument("--api-key", default=None, help="require exactly this key")
+    parser.add_argument(
+        "--tool-calls",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="answer every request offering tools with N tool calls (0: only on CALL_TOOLS)",
+    )
     return parser
 
 
@@ -70,6 +88,7 @@ async def _serve(args: argparse.Namespace) -> None:
         fault=args.fault,
         loading_seconds=args.loading_seconds,
         api_key=args.api_key,
+        tool_calls=args.tool_calls,
     )
     async with server:
         print(f"listening on {server.url}", flush=True)

@@ -21,7 +21,17 @@ import yaml
 from fake_servers._core import KINDS, parse_fault
 from fake_servers._server import FakeServer
 
-_FIELDS = ("name", "kind", "models", "host", "port", "fault", "loading_seconds", "api_key")
+_FIELDS = (
+    "name",
+    "kind",
+    "models",
+    "host",
+    "port",
+    "fault",
+    "loading_seconds",
+    "api_key",
+    "tool_calls",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +46,14 @@ class ServerSpec:
     fault: str = "none"
     loading_seconds: float = 0.0
     api_key: str | None = None
+    tool_calls: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"server {self.name!r}: unknown kind {self.kind!r}")
         parse_fault(self.fault)
+        if self.tool_calls < 0:
+            raise ValueError(f"server {self.name!r}: tool_calls must be >= 0")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], index: int = 0) -> ServerSpec:
@@ -63,6 +76,7 @@ class ServerSpec:
             fault=str(data.get("fault") or "none"),
             loading_seconds=float(data.get("loading_seconds", 0.0)),
             api_key=None if data.get("api_key") is None else str(data["api_key"]),
+            tool_calls=int(data.get("tool_calls", 0)),
         )
 
     def build(self) -> FakeServer:
@@ -75,6 +89,7 @@ class ServerSpec:
             fault=self.fault,
             loading_seconds=self.loading_seconds,
             api_key=self.api_key,
+            tool_calls=self.tool_calls,
         )
 
 

@@ -124,6 +124,14 @@ class FakeServerHandle:
         """Switch fault at run time."""
         self.loop.call(lambda: self.server.set_fault(fault))
 
+    def set_tool_calls(self, count: int) -> None:
+        """Answer every request offering tools with ``count`` tool calls (0: on CALL_TOOLS)."""
+        self.loop.call(lambda: self.server.set_tool_calls(count))
+
+    def state(self) -> dict[str, Any]:
+        """The ``GET /_fake/state`` document (e.g. ``redirected_hits``)."""
+        return self.loop.call(self.server.state)
+
     def set_loading(self, loading: bool) -> None:
         """Pretend to load (503) or stop pretending."""
         self.loop.call(lambda: self.server.set_loading(loading))

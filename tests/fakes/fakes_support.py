@@ -117,3 +117,118 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(step)
+
+
+MODEL = {
+    "llamacpp": "model.gguf",
+    "ollama": "llama3:latest",
+    "lmstudio": "qwen2.5-7b-instruct",
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-3-5-haiku-latest",
+}
+"""The default model of each kind."""
+
+MODELS_PATH = {
+    "llamacpp": "/v1/models",
+    "ollama": "/api/tags",
+    "lmstudio": "/v1/models",
+    "openai": "/v1/models",
+    "anthropic": "/v1/models",
+}
+"""The model-list probe of each kind."""
+
+
+def error_message(kind: str, body: Any) -> str:
+    """The message of an error body in the kind's own shape (fails on a wrong shape)."""
+    if kind == "ollama":
+        assert isinstance(body["error"], str)
+        return str(body["error"])
+    if kind == "anthropic":
+        assert body["type"] == "error"
+        return str(body["error"]["message"])
+    assert set(body) == {"error"}
+    assert isinstance(body["error"]["type"], str)
+    return str(body["error"]["message"])
+
+
+TOOL_NAMES = ["get_weather", "get_time", "get_news"]
+
+
+def tools_of(kind: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Tool definitions in the kind's request format."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    chosen = TOOL_NAMES if names is None else names
+    if kind == "anthropic":
+        return [{"name": n, "description": n, "input_schema": schema} for n in chosen]
+    return [
+        {"type": "function", "function": {"name": n, "description": n, "parameters": schema}}
+        for n in chosen
+    ]
+
+
+def chat_body(
+    kind: str, messages: list[dict[str, Any]], stream: bool = False, **extra: Any
+) -> dict[str, Any]:
+    """The kind's chat request for its default model, with ``messages`` and ``extra`` fields."""
+    body = CHAT[kind].body(MODEL[kind], stream)
+    body["messages"] = messages
+    body.update(extra)
+    return body
+
+
+def post_chat(
+    client: httpx.Client, url: str, kind: str, body: dict[str, Any], **headers: str
+) -> httpx.Response:
+    """POST ``body`` to the kind's chat path with its key headers (plus ``headers``)."""
+    return client.post(url + CHAT[kind].path, json=body, headers=KEY_HEADERS[kind] | headers)
+
+
+def reply_text(kind: str, response: httpx.Response, stream: bool) -> str:
+    """The assistant text of a chat reply, streamed or not."""
+    if stream:
+        return CHAT[kind].stream_text(stream_events(kind, response.text))
+    return CHAT[kind].text(response.json())
+
+
+def tool_calls_of(kind: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(name, arguments)`` of each tool call in a non-stream reply."""
+    if kind == "anthropic":
+        return [(b["name"], b["input"]) for b in body["content"] if b["type"] == "tool_use"]
+    if kind == "ollama":
+        return [
+            (c["function"]["name"], c["function"]["arguments"])
+            for c in body["message"]["tool_calls"]
+        ]
+    calls = body["choices"][0]["message"]["tool_calls"]
+    return [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls]
+
+
+def streamed_tool_calls(
+    kind: str, events: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Reassemble the tool calls of a stream: by ``index`` (OpenAI), by content block
+    (Anthropic), whole calls (Ollama)."""
+    if kind == "ollama":
+        return [
+            (c["function"]["name"], c["function"]["arguments"])
+            for e in events
+            for c in e["message"].get("tool_calls", [])
+        ]
+    names: dict[int, str] = {}
+    arguments: dict[int, str] = {}
+    for event in events:
+        if kind == "anthropic":
+            if event["type"] == "content_block_start":
+                names[event["index"]] = event["content_block"]["name"]
+                arguments[event["index"]] = ""
+            elif event["type"] == "content_block_delta":
+                arguments[event["index"]] += event["delta"]["partial_json"]
+            continue
+        for choice in event["choices"]:
+            for call in choice["delta"].get("tool_calls", []):
+                index = call["index"]
+                function = call.get("function", {})
+                if "name" in function:
+                    names[index] = function["name"]
+                arguments[index] = arguments.get(index, "") + function.get("arguments", "")
+    return [(names[i], json.loads(arguments[i])) for i in sorted(names)]

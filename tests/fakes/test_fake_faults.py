@@ -6,37 +6,24 @@ import asyncio
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import aiohttp
 import httpx
 import pytest
-from fakes_support import CHAT, HEALTH_PATH, KEY_HEADERS, chat, stream_events, wait_until
+from fakes_support import (
+    CHAT,
+    HEALTH_PATH,
+    KEY_HEADERS,
+    MODEL,
+    chat,
+    error_message,
+    stream_events,
+    wait_until,
+)
 
 from fake_servers import KINDS, FakeServer, start_fake
 from fake_servers._core import FakeState
 from fake_servers.pytest_plugin import FakeServerFactory
-
-MODEL = {
-    "llamacpp": "model.gguf",
-    "ollama": "llama3:latest",
-    "lmstudio": "qwen2.5-7b-instruct",
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-}
-
-
-def error_message(kind: str, body: Any) -> str:
-    """The message of an error body in the kind's own shape (fails on a wrong shape)."""
-    if kind == "ollama":
-        assert isinstance(body["error"], str)
-        return str(body["error"])
-    if kind == "anthropic":
-        assert body["type"] == "error"
-        return str(body["error"]["message"])
-    assert set(body) == {"error"}
-    assert isinstance(body["error"]["type"], str)
-    return str(body["error"]["message"])
 
 
 @pytest.mark.parametrize("kind", KINDS)
