@@ -1,7 +1,8 @@
 """A fake Anthropic Messages API: ``POST /v1/messages`` (JSON or SSE events), ``GET /v1/models``.
 
-Every ``/v1`` endpoint demands an ``x-api-key`` header (any non-empty key, or exactly
-``api_key`` when one is configured); ``anthropic-version`` is accepted, not required.
+Every ``/v1`` endpoint demands an ``x-api-key`` header, or ``Authorization: Bearer KEY`` (which
+the ``anthropic`` client sends since its 2.x versions): any non-empty key, or exactly ``api_key``
+when one is configured. ``anthropic-version`` is accepted, not required.
 
 Replies follow :func:`fake_servers._inputs.plan_reply`: tool calls are ``tool_use`` blocks
 (``stop_reason: "tool_use"``); streamed, each is a ``content_block_start`` with ``{"type":
@@ -42,11 +43,14 @@ def not_found(request: web.Request) -> web.Response:
 
 
 def auth(state: FakeState, request: web.Request) -> web.Response | None:
-    """401 unless a (matching) ``x-api-key`` is given on a ``/v1`` endpoint."""
+    """401 unless a (matching) ``x-api-key`` or bearer key is given on a ``/v1`` endpoint."""
     if not request.path.startswith("/v1/"):
         return None
-    key = request.headers.get("x-api-key", "").strip()
-    if key and (state.api_key is None or key == state.api_key):
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    keys = [request.headers.get("x-api-key", "").strip()]
+    if scheme.lower() == "bearer":
+        keys.append(bearer.strip())
+    if any(key and (state.api_key is None or key == state.api_key) for key in keys):
         return None
     return error(401, "invalid x-api-key")
 

@@ -106,6 +106,21 @@ def test_anthropic_requires_x_api_key(fake_server: FakeServerFactory) -> None:
     assert response.json()["error"]["type"] == "authentication_error"
 
 
+def test_anthropic_accepts_bearer_key(fake_server: FakeServerFactory) -> None:
+    """Anthropic also takes `Authorization: Bearer KEY` (the anthropic 2.x client's way),
+    matched against api_key like x-api-key."""
+    fake = fake_server("anthropic", api_key="sk-ant-right")
+    with httpx.Client(timeout=5) as client:
+        right = client.get(
+            fake.url + "/v1/models", headers={"Authorization": "Bearer sk-ant-right"}
+        )
+        wrong = client.get(fake.url + "/v1/models", headers={"Authorization": "Bearer sk-no"})
+        not_bearer = client.get(fake.url + "/v1/models", headers={"Authorization": "sk-ant-right"})
+        header = client.get(fake.url + "/v1/models", headers={"x-api-key": "sk-ant-right"})
+    assert (right.status_code, header.status_code) == (200, 200)
+    assert (wrong.status_code, not_bearer.status_code) == (401, 401)
+
+
 def test_anthropic_message(fake_server: FakeServerFactory) -> None:
     """A non-stream message has Anthropic's shape and names who answered."""
     fake = fake_server("anthropic")
