@@ -71,9 +71,32 @@ def test_fault_flag_and_hung_request(spawn: list[subprocess.Popen[str]]) -> None
 
 
 def test_bad_arguments_exit_2(spawn: list[subprocess.Popen[str]]) -> None:
-    """An unknown kind or fault is a usage error, exit 2."""
+    """An unknown kind or fault, a bad fault argument or tool-call count: usage error, exit 2."""
     assert start(spawn, "nonsense").wait(10) == 2
     assert start(spawn, "llamacpp", "--fault", "explode").wait(10) == 2
+    assert start(spawn, "llamacpp", "--fault", "echo-auth:418").wait(10) == 2
+    assert start(spawn, "llamacpp", "--tool-calls", "-1").wait(10) == 2
+
+
+def test_new_fault_and_tool_calls_flags(spawn: list[subprocess.Popen[str]]) -> None:
+    """--fault error429:2 limits chats (Retry-After: 2); --tool-calls 1 makes one tool call."""
+    process = start(spawn, "lmstudio", "--fault", "error429:2", "--tool-calls", "1")
+    match = LISTENING.match(readline(process))
+    assert match
+    url = match.group(1)
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    body = {"model": "qwen2.5-7b-instruct", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(timeout=5) as client:
+        limited = client.post(url + "/v1/chat/completions", json=body)
+        state = client.get(url + "/_fake/state").json()
+        client.post(url + "/_fake/fault", json={"fault": "none"})
+        called = client.post(url + "/v1/chat/completions", json=body | {"tools": [tool]}).json()
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "2")
+    assert (state["fault"], state["tool_calls"]) == ("error429:2", 1)
+    (call,) = called["choices"][0]["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(10) == 0
 
 
 def test_fleet(spawn: list[subprocess.Popen[str]], tmp_path: Path) -> None:

@@ -30,6 +30,15 @@ def test_from_file(tmp_path: Path) -> None:
     assert str(fleet["ollama"].fault) == "slow:5"
 
 
+def test_from_specs_new_fields() -> None:
+    """Fleet specs take the new faults with arguments and a tool_calls setting."""
+    fleet = Fleet.from_specs(
+        [{"name": "o", "kind": "ollama", "fault": "echo-auth:probe", "tool_calls": 3}]
+    )
+    assert str(fleet["o"].fault) == "echo-auth:probe"
+    assert fleet["o"].state()["tool_calls"] == 3
+
+
 @pytest.mark.parametrize(
     ("specs", "message"),
     [
@@ -37,6 +46,8 @@ def test_from_file(tmp_path: Path) -> None:
         ([{"name": "a", "kind": "vllm"}], "unknown kind"),
         ([{"name": "a", "kind": "ollama", "colour": "red"}], "unknown keys"),
         ([{"name": "a", "kind": "ollama", "fault": "explode"}], "unknown fault"),
+        ([{"name": "a", "kind": "ollama", "fault": "error429:x"}], "error429:SECONDS"),
+        ([{"name": "a", "kind": "ollama", "tool_calls": -2}], "tool_calls"),
         ([{"name": "a"}], "'kind' is required"),
     ],
 )
