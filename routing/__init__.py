@@ -22,15 +22,20 @@ from routing.errors import (
     BackendUnavailable,
     ConfigError,
     ConfigIssue,
+    InvalidRequest,
     NoRouteError,
+    Reason,
     RoutingError,
 )
 
 if TYPE_CHECKING:
     from routing.config import (
+        BreakerSettings,
         Config,
         Defaults,
+        GatewaySettings,
         Instance,
+        ProbeSettings,
         Provider,
         Rule,
         load_config,
@@ -38,11 +43,20 @@ if TYPE_CHECKING:
     )
     from routing.decision import Candidate, Decision, State
     from routing.engine import Router
+    from routing.failover import Completion, StreamHandle
+    from routing.gateway import BindError, Gateway
 
 # The engine pulls in aiohttp and the config pulls in jsonschema (together most of a second
 # on a busy machine); they load on first use, so `import routing` and the CLI's error paths
 # stay fast.
 _LAZY = {
+    "BreakerSettings": "routing.config",
+    "GatewaySettings": "routing.config",
+    "ProbeSettings": "routing.config",
+    "Completion": "routing.failover",
+    "StreamHandle": "routing.failover",
+    "BindError": "routing.gateway",
+    "Gateway": "routing.gateway",
     "Config": "routing.config",
     "Defaults": "routing.config",
     "Instance": "routing.config",
@@ -78,19 +92,28 @@ __all__ = [
     "BackendRejected",
     "BackendTimeout",
     "BackendUnavailable",
+    "BindError",
+    "BreakerSettings",
     "Candidate",
+    "Completion",
     "Config",
     "ConfigError",
     "ConfigIssue",
     "Decision",
     "Defaults",
+    "Gateway",
+    "GatewaySettings",
     "Instance",
+    "InvalidRequest",
     "NoRouteError",
+    "ProbeSettings",
     "Provider",
+    "Reason",
     "Router",
     "RoutingError",
     "Rule",
     "State",
+    "StreamHandle",
     "load_config",
     "parse_config",
 ]
