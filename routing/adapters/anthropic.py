@@ -14,7 +14,6 @@ from typing import Any
 import aiohttp
 
 from routing.adapters._http import (
-    check_messages,
     expect_object,
     iter_sse,
     loads,
@@ -43,8 +42,7 @@ def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str
     body: dict[str, Any] = {
         "model": model,
         "messages": messages,
-        "max_tokens": request.get("max_tokens") or request.get("max_completion_tokens")
-        or DEFAULT_MAX_TOKENS,
+        "max_tokens": _max_tokens(request),
         "stream": stream,
     }
     if system:
@@ -61,6 +59,15 @@ def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str
     if choice is not None:
         body["tool_choice"] = choice
     return body
+
+
+def _max_tokens(request: Mapping[str, Any]) -> Any:
+    """The caller's limit as given (0 included: never silently raised); the default only
+    when the request names none."""
+    for name in ("max_tokens", "max_completion_tokens"):
+        if request.get(name) is not None:
+            return request[name]
+    return DEFAULT_MAX_TOKENS
 
 
 def tool_to_wire(tool: Mapping[str, Any]) -> dict[str, Any]:
@@ -293,7 +300,6 @@ class AnthropicAdapter:
     ) -> tuple[dict[str, Any], None]:
         """:meth:`chat` and ``None``: the reply is converted, so no bytes are forwarded."""
         key = instance.key
-        check_messages(request, key)
         raw = await post_read(session, instance.url + "/v1/messages",
                               to_wire(model, request, stream=False), key=key,
                               headers=headers(instance), timeout=timeout)
@@ -309,7 +315,6 @@ class AnthropicAdapter:
     ) -> AsyncIterator[dict[str, Any]]:
         """Send a streaming request; yield OpenAI chunks as each SSE event arrives."""
         key = instance.key
-        check_messages(request, key)
         converter = EventConverter(key, include_usage=wants_usage(request))
         async with post(session, instance.url + "/v1/messages",
                         to_wire(model, request, stream=True), key=key,

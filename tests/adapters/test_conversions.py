@@ -188,3 +188,15 @@ def test_anthropic_image_part() -> None:
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])[1]
     assert blocks[0]["content"][1] == {"type": "image", "source": {
         "type": "base64", "media_type": "image/png", "data": "AAAA"}}
+
+
+@pytest.mark.parametrize(("request_limits", "sent"), [
+    ({}, 1024), ({"max_tokens": 0}, 0), ({"max_completion_tokens": 7}, 7),
+    ({"max_tokens": 5, "max_completion_tokens": 9}, 5),
+])
+def test_anthropic_max_tokens_is_never_silently_changed(request_limits: dict[str, int],
+                                                        sent: int) -> None:
+    """max_tokens: 0 stays 0 (the backend answers for it); the default only when absent."""
+    body = anthropic.to_wire("c", {"messages": [{"role": "user", "content": "x"}],
+                                   **request_limits}, stream=False)
+    assert body["max_tokens"] == sent
