@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from routing._urls import AddressError, normalise_url
-from routing._yaml import MarkedDocument
+from routing._yaml import MarkedDocument, json_path
 from routing.errors import ConfigIssue
 
 #: Longest regex a rule may hold.
@@ -23,14 +23,21 @@ MAX_REGEX_LENGTH = 256
 _KNOWN_KINDS = ("llamacpp", "lmstudio", "openai", "ollama", "anthropic")
 
 
-def instance_url(spec: dict[str, Any], *, api: str, kind: str) -> str:
-    """The canonical root URL of an instance (no trailing ``/v1`` for the openai style)."""
+def instance_url(spec: dict[str, Any], *, api: str, kind: str, echo: bool = True) -> str:
+    """The canonical root URL of an instance (no trailing ``/v1`` for the openai style).
+
+    ``echo=False`` keeps the address out of error messages (it came from the environment).
+    """
     if "url" in spec:
-        url = normalise_url(str(spec["url"]), kind=kind)
+        url = normalise_url(str(spec["url"]), kind=kind, echo=echo)
     else:
         host = str(spec.get("host", "127.0.0.1"))
+        if "/" in host:
+            raise AddressError("host is a host name or address, like gpu-box.lan or 10.0.0.5; "
+                               "give a whole address (scheme, path) in url instead")
         scheme = spec.get("scheme", "http")
-        url = normalise_url(f"{scheme}://{_bracket(host)}:{spec['port']}", kind=kind)
+        url = normalise_url(f"{scheme}://{_bracket(host)}:{int(spec['port'])}", kind=kind,
+                            echo=echo)
     if api in ("openai", "anthropic") and url.endswith("/v1"):
         url = url[: -len("/v1")]
     return url
@@ -63,10 +70,12 @@ def _check_instances(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[Conf
             elif "port" not in spec:
                 yield doc.issue(path, "an instance needs url, or port (and optionally host)")
                 continue
+            field = "url" if "url" in spec else "host" if "host" in spec else "port"
+            echo = json_path((*path, field)) not in doc.interpolated
             try:
-                url = instance_url(spec, api=provider["api"], kind=kind)
+                url = instance_url(spec, api=provider["api"], kind=kind, echo=echo)
             except AddressError as exc:
-                yield doc.issue((*path, "url"), str(exc))
+                yield doc.issue((*path, field), str(exc))
                 continue
             # One server is one instance: the same host:port twice would probe, count and
             # break the same server twice. Remote APIs are the exception when each instance

@@ -1,13 +1,22 @@
-"""YAML loading that keeps where every value came from.
+"""YAML loading that keeps where every value came from, and refuses what is not config.
 
 PyYAML's ``safe_load`` forgets node positions and silently keeps the last of
 two duplicate keys.  Here the node tree is composed, then built by hand so that
 each JSON path maps to the line and column of its value (and of its key), and
 duplicate keys become located issues instead of lost data.
+
+Building is total: whatever the text, :func:`load_marked` returns a document
+whose ``issues`` say, located, what cannot be a config value: a key that is not
+text, a tag other than YAML's plain ones, an integer too large for any setting
+(Python's ``int()`` refuses over 4,300 digits), NaN or infinity, control
+characters or lone surrogates in text, a malformed or nested ``${...}``, and
+documents nested, aliased or repeated beyond any config's size.  Values under
+top-level ``x-`` keys (ignored by routing) are checked where they are used.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -15,11 +24,35 @@ from typing import Any
 
 import yaml
 
+from routing._yaml_errors import MAX_DEPTH, pos, syntax_message, too_deep_at
 from routing.errors import ConfigIssue
 
 Path = tuple[str | int, ...]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+#: Most values a document may expand to; YAML aliases can make a small file huge
+#: (the "billion laughs"), and a config has a few hundred values at most.
+MAX_VALUES = 100_000
+#: Largest integer magnitude a value may have: no setting comes near 2**63.
+_MAX_INT = 2**63
+#: Keys longer than this are shortened in JSON paths.
+_SHOWN_KEY = 200
+
+_CORE = "tag:yaml.org,2002:"
+_MERGE_TAG = _CORE + "merge"
+#: The tags of plain data (what JSON has, plus dates, which the schema then refuses where
+#: text is wanted); !!binary, !!set, !!omap and application tags build nothing a config uses.
+_PLAIN_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq",
+                                   "merge", "timestamp")}
+
+#: Text no config value needs and a terminal or log line should never receive: C0/C1 control
+#: characters, line and paragraph separators, bidirectional overrides ("Trojan Source").
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+#: libyaml's parser when PyYAML has it: ~10x faster on big files, same nodes and marks.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def json_path(path: Path) -> str:
@@ -28,11 +61,20 @@ def json_path(path: Path) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part) and len(part) <= _SHOWN_KEY:
             out += f".{part}"
+        elif len(part) > _SHOWN_KEY:
+            out += "[" + repr(part[:60])[:-1] + "…" + repr(part)[-1] + "]"
         else:
             out += "[" + repr(part) + "]"
     return out
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…({len(text):,} characters)"
 
 
 @dataclass(slots=True)
@@ -46,8 +88,9 @@ class MarkedDocument:
     issues: list[ConfigIssue] = field(default_factory=list)
     #: JSON path -> the text as written, for values that came from ``${VAR}``.
     interpolated: dict[str, str] = field(default_factory=dict)
-    #: JSON paths of values built from variables that are not set (already reported).
-    unset: set[str] = field(default_factory=set)
+    #: JSON paths whose value was already reported while loading (an unset variable, NaN,
+    #: a control character...): later complaints about them would only repeat it.
+    reported: set[str] = field(default_factory=set)
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the value at ``path`` (or its key), else of a parent."""
@@ -67,18 +110,8 @@ class MarkedDocument:
         return ConfigIssue(self.file, line, col, json_path(path), message)
 
 
-def _pos(mark: yaml.Mark) -> tuple[int, int]:
-    return mark.line + 1, mark.column + 1
-
-
-#: Most values a document may expand to; YAML aliases can make a small file huge
-#: (the "billion laughs"), and a config has a few hundred values at most.
-MAX_VALUES = 100_000
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-#: libyaml's parser when PyYAML has it: ~10x faster on big files, same nodes and marks.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
 
 
 class _TooBig(Exception):
@@ -97,6 +130,9 @@ class _Builder:
         self.environ = environ
         self.count = 0
         self.active: set[int] = set()  # nodes being built: an alias back into one is a cycle
+        #: Mapping node -> index of its first written key once merges are flattened (an
+        #: aliased mapping is built once per use, but flattened only the first time).
+        self.flattened: dict[int, int] = {}
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
@@ -105,7 +141,13 @@ class _Builder:
                           "has a few hundred (YAML aliases repeated too often?)")
         if id(node) in self.active:
             raise _TooBig(node, "recursive YAML alias: a value contains itself")
-        self.doc.values[path] = _pos(node.start_mark)
+        if len(path) > MAX_DEPTH:
+            raise _TooBig(node, f"the document is nested more than {MAX_DEPTH} levels deep; "
+                          "a config needs a handful")
+        self.doc.values[path] = pos(node.start_mark)
+        if node.tag not in _PLAIN_TAGS:
+            return self._refuse(path, f"unsupported YAML tag {_short_tag(node.tag)!r}: a config "
+                                "holds plain text, numbers, true/false, lists and mappings")
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             self.active.add(id(node))
             try:
@@ -114,50 +156,152 @@ class _Builder:
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
             finally:
                 self.active.discard(id(node))
-        value = self.loader.construct_object(node)
-        if isinstance(value, str) and "$" in value and isinstance(node, yaml.ScalarNode):
-            return self._interpolate(value, node, path)
+        return self._scalar(node, path)
+
+    def _refuse(self, path: Path, message: str, *, key: bool = False) -> None:
+        self.doc.issues.append(self.doc.issue(path, message, key=key))
+        self.doc.reported.add(json_path(path))
+
+    def _checked(self, path: Path) -> bool:
+        """Whether values at ``path`` are used by routing (``x-`` keys are not)."""
+        return not (path and isinstance(path[0], str) and path[0].startswith("x-"))
+
+    def _construct(self, node: yaml.Node, path: Path, *, key: bool = False) -> tuple[bool, Any]:
+        """(True, value) for a scalar YAML can build, else (False, None) and a located issue."""
+        try:
+            return True, self.loader.construct_object(node)
+        except (ValueError, TypeError, OverflowError, yaml.YAMLError) as exc:
+            written = shorten(str(node.value))
+            if node.tag == _CORE + "int":
+                digits = sum(ch.isdigit() for ch in str(node.value))
+                message = (f"the integer {written} is far too large ({digits:,} digits); no "
+                           "setting needs more than a few")
+            else:
+                kind = _short_tag(node.tag).removeprefix("!!")
+                reason = getattr(exc, "problem", None) or exc
+                message = (f"{written!r} cannot be read as a {kind}: {reason} (write it in "
+                           "quotes to make it text)")
+            self._refuse(path, message, key=key)
+            return False, None
+
+    def _scalar(self, node: yaml.Node, path: Path) -> Any:
+        ok, value = self._construct(node, path)
+        if not ok:
+            return None
+        if isinstance(value, str):
+            value = self._text(value, path)
+            if value is not None and "$" in value:
+                return self._interpolate(value, node, path)
+            return value
+        return self._number(value, str(node.value), path)
+
+    def _number(self, value: Any, written: str, path: Path, source: str = "") -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and not -_MAX_INT < value < _MAX_INT:
+            self._refuse(path, f"the integer {shorten(written)} is far too large{source}; no "
+                         "setting needs more than a few digits")
+            return None
+        if isinstance(value, float) and not math.isfinite(value) and self._checked(path):
+            what = "NaN" if math.isnan(value) else "infinite"
+            self._refuse(path, f"{shorten(written)!r} is {what}{source}: give a finite number "
+                         "(NaN and infinity would disable the limit they set)")
         return value
+
+    def _text(self, value: str, path: Path, *, key: bool = False, source: str = ""
+              ) -> str | None:
+        """``value`` with surrogate pairs joined; None (and an issue) for unprintable text."""
+        if not self._checked(path):
+            return value
+        if _SURROGATE.search(value):
+            try:  # "\ud83d\ude00" (a JSON-style escape) is one character written as a pair
+                value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+            except UnicodeDecodeError:
+                lone = _SURROGATE.search(value)
+                assert lone is not None
+                self._refuse(path, f"contains U+{ord(lone.group()):04X}, a lone surrogate, "
+                             f"which is not Unicode text{source}: write the character itself",
+                             key=key)
+                return None
+        bad = _UNPRINTABLE.search(value)
+        if bad is not None:
+            self._refuse(path, f"contains the control character U+{ord(bad.group()):04X}"
+                         f"{source}: names, addresses and patterns are one line of printable "
+                         "text", key=key)
+            return None
+        return value
+
+    def _key(self, key_node: yaml.Node, path: Path) -> str | None:
+        """The text of a mapping key, or None (and an issue) when the key is not text."""
+        if key_node.tag not in _PLAIN_TAGS:
+            line, col = pos(key_node.start_mark)
+            self.doc.issues.append(ConfigIssue(
+                self.doc.file, line, col, json_path(path), f"unsupported YAML tag "
+                f"{_short_tag(key_node.tag)!r} on a key: a key is plain text"))
+            return None
+        if not isinstance(key_node, yaml.ScalarNode):
+            what = "a mapping" if isinstance(key_node, yaml.MappingNode) else "a list"
+            line, col = pos(key_node.start_mark)
+            self.doc.issues.append(ConfigIssue(self.doc.file, line, col, json_path(path),
+                                               f"a key must be text, not {what}"))
+            return None
+        ok, key = self._construct(key_node, path)
+        if not ok:
+            return None
+        if not isinstance(key, str):
+            written = shorten(str(key_node.value))
+            line, col = pos(key_node.start_mark)
+            kind = "null" if key is None else "true or false" if isinstance(key, bool) else (
+                "a number" if isinstance(key, int | float) else type(key).__name__)
+            self.doc.issues.append(ConfigIssue(
+                self.doc.file, line, col, json_path((*path, written)),
+                f"the key {written!r} is read by YAML as {kind}, not text: write it in "
+                f"quotes ('{written}')"))
+            return None
+        self.doc.keys[(*path, key)] = pos(key_node.start_mark)
+        return self._text(key, (*path, key), key=True)
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         # Keys written in this mapping may override keys merged in with `<<: *anchor`
         # (that is what merging is for); only a key written twice here is a mistake.
-        written = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
-        self.loader.flatten_mapping(node)
-        first_written = len(node.value) - written
-        out: dict[str, Any] = {}
-        from_merge: set[str] = set()
+        first_written = self.flattened.get(id(node))
+        if first_written is None:
+            written = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+            try:
+                self.loader.flatten_mapping(node)
+            except RecursionError:
+                raise _TooBig(node, "recursive YAML merge: a mapping merges itself") from None
+            first_written = self.flattened[id(node)] = len(node.value) - written
+        # The value of each key: the first written one, else the last merged one (a later
+        # merge wins, as in YAML); in the order keys first appear (declaration order).
+        winners: dict[str, tuple[int, yaml.Node, yaml.Node]] = {}
         for index, (key_node, value_node) in enumerate(node.value):
-            key = self.loader.construct_object(key_node)
-            if not isinstance(key, str):
-                key = str(key)
-            child = (*path, key)
-            merged = index < first_written
-            if key in out:
-                if not merged and key not in from_merge:
-                    first_line, _ = self.doc.keys[child]
-                    line, col = _pos(key_node.start_mark)
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            if key in winners and index >= first_written:
+                first = winners[key]
+                if first[0] >= first_written:
+                    line, col = pos(key_node.start_mark)
+                    first_line, _ = pos(first[1].start_mark)
                     self.doc.issues.append(ConfigIssue(
-                        self.doc.file, line, col, json_path(child),
-                        f"duplicate key {key!r} (first defined on line {first_line}); "
-                        "YAML would silently keep only the last one"))
+                        self.doc.file, line, col, json_path((*path, key)),
+                        f"duplicate key {shorten(key)!r} (first defined on line "
+                        f"{first_line}); YAML would silently keep only the last one"))
                     continue
-                self._forget(child)  # a later merge, or a written key, overrides a merged one
-            if merged:
-                from_merge.add(key)
-            else:
-                from_merge.discard(key)
-            self.doc.keys[child] = _pos(key_node.start_mark)
+            winners[key] = (index, key_node, value_node)
+        out: dict[str, Any] = {}
+        for key, (_, key_node, value_node) in winners.items():
+            child = (*path, key)
+            self.doc.keys[child] = pos(key_node.start_mark)
             out[key] = self.build(value_node, child)
         return out
 
-    def _forget(self, path: Path) -> None:
-        """Drop the positions of a merged-in value that a written key overrides."""
-        n = len(path)
-        for table in (self.doc.values, self.doc.keys):
-            for stale in [p for p in table if p[:n] == path]:
-                del table[stale]
-    def _interpolate(self, text: str, node: yaml.ScalarNode, path: Path) -> Any:
+    def _interpolate(self, text: str, node: yaml.Node, path: Path) -> Any:
+        problem = _reference_problem(text)
+        if problem is not None:
+            self._refuse(path, problem)
+            return text
         missing: list[str] = []
 
         def replace(match: re.Match[str]) -> str:
@@ -173,26 +317,44 @@ class _Builder:
         result = _ENV.sub(replace, text)
         if result != text:
             self.doc.interpolated[json_path(path)] = text
-        if missing:
-            self.doc.unset.add(json_path(path))
         for name in missing:
-            self.doc.issues.append(
-                self.doc.issue(
-                    path,
-                    f"environment variable {name} is not set "
-                    f"(write ${{{name}:-default}} to give a default)",
-                )
-            )
+            self._refuse(path, f"environment variable {name} is not set "
+                         f"(write ${{{name}:-default}} to give a default)")
+        if missing:
+            return result
+        source = f" (from {shorten(text)})"
+        checked = self._text(result, path, source=source)
+        if checked is None:
+            return result
+        result = checked
         if _ENV.fullmatch(text):
             # A scalar that is only a variable gets YAML's typing: port: "${PORT:-8080}"
             # is a number (flow mappings need the quotes, so quoting cannot mean "string").
-            try:
-                typed = yaml.safe_load(result)
-            except yaml.YAMLError:
-                return result
+            typed = _plain_scalar(result)
             if isinstance(typed, int | float | bool):
-                return typed
+                return self._number(typed, result, path, source)
         return result
+
+
+def _reference_problem(text: str) -> str | None:
+    """Why the ``${...}`` references in ``text`` cannot be expanded, or None."""
+    for match in _ENV.finditer(text):
+        default = match.group(2)
+        if default is not None and "${" in default:
+            return (f"nested ${{...}} in {shorten(text)!r}: the default of ${{{match.group(1)}"
+                    ":-...} cannot hold another variable; give a plain default")
+    if "${" in _ENV.sub("", text):
+        return (f"{shorten(text)!r} has a '${{' that starts no variable reference: write "
+                "${NAME} or ${NAME:-default} (NAME: letters, digits and _)")
+    return None
+
+
+def _plain_scalar(text: str) -> Any:
+    """What YAML makes of ``text`` as a plain scalar (a number, true...), or ``text``."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+        return text
 
 
 def load_marked(
@@ -210,22 +372,41 @@ def load_marked(
             return doc
         builder = _Builder(doc, loader, dict(os.environ if environ is None else environ))
         doc.data = builder.build(node, ())
+        if doc.data is None and not doc.issues:
+            line, col = pos(node.start_mark) if node.value else (1, 1)
+            said = f"only {node.value!r}, which YAML reads as null" if node.value else "empty"
+            doc.issues.append(ConfigIssue(file, line, col, "$", f"the document is {said}: "
+                                          "expected a mapping with 'version' and 'providers'"))
     except _TooBig as exc:
-        line, col = _pos(exc.node.start_mark)
+        line, col = pos(exc.node.start_mark)
         doc.data = None
         doc.issues.append(ConfigIssue(file, line, col, "$", exc.message))
     except yaml.MarkedYAMLError as exc:
-        line, col, message = _syntax_message(exc)
-        doc.issues.append(ConfigIssue(file, line, col, "$", f"YAML syntax error: {message}"))
+        line, col, message = syntax_message(exc)
+        doc.data = None
+        doc.issues.append(ConfigIssue(file, line, col, "$", message))
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        doc.data = None
+        doc.issues.append(ConfigIssue(file, line, col, "$", f"the character U+{exc.character:04X}"
+                                      " is not allowed in a YAML file (a control character); "
+                                      "remove it"
+                                      if isinstance(exc.character, int) else
+                                      f"YAML error: {exc.reason}"))
     except yaml.YAMLError as exc:
-        doc.issues.append(ConfigIssue(file, 1, 1, "$", f"YAML error: {exc}"))
+        doc.data = None
+        doc.issues.append(ConfigIssue(file, 1, 1, "$", "YAML error: " + " ".join(
+            str(exc).split())))
     except RecursionError:
         doc.data = None
-        doc.issues.append(ConfigIssue(file, 1, 1, "$", "the document is nested too deeply "
-                                      "to be a config"))
+        line, col = too_deep_at(text)
+        doc.issues.append(ConfigIssue(file, line, col, "$", f"the document is nested more "
+                                      f"than {MAX_DEPTH} levels deep; a config needs a handful"))
     finally:
         if loader is not None:
             loader.dispose()
+    doc.issues.sort(key=lambda issue: (issue.line, issue.column))
     return doc
 
 
@@ -234,52 +415,16 @@ def _compose(text: str) -> tuple[Any, yaml.Node | None]:
     loader = _Loader(text)
     try:
         return loader, loader.get_single_node()
-    except yaml.MarkedYAMLError:
+    except (yaml.MarkedYAMLError, yaml.reader.ReaderError):
         loader.dispose()
         if _Loader is yaml.SafeLoader:
             raise
-    # libyaml's messages are terse ("did not find expected key"); the pure-Python parser
-    # names the problem and where it started, and broken files are small: parse again.
+    # libyaml's messages are terse ("did not find expected key"), and its reader counts
+    # bytes, not characters: the pure-Python parser names the problem and where it started,
+    # and broken files are small: parse again.
     slow = yaml.SafeLoader(text)
     try:
         return slow, slow.get_single_node()
     except BaseException:
         slow.dispose()
         raise
-
-
-_PLAIN_NAMES = {"flow mapping": "'{' mapping", "flow sequence": "'[' list",
-                "quoted scalar": "quoted string"}
-
-
-def _syntax_message(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
-    """Where a YAML syntax error is best fixed, and what to tell the user."""
-    problem = exc.problem or "invalid YAML"
-    at, opened = exc.problem_mark, exc.context_mark
-    line, col = _pos(at) if at is not None else _pos(opened) if opened is not None else (1, 1)
-    if "'\\t'" in problem:
-        return line, col, ("a tab character; YAML indents with spaces only (replace the tab "
-                           "with spaces)")
-    if problem == "mapping values are not allowed here":
-        return line, col, (f"{problem} (a value containing ': ' must be quoted, "
-                           "or a line is indented wrongly)")
-    context = exc.context or ""
-    if problem.startswith("expected <block end>") and opened is not None:
-        return line, col, (f"this line is indented wrongly: it lines up with no key of the "
-                           f"mapping at line {opened.line + 1}, column {opened.column + 1}")
-    if context == "expected a single document in the stream":
-        return line, col, ("a second YAML document starts here ('---'); a config file holds "
-                           "exactly one")
-    if opened is not None and context.startswith(("while parsing a flow", "while scanning a")):
-        what = context.removeprefix("while parsing a ").removeprefix("while scanning a ")
-        what = _PLAIN_NAMES.get(what, what)
-        where = f"{what} opened at line {opened.line + 1}, column {opened.column + 1}"
-        if "<stream end>" in problem or "end of stream" in problem:
-            # The end of the file is not where the fix goes: point at the opening bracket.
-            line, col = _pos(opened)
-            return line, col, f"this {what} is never closed ({problem})"
-        return line, col, f"{problem} (in the {where}; is a closing bracket missing?)"
-    if context and opened is not None:
-        return line, col, (f"{problem} ({context} at line {opened.line + 1}, "
-                           f"column {opened.column + 1})")
-    return line, col, f"{context} {problem}".strip()

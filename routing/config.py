@@ -4,21 +4,26 @@
 :class:`~routing.errors.ConfigIssue` (file, line, column, JSON path, message),
 best first, inside one :class:`~routing.errors.ConfigError`; nothing downstream
 of it ever sees a raw dict.
+
+Loading is total: whatever the file holds (nothing, a FIFO, a device, binary,
+a 5,000-digit number, NaN, a billion laughs), the answer is a :class:`Config`
+or a :class:`ConfigError`; never another exception, never a hang.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path as FsPath
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
+from routing._config_file import MAX_CONFIG_BYTES, decode_config, read_config_bytes
 from routing._schema_check import schema_issues
 from routing._semantics import check_meaning, instance_url
 from routing._urls import is_local
-from routing._yaml import MarkedDocument, load_marked
+from routing._yaml import MarkedDocument, load_marked, shorten
 from routing.errors import ConfigError, ConfigIssue
 
 __all__ = [
@@ -39,8 +44,7 @@ __all__ = [
 ApiStyle = Literal["openai", "ollama", "anthropic"]
 FallbackMode = Literal["none", "any-ready"]
 
-#: Larger config files are refused before parsing (a config is a few KB).
-MAX_CONFIG_BYTES = 1024 * 1024
+logger = logging.getLogger("routing.config")
 
 _KNOWN_KINDS = ("llamacpp", "lmstudio", "openai", "ollama", "anthropic")
 
@@ -81,7 +85,9 @@ class GatewaySettings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 10 * 1024 * 1024
+    #: Seconds a client has to send a request's headers and body.
     read_timeout: float = 30.0
+    #: Most client connections open at once.
     max_connections: int = 1024
 
 
@@ -173,7 +179,7 @@ class Config:
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
     """Read, validate and build the config at ``path``; raise :class:`ConfigError` if invalid."""
     name = os.fspath(path)
-    text = _read_text(name)
+    text = decode_config(read_config_bytes(name), name)
     return parse_config(text, file=name, environ=environ)
 
 
@@ -181,6 +187,18 @@ def parse_config(
     text: str, *, file: str = "<string>", environ: Mapping[str, str] | None = None
 ) -> Config:
     """Validate and build a config from YAML ``text``; ``file`` names it in errors."""
+    try:
+        return _parse(text, file, environ)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bug of ours must still not be a traceback for the user
+        logger.debug("unexpected error while checking %s", file, exc_info=True)
+        raise ConfigError([ConfigIssue(
+            file, 1, 1, "$", f"this config could not be checked ({type(exc).__name__}: "
+            f"{shorten(str(exc), 200)}); please report it to the routing project")]) from exc
+
+
+def _parse(text: str, file: str, environ: Mapping[str, str] | None) -> Config:
     doc = load_marked(text, file, dict(os.environ if environ is None else environ))
     issues = list(doc.issues)
     if doc.data is not None:
@@ -190,7 +208,7 @@ def parse_config(
         if not later:
             later = check_meaning(doc)
         for issue in later:
-            if _under(issue.json_path, doc.unset):
+            if _under(issue.json_path, doc.reported):
                 continue
             written = doc.interpolated.get(issue.json_path)
             if written is not None:  # say where a surprising value came from
@@ -205,43 +223,11 @@ def _under(path: str, reported: set[str]) -> bool:
     return any(path == r or path.startswith((r + ".", r + "[")) for r in reported)
 
 
-def _read_text(name: str) -> str:
-    def fail(message: str, line: int = 1, column: int = 1) -> ConfigError:
-        return ConfigError([ConfigIssue(name, line, column, "$", message)])
-
-    try:
-        if FsPath(name).is_dir():
-            raise fail("is a directory, not a config file")
-        with open(name, "rb") as stream:
-            # Read one byte past the limit: a device or pipe has no size to ask for first.
-            size = os.fstat(stream.fileno()).st_size
-            raw = b"" if size > MAX_CONFIG_BYTES else stream.read(MAX_CONFIG_BYTES + 1)
-        if size > MAX_CONFIG_BYTES or len(raw) > MAX_CONFIG_BYTES:
-            shown = f"{size:,} bytes" if size > MAX_CONFIG_BYTES else "more bytes"
-            raise fail(f"file is too large ({shown}; a config may be at most "
-                       f"{MAX_CONFIG_BYTES:,})")
-    except ConfigError:
-        raise
-    except OSError as exc:
-        raise fail(f"cannot read file: {exc.strerror or exc}") from exc
-    if b"\x00" in raw:
-        at = raw.index(b"\x00")
-        line = raw.count(b"\n", 0, at) + 1
-        raise fail("not a text file (NUL byte found); a config is UTF-8 YAML", line,
-                   at - (raw.rfind(b"\n", 0, at) + 1) + 1)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise fail(f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); a config is UTF-8 YAML",
-                   line, col) from exc
-
-
 def _build(doc: MarkedDocument) -> Config:
     data = cast(dict[str, Any], doc.data)
     d = data.get("defaults", {})
     p = d.get("probe", {})
+    # int() and float() below: the schema lets 8080.0 be an integer and 1 be seconds.
     probe = ProbeSettings(timeout=float(p.get("timeout", 1.0)), ttl=float(p.get("ttl", 5.0)))
     b = d.get("breaker", {})
     breaker = BreakerSettings(
@@ -305,8 +291,14 @@ def _build(doc: MarkedDocument) -> Config:
         instances=MappingProxyType(instances),
         rules=tuple(rules),
         fallback=data.get("fallback", "none"),
-        gateway=GatewaySettings(**g),
-        version=data["version"],
+        gateway=GatewaySettings(
+            host=str(g.get("host", "127.0.0.1")),
+            port=int(g.get("port", 8000)),
+            max_body_bytes=int(g.get("max_body_bytes", 10 * 1024 * 1024)),
+            read_timeout=float(g.get("read_timeout", 30.0)),
+            max_connections=int(g.get("max_connections", 1024)),
+        ),
+        version=int(data["version"]),
     )
 
 
