@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
+from aiohttp.http_exceptions import ContentEncodingError
 
+from routing._request_body import parse_json_object
 from routing.decision import Decision
 from routing.errors import (
     BackendError,
     BackendRejected,
+    InvalidRequest,
     NoRouteError,
     Reason,
     RoutingError,
@@ -70,15 +74,25 @@ POOL = web.AppKey("routing.pool", RouterPool)
 
 
 class RequestError(Exception):
-    """The client's request is unacceptable: answered with ``status`` and ``message``."""
+    """The client's request is unacceptable: answered with ``status`` and ``message``.
+
+    ``param`` is the offending field's path (``messages[2].content``, ``temperature``) when
+    one field is at fault: ``error.param`` in the OpenAI shape (the message names it too).
+    """
 
     def __init__(self, status: int, message: str, *, code: str | None = None,
-                 type_: str = "invalid_request_error") -> None:
+                 type_: str = "invalid_request_error", param: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.type = type_
+        self.param = param
+
+    @classmethod
+    def invalid(cls, exc: InvalidRequest) -> RequestError:
+        """The 400 answering an :class:`InvalidRequest`."""
+        return cls(400, str(exc), code=exc.code, param=exc.param or None)
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -90,26 +104,41 @@ def dumps(value: Any) -> bytes:
 
 
 async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object; :class:`RequestError` 413 beyond ``limit`` bytes, else 400."""
+    """The body as a JSON object, or :class:`RequestError`; every body ends in an answer.
+
+    413 beyond ``limit`` bytes, announced or read, counted after decompression (a gzip
+    bomb is inflated no further than the limit); 415 for a ``Content-Encoding`` aiohttp
+    does not decode; 400 for data that is not of its ``Content-Encoding``, a body cut
+    short or with broken chunking, and everything :func:`parse_json_object` refuses.
+    """
+    encoding = request.headers.get("Content-Encoding")
+    if encoding is not None and encoding.strip().lower() not in _DECODED:
+        raise RequestError(415, f"Content-Encoding {encoding.strip()[:40]!r} is not "
+                           f"supported; send {', '.join(sorted(_DECODED - {''}))}",
+                           code="unsupported_content_encoding")
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     data = bytearray()
-    while chunk := await request.content.readany():
-        data += chunk
-        if len(data) > limit:
-            raise _too_large(limit)
-    if not data:
-        raise RequestError(400, "request body is empty; expected a JSON object")
     try:
-        body = json.loads(data)
-    except UnicodeDecodeError as exc:
-        raise RequestError(400, f"request body is not UTF-8: {exc.reason}") from exc
-    except ValueError as exc:
-        raise RequestError(400, f"request body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise RequestError(400, "request body must be a JSON object, got "
-                           f"{type(body).__name__}")
-    return body
+        while chunk := await request.content.readany():
+            data += chunk
+            if len(data) > limit:
+                raise _too_large(limit)
+    except web.RequestPayloadError as exc:
+        if isinstance(exc.__cause__, ContentEncodingError):
+            message = f"request body is not valid {encoding} data (its Content-Encoding)"
+        else:
+            message = f"request body could not be read: {str(exc).splitlines()[-1].strip()}"
+        raise RequestError(400, message, code="invalid_body") from None
+    try:
+        return parse_json_object(bytes(data))
+    except InvalidRequest as exc:
+        raise RequestError.invalid(exc) from None
+
+
+# What aiohttp decodes itself (``br`` and ``zstd`` only with their optional packages).
+_DECODED = frozenset({"", "identity", "gzip", "deflate"}
+                     | ({"br"} if HAS_BROTLI else set()) | ({"zstd"} if HAS_ZSTD else set()))
 
 
 def _too_large(limit: int) -> RequestError:
@@ -135,17 +164,24 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 def error_response(request: web.Request, status: int, message: str, *,
                    type_: str = "invalid_request_error", code: str | None = None,
-                   extra: dict[str, Any] | None = None) -> web.Response:
-    """An error in the shape of the door the request came through (URL passwords removed)."""
+                   extra: dict[str, Any] | None = None, param: str | None = None
+                   ) -> web.Response:
+    """An error in the shape of the door the request came through (URL passwords removed).
+
+    ``param`` (the offending field's path) is ``error.param`` in the OpenAI shape; the
+    Ollama shape has only a message, which names the field itself.
+    """
     message = _USERINFO.sub("", message)
     if _ollama_door(request):
         payload: dict[str, Any] = {"error": message}
     else:
-        payload = {"error": {"message": message, "type": type_, "code": code, **(extra or {})}}
+        payload = {"error": {"message": message, "type": type_, "param": param, "code": code,
+                             **(extra or {})}}
     response = web.Response(body=dumps(payload), status=status,
                             content_type="application/json")
-    if status == 413:
-        response.force_close()  # do not read (or wait for) the rest of a huge body
+    if status == 413 or request.content.exception() is not None:
+        # Do not read (or wait for) the rest of a huge or undecodable body.
+        response.force_close()
     return response
 
 
@@ -190,6 +226,8 @@ def routing_error_response(request: web.Request, exc: RoutingError) -> web.Respo
             return error_response(request, 503, str(exc), type_="service_unavailable",
                                   code="no_ready_instance", extra=extra)
         return error_response(request, 404, str(exc), code="model_not_found", extra=extra)
+    if isinstance(exc, InvalidRequest):
+        return error_response(request, 400, str(exc), code=exc.code, param=exc.param or None)
     if not isinstance(exc, BackendError):
         return error_response(request, 500, str(exc), type_="server_error", code="routing_error")
     route_info(request).instance = exc.instance

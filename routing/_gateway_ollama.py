@@ -18,12 +18,13 @@ from aiohttp import web
 
 from routing._gateway_http import (
     POOL,
-    RequestError,
     dumps,
     provider_header,
     read_json_object,
     route_info,
 )
+from routing._ollama_request import ollama_chat_to_openai
+from routing._request_specs import validate_request
 from routing.errors import BackendError
 
 if TYPE_CHECKING:
@@ -34,49 +35,18 @@ __all__ = ["OLLAMA_VERSION", "add_routes", "to_ollama_reply", "to_openai_request
 #: The version ``/api/version`` reports (clients only check that the server answers).
 OLLAMA_VERSION = "0.9.0"
 
-# Ollama ``options`` -> OpenAI request fields.
-_OPTIONS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop",
-            "num_predict": "max_tokens", "frequency_penalty": "frequency_penalty",
-            "presence_penalty": "presence_penalty"}
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def to_openai_request(body: Mapping[str, Any]) -> dict[str, Any]:
-    """An Ollama ``/api/chat`` body as an OpenAI chat-completions body (400 if malformed)."""
-    if "messages" not in body:
-        raise RequestError(400, "'messages' is required: a list of {role, content} objects")
-    messages = body["messages"]
-    if not isinstance(messages, list) or not messages:
-        raise RequestError(400, "'messages' must be a non-empty list")
-    out_messages = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise RequestError(400, f"messages[{i}] must be an object with a string 'role'")
-        content = message.get("content", "")
-        if content is not None and not isinstance(content, str):
-            raise RequestError(400, f"messages[{i}].content must be a string")
-        out_messages.append({"role": message["role"], "content": content or ""})
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestError(400, f"'model' must be a non-empty string, got {model!r}")
-    stream = body.get("stream", True)
-    if not isinstance(stream, bool):
-        raise RequestError(400, f"'stream' must be true or false, got {stream!r}")
-    request: dict[str, Any] = {"model": model, "messages": out_messages, "stream": stream}
-    options = body.get("options") or {}
-    if not isinstance(options, dict):
-        raise RequestError(400, "'options' must be an object")
-    for name, target in _OPTIONS.items():
-        if options.get(name) is not None:
-            request[target] = options[name]
-    if body.get("format") == "json":
-        request["response_format"] = {"type": "json_object"}
-    if isinstance(body.get("tools"), list):
-        request["tools"] = body["tools"]
-    return request
+    """An Ollama ``/api/chat`` body as an OpenAI chat-completions body.
+
+    Raises :class:`~routing.errors.InvalidRequest` (a 400 naming the field) when the body
+    does not follow Ollama's API; see :mod:`routing._ollama_request` for what maps where.
+    """
+    validate_request("ollama.chat", body)
+    return ollama_chat_to_openai(body)
 
 
 def _tool_calls(calls: Any) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ _TOOL_CALL = Tagged("type", {
                     required=("function",)),
 }, other=Obj({"id": Str()}), absent="function")
 
-_OPENAI_MESSAGE = Obj({
+_MESSAGE_FIELDS: dict[str, Node] = {
     "role": Str(),
     "content": OneOf((Str(), Arr(_PART)), what="a string or an array of content parts"),
     "name": Str(),
@@ -90,7 +90,13 @@ _OPENAI_MESSAGE = Obj({
     "refusal": Str(),
     "reasoning_content": Str(),
     "function_call": Obj({"name": Str(), "arguments": Str()}),
-}, required=("role",), what="a message object")
+}
+
+# ``content`` may be absent or null only in an assistant message (one that calls tools):
+# OpenAI and llama.cpp both refuse other messages without it.
+_OPENAI_MESSAGE = Tagged("role", {
+    "assistant": Obj(_MESSAGE_FIELDS, required=("role",)),
+}, other=Obj(_MESSAGE_FIELDS, required=("role", "content")), what="a message object")
 
 _TOOL_CHOICE = OneOf((
     Str(one_of=("none", "auto", "required")),

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from routing._request_specs import validate_openai_chat
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout
 from routing.config import Config, Instance
@@ -182,8 +183,10 @@ async def complete(router: RouterLike, request: Mapping[str, Any], *,
     """Answer an OpenAI-shaped ``request`` (non-streaming), failing over as needed.
 
     Raises :class:`~routing.errors.NoRouteError` when nothing serves the model, the
-    :class:`BackendRejected` of a 4xx at once, or the last attempt's :class:`BackendError`.
+    :class:`BackendRejected` of a 4xx at once, or the last attempt's :class:`BackendError`;
+    :class:`~routing.errors.InvalidRequest` before anything else for a malformed request.
     """
+    validate_openai_chat(request)
     decision = await router.resolve(provider=provider, model=request.get("model"))
     plan = _Attempts(router, decision)
     last: BackendError | None = None
@@ -298,6 +301,7 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
 
     Raises like :func:`complete` when no instance produces a first chunk.
     """
+    validate_openai_chat(request)
     decision = await router.resolve(provider=provider, model=request.get("model"))
     plan = _Attempts(router, decision)
     last: BackendError | None = None

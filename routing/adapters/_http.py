@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from routing.config import Instance
 
 __all__ = [
-    "check_messages",
     "classify_status",
     "client_timeout",
     "expect_object",
@@ -207,34 +206,6 @@ async def post_read(
         if mapped is None:
             raise
         raise mapped from exc
-
-
-def check_messages(request: Mapping[str, Any], key: str) -> None:
-    """Refuse (as a 400 :class:`BackendRejected`) messages a conversion cannot read.
-
-    Adapters that translate the request call this first, so a malformed request is the
-    caller's error, like the 400 a native OpenAI-style server would send, and is not retried.
-    """
-    messages = request.get("messages")
-    problem = None
-    if not isinstance(messages, list):
-        problem = "'messages' must be an array of message objects"
-    else:
-        for i, m in enumerate(messages):
-            content = m.get("content") if isinstance(m, dict) else None
-            if not isinstance(m, dict) or not isinstance(m.get("role", "user"), str):
-                problem = f"messages[{i}] must be an object with a string 'role'"
-            elif isinstance(content, list) and not all(isinstance(p, dict) for p in content):
-                problem = f"messages[{i}].content parts must be objects"
-            elif content is not None and not isinstance(content, str | list):
-                problem = f"messages[{i}].content must be a string or an array of parts"
-            if problem:
-                break
-    if problem is not None:
-        body = {"error": {"message": problem, "type": "invalid_request_error", "param": None,
-                          "code": None}}
-        raise BackendRejected(f"invalid request: {problem}", instance=key, status=400,
-                              body=body)
 
 
 async def read_json(resp: aiohttp.ClientResponse, key: str) -> dict[str, Any]:

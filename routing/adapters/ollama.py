@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
+from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import (
-    check_messages,
     iter_ndjson,
     post,
     post_read,
@@ -71,6 +71,13 @@ def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str
             body["format"] = fmt["json_schema"].get("schema", {})
     if "keep_alive" in request:
         body["keep_alive"] = request["keep_alive"]
+    private = request.get(OLLAMA_PRIVATE)  # what an Ollama client sent the Ollama door
+    if private:
+        for name, value in private.items():
+            if name == "options":
+                body["options"] = {**value, **body.get("options", {})}
+            else:
+                body.setdefault(name, value)
     return body
 
 
@@ -271,7 +278,6 @@ class OllamaAdapter:
     ) -> tuple[dict[str, Any], None]:
         """:meth:`chat` and ``None``: the reply is converted, so no bytes are forwarded."""
         key = instance.key
-        check_messages(request, key)
         raw = await post_read(session, instance.url + "/api/chat",
                               to_wire(model, request, stream=False), key=key,
                               headers=_headers(instance), timeout=timeout)
@@ -287,7 +293,6 @@ class OllamaAdapter:
     ) -> AsyncIterator[dict[str, Any]]:
         """Send ``stream: true``; yield OpenAI chunks as each NDJSON line arrives."""
         key = instance.key
-        check_messages(request, key)
         converter = ChunkConverter(key, include_usage=wants_usage(request))
         async with post(session, instance.url + "/api/chat",
                         to_wire(model, request, stream=True), key=key,

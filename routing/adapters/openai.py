@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import expect_object, iter_sse, loads, post, post_read
 from routing.adapters._probe import check, get_json, openai_ids
 from routing.config import Instance
@@ -19,7 +20,7 @@ from routing.errors import BackendProtocolError
 
 __all__ = ["OpenAIAdapter", "chunk_from_wire", "from_wire", "headers", "to_wire"]
 
-_DROP_KEYS = frozenset({"model", "stream"})
+_DROP_KEYS = frozenset({"model", "stream", OLLAMA_PRIVATE})  # ours, never sent
 
 
 def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:

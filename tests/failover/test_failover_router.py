@@ -19,7 +19,7 @@ from failover_support import (
 )
 
 from routing.engine import Router
-from routing.errors import BackendProtocolError, BackendRejected, BackendUnavailable
+from routing.errors import BackendProtocolError, BackendUnavailable, InvalidRequest
 from routing.failover import Completion, StreamHandle
 
 KINDS = ("llamacpp", "ollama", "anthropic")
@@ -162,8 +162,11 @@ def test_wrong_model_is_recorded(fake_server: Any, kind: str, streaming: bool,
 
 
 @pytest.mark.parametrize("kind", ["llamacpp", "anthropic"])
-def test_4xx_is_passed_through_not_retried(fake_server: Any, kind: str) -> None:
-    """No failover: a 4xx is the caller's error, raised as BackendRejected from the first."""
+def test_malformed_request_reaches_no_instance(fake_server: Any, kind: str) -> None:
+    """A malformed request is the caller's error: InvalidRequest before any instance is tried.
+
+    (A real 4xx passed through without failover: tests/failover/test_invalid_requests.py.)
+    """
     a, b = _pair(fake_server, kind)
     router = Router(config_for(kind, [a.port, b.port]))
 
@@ -171,11 +174,10 @@ def test_4xx_is_passed_through_not_retried(fake_server: Any, kind: str) -> None:
         async with router:
             await router.complete({"messages": "not a list", "model": MODEL[kind]})
 
-    with pytest.raises(BackendRejected) as info:
+    with pytest.raises(InvalidRequest) as info:
         run(go())
-    assert info.value.status == 400
-    assert info.value.instance == f"{kind}:i0"
-    assert not [r for r in b.requests if r["path"] in CHAT_PATHS]
+    assert info.value.param == "messages"
+    assert not [r for r in a.requests + b.requests if r["path"] in CHAT_PATHS]
 
 
 def test_all_instances_failing_raises_last_error(fake_server: Any) -> None:

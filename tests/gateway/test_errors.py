@@ -32,17 +32,17 @@ def _error(reply: Any, status: int) -> dict[str, Any]:
     (b"", "empty"),
     (b"[1, 2]", "must be a JSON object"),
     (b"\xff\xfe{}", "JSON"),
-    (b'{"model": "a.gguf"}', "'messages' is required"),
-    (b'{"model": "a.gguf", "messages": "hi"}', "'messages' must be"),
-    (b'{"model": "a.gguf", "messages": []}', "'messages' must be"),
-    (b'{"model": "a.gguf", "messages": [{"content": "x"}]}', "string 'role'"),
+    (b'{"model": "a.gguf"}', "Missing required parameter: 'messages'"),
+    (b'{"model": "a.gguf", "messages": "hi"}', "Invalid type for 'messages'"),
+    (b'{"model": "a.gguf", "messages": []}', "Invalid 'messages': empty array"),
+    (b'{"model": "a.gguf", "messages": [{"content": "x"}]}', "'messages[0].role'"),
     (b'{"model": "a.gguf", "messages": [{"role": "user", "content": 3}]}', "content"),
     (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', "'model'"),
     (b'{"model": "a.gguf", "stream": "yes", "messages": [{"role": "user"}]}', "'stream'"),
     (b'{"model": "a.gguf", "temperature": "hot", "messages": [{"role": "user"}]}',
-     "'temperature' must be a number"),
+     "Invalid type for 'temperature': expected a number"),
     (b'{"model": "a.gguf", "max_tokens": 1.5, "messages": [{"role": "user"}]}',
-     "'max_tokens' must be an integer"),
+     "Invalid type for 'max_tokens': expected an integer"),
 ])
 def test_bad_request_is_400(one_llama: tuple[Any, GatewayHandle], body: bytes,
                             needle: str) -> None:
@@ -69,7 +69,7 @@ def test_ollama_door_bad_request(one_llama: tuple[Any, GatewayHandle]) -> None:
     _fake, gw = one_llama
     reply = http("POST", gw.url + "/api/chat", {"model": "a.gguf"})
     assert reply.status == 400
-    assert "'messages' is required" in reply.json()["error"]
+    assert "Missing required parameter: 'messages'" in reply.json()["error"]
 
 
 def test_unknown_model_is_404_listing_who_serves_what(

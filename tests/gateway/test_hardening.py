@@ -11,6 +11,7 @@ import pytest
 from gateway_support import HI, GatewayHandle, chat, config_text, http, set_keys
 
 from routing.config import parse_config
+from routing.errors import ConfigError
 from routing.gateway import Gateway
 
 FakeFactory = Callable[..., Any]
@@ -88,11 +89,12 @@ def test_secrets_never_leak(fake_server: FakeFactory, gateway: GatewayFactory,
                for r in openai_fake.requests)
 
 
-def test_status_hides_url_credentials(gateway: GatewayFactory) -> None:
-    """/status strips user info (a password in a URL) from instance URLs."""
+def test_url_credentials_are_refused_without_echoing_them() -> None:
+    """A password in an instance URL is a located config error that does not repeat it."""
     text = ("version: 1\nproviders:\n  openai:\n    api: openai\n    instances:\n"
             "      o: {url: 'http://user:hunter2@127.0.0.1:9/v1'}\n")
-    gw = gateway(text)
-    body = http("GET", gw.url + "/status").body.decode()
-    assert "hunter2" not in body
-    assert "127.0.0.1:9" in body
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, environ={})
+    issue = info.value.issues[0]
+    assert issue.json_path == "$.providers.openai.instances.o.url" and issue.line == 6
+    assert "api_key_env" in issue.message and "hunter2" not in str(info.value)
