@@ -5,7 +5,8 @@ Run: ``python benchmarks/run.py [--out benchmarks/out] [--quick] [--only resolve
 Sections (``--only`` takes a comma-separated subset): ``resolve`` (warm resolve scaling and
 the cold probe fan-out, bench_resolve.py), ``library`` (router.chat vs direct aiohttp,
 bench_chat_overhead.py), ``gateway`` (gateway vs direct, RSS of ``routing serve``, import time,
-bench_gateway.py), ``soak`` (soak.py) and ``compare`` (median latency against concurrency for
+bench_gateway.py), ``soak`` (soak.py), ``faults`` (``routing serve`` under faults, kills and
+reloads, soak_faults.py) and ``compare`` (median latency against concurrency for
 direct aiohttp / routing / LiteLLM's Router, when ``litellm`` is installed, on the same fake
 llama.cpp). Writes ``OUT/report.md`` and ``OUT/latency_vs_concurrency.png`` (when matplotlib
 is installed). Loopback only, port 0, bounded counts; ``--quick`` shrinks every count so the
@@ -49,12 +50,14 @@ import bench_chat_overhead  # noqa: E402
 import bench_gateway  # noqa: E402
 import bench_resolve  # noqa: E402
 import soak  # noqa: E402
+import soak_faults  # noqa: E402
 from _fakeproc import FakeProcess  # noqa: E402
+from _soak_chaos import kill_leftovers  # noqa: E402
 
 from routing.config import parse_config  # noqa: E402
 from routing.engine import Router  # noqa: E402
 
-SECTIONS = ("resolve", "library", "gateway", "soak", "compare")
+SECTIONS = ("resolve", "library", "gateway", "soak", "faults", "compare")
 LEVELS = (1, 4, 8, 16, 32)
 MODEL = bench_chat_overhead.MODEL  # the same model and prompt on every side compared
 MESSAGES = bench_chat_overhead.MESSAGES
@@ -78,6 +81,8 @@ class Sizes:
     import_runs: int = 5
     soak_total: int = 10_000
     soak_budget: float = 60.0
+    faults_requests: int = soak_faults.REQUESTS
+    faults_seconds: float = soak_faults.SECONDS
     cmp_c1: int = 200
     cmp_cn: int = 400
     cmp_warmup: int = 30
@@ -88,7 +93,8 @@ class Sizes:
         return cls(resolve_calls=2000, fleet=200, hanging=20, probe_timeout=1.0,
                    lib_sequential=200, lib_concurrent=640, gw_sequential=100,
                    gw_concurrent=400, gw_streams=30, import_runs=2, soak_total=3000,
-                   soak_budget=8.0, cmp_c1=20, cmp_cn=64, cmp_warmup=5)
+                   soak_budget=8.0, faults_requests=300, faults_seconds=5.0, cmp_c1=20,
+                   cmp_cn=64, cmp_warmup=5)
 
 
 @dataclass
@@ -238,6 +244,15 @@ def run_soak(sizes: Sizes) -> dict[str, Any]:
     return asyncio.run(soak.measure(total=sizes.soak_total, budget=sizes.soak_budget))
 
 
+def run_faults(sizes: Sizes) -> dict[str, Any]:
+    """soak_faults.measure with the run's sizes."""
+    try:
+        return asyncio.run(soak_faults.measure(requests=sizes.faults_requests,
+                                               seconds=sizes.faults_seconds))
+    finally:
+        kill_leftovers()  # only after a second Ctrl-C cut the clean stop short
+
+
 def run_compare(sizes: Sizes) -> dict[str, Any]:
     """The latency-vs-concurrency comparison, plus ``import litellm`` time when installed."""
     with_litellm = litellm_available()
@@ -249,7 +264,7 @@ def run_compare(sizes: Sizes) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[Sizes], dict[str, Any]]] = {
     "resolve": run_resolve, "library": run_library, "gateway": run_gateway,
-    "soak": run_soak, "compare": run_compare}
+    "soak": run_soak, "faults": run_faults, "compare": run_compare}
 
 
 # ------------------------------------------------------------------------------- the report
@@ -475,6 +490,8 @@ def report(run: Run, out: Path, total_s: float) -> str:
         lines += _gateway_md(r["gateway"])
     if "soak" in r:
         lines += _soak_md(r["soak"])
+    if "faults" in r:
+        lines += soak_faults.markdown(r["faults"])
     if "compare" in r:
         png = out / "latency_vs_concurrency.png"
         try:
