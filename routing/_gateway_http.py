@@ -6,6 +6,7 @@ door (paths under ``/api/``) as Ollama does, ``{"error": "message"}``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -103,9 +104,11 @@ def dumps(value: Any) -> bytes:
     return _ENCODER.encode(value).encode()
 
 
-async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
+async def read_json_object(request: web.Request, limit: int,
+                           timeout: float | None = None) -> dict[str, Any]:
     """The body as a JSON object, or :class:`RequestError`; every body ends in an answer.
 
+    408 when the body has not arrived within ``timeout`` seconds (``gateway.read_timeout``);
     413 beyond ``limit`` bytes, announced or read, counted after decompression (a gzip
     bomb is inflated no further than the limit); 415 for a ``Content-Encoding`` aiohttp
     does not decode; 400 for data that is not of its ``Content-Encoding``, a body cut
@@ -120,10 +123,14 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
         raise _too_large(limit)
     data = bytearray()
     try:
-        while chunk := await request.content.readany():
-            data += chunk
-            if len(data) > limit:
-                raise _too_large(limit)
+        async with asyncio.timeout(timeout):
+            while chunk := await request.content.readany():
+                data += chunk
+                if len(data) > limit:
+                    raise _too_large(limit)
+    except TimeoutError:
+        raise RequestError(408, f"request body not received within {timeout:g}s "
+                           "(gateway.read_timeout)", code="request_timeout") from None
     except web.RequestPayloadError as exc:
         if isinstance(exc.__cause__, ContentEncodingError):
             message = f"request body is not valid {encoding} data (its Content-Encoding)"
@@ -179,7 +186,7 @@ def error_response(request: web.Request, status: int, message: str, *,
                              **(extra or {})}}
     response = web.Response(body=dumps(payload), status=status,
                             content_type="application/json")
-    if status == 413 or request.content.exception() is not None:
+    if status in (408, 413) or request.content.exception() is not None:
         # Do not read (or wait for) the rest of a huge or undecodable body.
         response.force_close()
     return response

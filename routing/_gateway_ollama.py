@@ -91,7 +91,8 @@ def to_ollama_reply(reply: Mapping[str, Any], model: str, started: float) -> dic
 async def _chat(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     async with pool.use() as router:
-        body = await read_json_object(request, router.config.gateway.max_body_bytes)
+        settings = router.config.gateway
+        body = await read_json_object(request, settings.max_body_bytes, settings.read_timeout)
         openai_request = to_openai_request(body)
         model = openai_request["model"]
         info = route_info(request)

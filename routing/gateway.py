@@ -71,7 +71,8 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     async with pool.use() as router:
         # Fields are checked by router.complete / open_stream before anything else
         # (InvalidRequest: a 400 naming the field), for the library and every door alike.
-        body = await read_json_object(request, router.config.gateway.max_body_bytes)
+        settings = router.config.gateway
+        body = await read_json_object(request, settings.max_body_bytes, settings.read_timeout)
         info = route_info(request)
         info.model = body.get("model")
         provider = provider_header(request)
@@ -352,7 +353,10 @@ class Gateway:
         settings = self.router.config.gateway
         runner = _Runner(self.app, settings.max_connections, access_log=None,
                          handler_cancellation=True, shutdown_timeout=1.0,
-                         keepalive_timeout=settings.read_timeout, logger=_http_log)
+                         keepalive_timeout=settings.read_timeout, logger=_http_log,
+                         # After an early answer (408, 413) the rest of a body is drained
+                         # for at most this long before the connection closes.
+                         lingering_time=min(settings.read_timeout, 2.0))
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)

@@ -133,3 +133,24 @@ def test_healthz_answers_without_probing() -> None:
 
     answer = asyncio.run(scenario())
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"status":"ok"}')
+
+
+def test_slow_body_is_408_after_read_timeout() -> None:
+    """A body that stops arriving is answered 408 once read_timeout has passed, then closed."""
+
+    async def scenario() -> bytes:
+        gw = await _gateway()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mo")
+            await writer.drain()
+            answer = await _closed(reader, 5.0)
+            writer.close()
+            return answer
+        finally:
+            await gw.stop()
+
+    answer = asyncio.run(scenario())
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"read_timeout" in answer
