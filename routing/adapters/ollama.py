@@ -84,6 +84,7 @@ def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str
 def messages_to_wire(messages: Any) -> list[dict[str, Any]]:
     """OpenAI messages -> Ollama messages (text parts joined, images and tool calls moved)."""
     out: list[dict[str, Any]] = []
+    called: dict[Any, Any] = {}  # tool call id -> name: Ollama names a result by its tool
     for message in messages:
         m: dict[str, Any] = {"role": message.get("role", "user")}
         content = message.get("content")
@@ -102,8 +103,13 @@ def messages_to_wire(messages: Any) -> list[dict[str, Any]]:
             m["content"] = content or ""
         if message.get("tool_calls"):
             m["tool_calls"] = [_tool_call_to_wire(c) for c in message["tool_calls"]]
-        if message.get("role") == "tool" and message.get("name"):
-            m["tool_name"] = message["name"]
+            called.update((c.get("id"), (c.get("function") or {}).get("name"))
+                          for c in message["tool_calls"])
+            if not m["content"]:  # OpenAI's null content: Ollama's own client sends none
+                del m["content"]
+        name = message.get("name") or called.get(message.get("tool_call_id"))
+        if message.get("role") == "tool" and name:
+            m["tool_name"] = name
         out.append(m)
     return out
 
