@@ -24,7 +24,14 @@ from typing import Any
 
 import yaml
 
-from routing._yaml_errors import MAX_DEPTH, pos, syntax_message, too_deep_at
+from routing._yaml_errors import (
+    MAX_DEPTH,
+    DepthLimitedLoader,
+    TooDeep,
+    pos,
+    syntax_message,
+    too_deep_at,
+)
 from routing.errors import ConfigIssue
 
 Path = tuple[str | int, ...]
@@ -45,6 +52,12 @@ _MERGE_TAG = _CORE + "merge"
 #: text is wanted); !!binary, !!set, !!omap and application tags build nothing a config uses.
 _PLAIN_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq",
                                    "merge", "timestamp")}
+
+_TOO_DEEP = f"the document is nested more than {MAX_DEPTH} levels deep; a config needs a handful"
+
+_TAG_NAMES = {_CORE + "int": "an integer", _CORE + "float": "a number",
+              _CORE + "bool": "true or false", _CORE + "timestamp": "a date",
+              _CORE + "null": "null"}
 
 #: Text no config value needs and a terminal or log line should never receive: C0/C1 control
 #: characters, line and paragraph separators, bidirectional overrides ("Trojan Source").
@@ -75,6 +88,13 @@ def shorten(text: str, limit: int = 60) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}…({len(text):,} characters)"
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """``repr(value)``, a long string cut to its first ``limit`` characters (and its length)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}…({len(value):,} characters)"
+    return shorten(repr(value), limit + 20)
 
 
 @dataclass(slots=True)
@@ -142,8 +162,7 @@ class _Builder:
         if id(node) in self.active:
             raise _TooBig(node, "recursive YAML alias: a value contains itself")
         if len(path) > MAX_DEPTH:
-            raise _TooBig(node, f"the document is nested more than {MAX_DEPTH} levels deep; "
-                          "a config needs a handful")
+            raise _TooBig(node, _TOO_DEEP)
         self.doc.values[path] = pos(node.start_mark)
         if node.tag not in _PLAIN_TAGS:
             return self._refuse(path, f"unsupported YAML tag {_short_tag(node.tag)!r}: a config "
@@ -170,17 +189,18 @@ class _Builder:
         """(True, value) for a scalar YAML can build, else (False, None) and a located issue."""
         try:
             return True, self.loader.construct_object(node)
-        except (ValueError, TypeError, OverflowError, yaml.YAMLError) as exc:
-            written = shorten(str(node.value))
-            if node.tag == _CORE + "int":
-                digits = sum(ch.isdigit() for ch in str(node.value))
-                message = (f"the integer {written} is far too large ({digits:,} digits); no "
-                           "setting needs more than a few")
+        except Exception as exc:  # a constructor fails in its own ways (!!timestamp soon)
+            written = str(node.value)
+            digits = sum(ch.isdigit() for ch in written)
+            if node.tag == _CORE + "int" and digits > 1000:
+                message = (f"the integer {shorten(written)} is far too large ({digits:,} "
+                           "digits); no setting needs more than a few")
             else:
-                kind = _short_tag(node.tag).removeprefix("!!")
-                reason = getattr(exc, "problem", None) or exc
-                message = (f"{written!r} cannot be read as a {kind}: {reason} (write it in "
-                           "quotes to make it text)")
+                kind = _TAG_NAMES.get(node.tag, _short_tag(node.tag))
+                reason = (getattr(exc, "problem", None) if isinstance(exc, yaml.YAMLError)
+                          else exc if isinstance(exc, ValueError) else None) or "not in that form"
+                message = (f"{quoted(written)} cannot be read as {kind}: {reason} (write it "
+                           "in quotes to make it text)")
             self._refuse(path, message, key=key)
             return False, None
 
@@ -204,7 +224,7 @@ class _Builder:
             return None
         if isinstance(value, float) and not math.isfinite(value) and self._checked(path):
             what = "NaN" if math.isnan(value) else "infinite"
-            self._refuse(path, f"{shorten(written)!r} is {what}{source}: give a finite number "
+            self._refuse(path, f"{quoted(written)} is {what}{source}: give a finite number "
                          "(NaN and infinity would disable the limit they set)")
         return value
 
@@ -255,8 +275,8 @@ class _Builder:
                 "a number" if isinstance(key, int | float) else type(key).__name__)
             self.doc.issues.append(ConfigIssue(
                 self.doc.file, line, col, json_path((*path, written)),
-                f"the key {written!r} is read by YAML as {kind}, not text: write it in "
-                f"quotes ('{written}')"))
+                f"the key {quoted(str(key_node.value))} is read by YAML as {kind}, not text: "
+                f"write it in quotes ('{written}')"))
             return None
         self.doc.keys[(*path, key)] = pos(key_node.start_mark)
         return self._text(key, (*path, key), key=True)
@@ -286,7 +306,7 @@ class _Builder:
                     first_line, _ = pos(first[1].start_mark)
                     self.doc.issues.append(ConfigIssue(
                         self.doc.file, line, col, json_path((*path, key)),
-                        f"duplicate key {shorten(key)!r} (first defined on line "
+                        f"duplicate key {quoted(key)} (first defined on line "
                         f"{first_line}); YAML would silently keep only the last one"))
                     continue
             winners[key] = (index, key_node, value_node)
@@ -341,10 +361,10 @@ def _reference_problem(text: str) -> str | None:
     for match in _ENV.finditer(text):
         default = match.group(2)
         if default is not None and "${" in default:
-            return (f"nested ${{...}} in {shorten(text)!r}: the default of ${{{match.group(1)}"
+            return (f"nested ${{...}} in {quoted(text)}: the default of ${{{match.group(1)}"
                     ":-...} cannot hold another variable; give a plain default")
     if "${" in _ENV.sub("", text):
-        return (f"{shorten(text)!r} has a '${{' that starts no variable reference: write "
+        return (f"{quoted(text)} has a '${{' that starts no variable reference: write "
                 "${NAME} or ${NAME:-default} (NAME: letters, digits and _)")
     return None
 
@@ -381,6 +401,10 @@ def load_marked(
         line, col = pos(exc.node.start_mark)
         doc.data = None
         doc.issues.append(ConfigIssue(file, line, col, "$", exc.message))
+    except TooDeep as exc:
+        line, col = pos(exc.mark)
+        doc.data = None
+        doc.issues.append(ConfigIssue(file, line, col, "$", _TOO_DEEP))
     except yaml.MarkedYAMLError as exc:
         line, col, message = syntax_message(exc)
         doc.data = None
@@ -401,8 +425,7 @@ def load_marked(
     except RecursionError:
         doc.data = None
         line, col = too_deep_at(text)
-        doc.issues.append(ConfigIssue(file, line, col, "$", f"the document is nested more "
-                                      f"than {MAX_DEPTH} levels deep; a config needs a handful"))
+        doc.issues.append(ConfigIssue(file, line, col, "$", _TOO_DEEP))
     finally:
         if loader is not None:
             loader.dispose()
@@ -422,7 +445,7 @@ def _compose(text: str) -> tuple[Any, yaml.Node | None]:
     # libyaml's messages are terse ("did not find expected key"), and its reader counts
     # bytes, not characters: the pure-Python parser names the problem and where it started,
     # and broken files are small: parse again.
-    slow = yaml.SafeLoader(text)
+    slow = DepthLimitedLoader(text)
     try:
         return slow, slow.get_single_node()
     except BaseException:

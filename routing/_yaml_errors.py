@@ -22,6 +22,27 @@ def pos(mark: Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
 
+class TooDeep(Exception):
+    """Nesting passed :data:`MAX_DEPTH` at ``mark``."""
+
+    def __init__(self, mark: Mark) -> None:
+        super().__init__("nested too deeply")
+        self.mark = mark
+
+
+class DepthLimitedLoader(yaml.SafeLoader):
+    """The pure-Python loader, refusing flow nesting past :data:`MAX_DEPTH` as it scans.
+
+    Its scanner checks every open flow level on every token (quadratic in the depth): 5,000
+    nested ``[`` would take seconds.  Stopping at the limit keeps it linear.
+    """
+
+    def fetch_flow_collection_start(self, TokenClass: type[yaml.Token]) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            raise TooDeep(self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+
 def too_deep_at(text: str) -> tuple[int, int]:
     """Where nesting first passes :data:`MAX_DEPTH` (events come one by one: no recursion).
 
@@ -30,13 +51,15 @@ def too_deep_at(text: str) -> tuple[int, int]:
     """
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=DepthLimitedLoader):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH and event.start_mark is not None:
                     return pos(event.start_mark)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+    except TooDeep as exc:
+        return pos(exc.mark)
     except yaml.YAMLError:
         pass
     return 1, 1

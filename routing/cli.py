@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _echo(text: str) -> None:
+    """Print ``text`` whatever it holds: control characters (from a backend's model name, a
+    file name) are escaped, and what stdout cannot encode (a lone surrogate, non-ASCII under
+    a C locale) becomes a backslash escape instead of a UnicodeEncodeError."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     code = EXIT_OK
     for name in args.configs:
@@ -69,10 +82,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             load_config(name)
         except ConfigError as exc:
             for issue in exc.issues:
-                print(issue)
+                _echo(str(issue))
             code = EXIT_USAGE
         else:
-            print(f"{name}: ok")
+            _echo(f"{name}: ok")
     return code
 
 
@@ -91,14 +104,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             print(json.dumps({"error": str(exc), "model": exc.model, "provider": exc.provider,
                               "candidates": [c.as_dict() for c in exc.candidates]}, indent=2))
         else:
-            print(f"no route: {exc.headline}")
+            _echo(f"no route: {exc.headline}")
             for c in exc.candidates:
-                print(f"   {c.instance:<32} {c.state:<9} [{', '.join(c.models) or '-'}] {c.why}")
+                _echo(f"   {c.instance:<32} {c.state:<9} [{', '.join(c.models) or '-'}] {c.why}")
         return EXIT_NO_ROUTE
     if args.json:
         print(json.dumps(decision.as_dict(), indent=2))
     else:
-        print(decision.explain())
+        _echo(decision.explain())
     return EXIT_OK
 
 

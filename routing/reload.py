@@ -5,9 +5,13 @@ it with ``async with pool.use() as router`` and finishes on that router even if 
 swaps in a new one meanwhile.  A replaced router is closed once its last request is done.
 
 :class:`ConfigWatcher` polls the config file (``stat`` every ``interval`` seconds, a re-read
-only when size or mtime moved, a reload only when the bytes differ) and reloads at once when
-:meth:`ConfigWatcher.trigger` is called (``SIGHUP``).  An invalid new file never replaces
-the running config: its located errors (``FILE:LINE:COL: PATH: message``) are logged.
+only when size, mtime, inode or type moved, a reload only when the bytes differ) and reloads
+at once when :meth:`ConfigWatcher.trigger` is called (``SIGHUP``).  Whatever goes wrong while
+reading, checking or applying a new file (a :class:`~routing.errors.ConfigError` or any other
+exception), the running config stays and watching goes on: the failure is logged as one
+located line (``FILE:LINE:COL: PATH: message``, no traceback), once for as long as the file
+stays the same (a ``SIGHUP`` logs it again).  Reading never blocks: a FIFO or a device put in
+the file's place is refused by its type before it is opened (see :mod:`routing._config_file`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 
-from routing.config import Config, load_config
+from routing._config_file import decode_config, read_config_bytes
+from routing.config import Config, parse_config
 from routing.engine import Router
-from routing.errors import ConfigError
+from routing.errors import ConfigError, ConfigIssue
 
 __all__ = ["ConfigWatcher", "RouterPool"]
 
@@ -105,20 +110,41 @@ class _Held:
             self._pool._release(router)
 
 
-def _fingerprint(path: str) -> tuple[int, int] | None:
+#: What a poll compares: (mtime, size, inode, mode) from ``stat``, or None when it fails.
+Fingerprint = tuple[int, int, int, int] | None
+
+
+def _fingerprint(path: str) -> Fingerprint:
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode
 
 
-def _digest(path: str) -> bytes | None:
+def _read(path: str) -> bytes | ConfigError:
+    """The file's bytes, or why it cannot be read (never blocks, at most 1 MB)."""
     try:
-        with open(path, "rb") as stream:
-            return hashlib.sha256(stream.read()).digest()
-    except OSError:
-        return None
+        return read_config_bytes(path)
+    except ConfigError as exc:
+        return exc
+
+
+def _state(content: bytes | ConfigError) -> str:
+    """What a reload compares: the bytes' digest, or the reading failure."""
+    if isinstance(content, ConfigError):
+        return "unreadable: " + str(content)
+    return hashlib.sha256(content).hexdigest()
+
+
+def _one_line(path: str, error: BaseException) -> str:
+    """``error`` as one located line: the first issue of a ConfigError (and how many more)."""
+    if isinstance(error, ConfigError) and error.issues:
+        more = len(error.issues) - 1
+        tail = f" (and {more} more: run `routing validate {path}`)" if more else ""
+        return f"{error.issues[0]}{tail}"
+    text = " ".join(str(error).split()) or "no details"
+    return str(ConfigIssue(path, 1, 1, "$", f"{type(error).__name__}: {text[:500]}"))
 
 
 class ConfigWatcher:
@@ -136,10 +162,12 @@ class ConfigWatcher:
         self._wake = asyncio.Event()
         self._force = False
         self._seen = _fingerprint(path)
-        self._digest = _digest(path)
+        self._state = _state(_read(path))
         #: Reload attempts so far, and how many failed (tests wait on these).
         self.attempts = 0
         self.failures = 0
+        #: The logged line of the last failed attempt; None once a reload succeeds.
+        self.last_error: str | None = None
         self.changed = asyncio.Condition()
 
     def trigger(self) -> None:
@@ -148,7 +176,7 @@ class ConfigWatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        """Poll until cancelled."""
+        """Poll until cancelled; no failure of one check stops the watching."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
@@ -162,22 +190,35 @@ class ConfigWatcher:
         if not force and seen == self._seen:
             return False
         self._seen = seen
-        digest = await asyncio.to_thread(_digest, self.path)
-        if not force and digest == self._digest:
-            return False
-        self._digest = digest
-        self.attempts += 1
         try:
-            config = await asyncio.to_thread(load_config, self.path, self.environ)
-        except ConfigError as exc:
+            content = await asyncio.to_thread(_read, self.path)
+            state = _state(content)
+            if not force and state == self._state:
+                return False
+            self._state = state
+            self.attempts += 1
+            if isinstance(content, ConfigError):
+                raise content
+            config = await asyncio.to_thread(self._parse, content)
+            self.apply(config)
+        except Exception as exc:  # any failure: keep serving the old config, keep watching
             self.failures += 1
-            logger.error("config reload failed, still serving the previous config:\n%s",
-                         "\n".join(str(issue) for issue in exc.issues))
+            self._report(_one_line(self.path, exc), force=force)
             applied = False
         else:
-            self.apply(config)
+            self.last_error = None
             logger.info("config reloaded from %s", self.path)
             applied = True
         async with self.changed:
             self.changed.notify_all()
         return applied
+
+    def _parse(self, content: bytes) -> Config:
+        return parse_config(decode_config(content, self.path), file=self.path,
+                            environ=self.environ)
+
+    def _report(self, line: str, *, force: bool) -> None:
+        if line == self.last_error and not force:
+            return  # the same failure again: it was logged already
+        self.last_error = line
+        logger.error("config reload failed, still serving the previous config: %s", line)
