@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,26 @@ FD_GROWTH = 10  # end fd count at most 10 above it
 OLLAMA_SHARE, STREAM_SHARE, POISON_SHARE = 0.2, 0.5, 0.03
 
 
+class Door(StrEnum):
+    """The gateway's door a request comes through."""
+
+    OPENAI = "openai"  # POST /v1/chat/completions, SSE streams ending in [DONE]
+    OLLAMA = "ollama"  # POST /api/chat, NDJSON streams ending in a "done": true line
+
+
+class End(StrEnum):
+    """How a streamed 200 ended."""
+
+    DONE = "done"
+    ERROR = "error"  # an in-band error event: the gateway said what went wrong
+    BROKEN = "broken"  # neither: the client cannot tell a cut-off stream from a short one
+
+
 @dataclass(frozen=True, slots=True)
 class Ask:
     """One request to send: door, model, streamed or not, poisoned or not."""
 
-    door: str  # "openai" | "ollama"
+    door: Door
     model: str
     stream: bool
     poison: bool
@@ -74,13 +90,13 @@ class Ask:
         text = "POISON: fail this one" if self.poison else "hi"
         body = {"model": self.model, "stream": self.stream,
                 "messages": [{"role": "user", "content": text}]}
-        return ("/v1/chat/completions" if self.door == "openai" else "/api/chat"), body
+        return ("/v1/chat/completions" if self.door is Door.OPENAI else "/api/chat"), body
 
 
 def asks(count: int, seed: int) -> list[Ask]:
     """``count`` requests in a reproducible mix."""
     rnd = random.Random(seed)
-    return [Ask("ollama" if rnd.random() < OLLAMA_SHARE else "openai", rnd.choice(MODELS),
+    return [Ask(Door.OLLAMA if rnd.random() < OLLAMA_SHARE else Door.OPENAI, rnd.choice(MODELS),
                 rnd.random() < STREAM_SHARE, rnd.random() < POISON_SHARE)
             for _ in range(count)]
 
@@ -103,32 +119,32 @@ class Tally:
     examples: dict[str, str] = field(default_factory=dict)  # first body per kind and status
 
 
-def _stream_end(door: str, raw: bytes) -> str:
-    """``done``, ``error`` (an in-band error event) or ``broken`` for a streamed 200 body."""
-    if door == "openai":
+def _stream_end(door: Door, raw: bytes) -> End:
+    """How the streamed 200 body ``raw`` ended."""
+    if door is Door.OPENAI:
         events = [line[6:] for line in raw.split(b"\n") if line.startswith(b"data: ")]
         if events and events[-1] == b"[DONE]":
-            return "done"
+            return End.DONE
     else:
         events = [line for line in raw.split(b"\n") if line.strip()]
     try:
         last = json.loads(events[-1]) if events else None
     except ValueError:
-        return "broken"
+        return End.BROKEN
     if isinstance(last, dict) and "error" in last:
-        return "error"
-    if door == "ollama" and isinstance(last, dict) and last.get("done") is True:
-        return "done"
-    return "broken"
+        return End.ERROR
+    if door is Door.OLLAMA and isinstance(last, dict) and last.get("done") is True:
+        return End.DONE
+    return End.BROKEN
 
 
-def _is_reply(door: str, raw: bytes) -> bool:
+def _is_reply(door: Door, raw: bytes) -> bool:
     """A non-streamed 200 body is a chat reply of the door's shape."""
     try:
         body = json.loads(raw)
     except ValueError:
         return False
-    if door == "openai":
+    if door is Door.OPENAI:
         return isinstance(body, dict) and isinstance(body.get("choices"), list)
     return isinstance(body, dict) and isinstance(body.get("message"), dict)
 
@@ -170,9 +186,9 @@ async def send(session: aiohttp.ClientSession, base: str, ask: Ask, tally: Tally
         tally.routed_to[routed] += 1
     if ask.stream:
         end = _stream_end(ask.door, raw)
-        if end == "error":
+        if end is End.ERROR:
             tally.in_band_errors += 1
-        elif end == "broken":
+        elif end is End.BROKEN:
             tally.broken[f"{kind}: ended without an end or error event"] += 1
     elif not _is_reply(ask.door, raw):
         tally.bad[f"{kind}: 200 body is not a chat reply"] += 1
