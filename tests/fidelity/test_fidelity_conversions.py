@@ -19,8 +19,7 @@ HISTORY: list[dict[str, Any]] = [
 
 
 def test_ollama_tool_results_named_by_the_call_they_answer() -> None:
-    """An OpenAI tool result reaches Ollama with the ``tool_name`` of the call its
-    ``tool_call_id`` answers (Ollama links results by name, not id)."""
+    """An OpenAI tool result reaches Ollama named (tool_name) after the call it answers."""
     results = [m for m in ollama.messages_to_wire(HISTORY) if m["role"] == "tool"]
     assert results == [{"role": "tool", "content": "14:05", "tool_name": "get_time"},
                        {"role": "tool", "content": "sunny", "tool_name": "get_weather"}]
@@ -34,8 +33,7 @@ def test_ollama_tool_result_keeps_a_given_name() -> None:
 
 
 def test_ollama_call_only_message_has_no_content() -> None:
-    """An assistant message that only calls tools (OpenAI content null) goes to Ollama
-    without ``content``, as Ollama's own client sends it; one with text keeps it."""
+    """A call-only assistant message (content null) reaches Ollama without content."""
     call_only, with_text = ollama.messages_to_wire([
         HISTORY[1], {"role": "assistant", "content": "let me look", "tool_calls": CALLS}])
     assert "content" not in call_only

@@ -52,7 +52,7 @@ def _check_calls(x: Exchange, s: Scenario, *, stream: bool) -> None:
 
 @pytest.mark.parametrize(("s", "kind", "stream"), ROWS)
 def test_openai_door_as_asked(rig: Rig, s: Scenario, kind: str, stream: bool) -> None:
-    """The backend receives the scenario in its own style; the client gets the right reply."""
+    """The backend gets the scenario in its style; the openai client gets the right reply."""
     x = via_openai_door(rig, s, kind, stream=stream)
     assert x.routed == f"{kind}:one"
     assert len(x.bodies) == 1
@@ -71,8 +71,7 @@ def test_openai_door_as_asked(rig: Rig, s: Scenario, kind: str, stream: bool) ->
 
 @pytest.mark.parametrize(("s", "kind", "stream"), ROWS)
 def test_openai_door_as_direct(rig: Rig, s: Scenario, kind: str, stream: bool) -> None:
-    """The client gets what the backend gives its own style's client, converted only if
-    the styles differ (same style: equal but ids and times, chunk for chunk)."""
+    """The openai client gets what the backend gives its own client, converted only by style."""
     via = via_openai_door(rig, s, kind, stream=stream)
     if STYLE[kind] == "openai":
         straight = direct(rig, s, kind, stream=stream)
