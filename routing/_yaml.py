@@ -149,6 +149,7 @@ class _Builder:
         self.loader = loader
         self.environ = environ
         self.count = 0
+        self.built: set[int] = set()  # distinct nodes: fewer than values built means aliases
         self.active: set[int] = set()  # nodes being built: an alias back into one is a cycle
         #: Mapping node -> index of its first written key once merges are flattened (an
         #: aliased mapping is built once per use, but flattened only the first time).
@@ -156,9 +157,11 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
+        self.built.add(id(node))
         if self.count > MAX_VALUES:
+            why = " (YAML aliases repeated too often?)" if len(self.built) < self.count else ""
             raise _TooBig(node, f"the document holds more than {MAX_VALUES:,} values; a config "
-                          "has a few hundred (YAML aliases repeated too often?)")
+                          f"has a few hundred{why}")
         if id(node) in self.active:
             raise _TooBig(node, "recursive YAML alias: a value contains itself")
         if len(path) > MAX_DEPTH:
