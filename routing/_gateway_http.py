@@ -40,6 +40,7 @@ __all__ = [
     "read_json_object",
     "route_info",
     "routing_error_response",
+    "session_header",
 ]
 
 @dataclass(slots=True)
@@ -160,6 +161,12 @@ def provider_header(request: web.Request) -> str | None:
     """
     value = request.headers.get("X-Routing-Provider", "").strip()
     return value or None
+
+
+def session_header(request: web.Request) -> str | None:
+    """``X-Session-ID`` (the sticky strategy's session key), or None when absent or empty."""
+    value = request.headers.get("X-Session-ID", "").strip()
+    return value[:256] or None
 
 
 def _ollama_door(request: web.Request) -> bool:

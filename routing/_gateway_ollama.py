@@ -22,6 +22,7 @@ from routing._gateway_http import (
     provider_header,
     read_json_object,
     route_info,
+    session_header,
 )
 from routing._ollama_request import ollama_chat_to_openai
 from routing._request_specs import validate_request
@@ -101,7 +102,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         if openai_request["stream"]:
             return await _stream_ndjson(request, router, openai_request, provider, started)
-        completion = await router.complete(openai_request, provider=provider)
+        completion = await router.complete(openai_request, provider=provider,
+                                           session=session_header(request))
         info.decided(completion.decision, completion.failovers)
         reply = to_ollama_reply(completion.reply, model, started)
         return web.Response(body=dumps(reply), content_type="application/json")
@@ -163,7 +165,8 @@ async def _stream_ndjson(request: web.Request, router: Router, body: dict[str, A
                          provider: str | None, started: float) -> web.StreamResponse:
     # The door's own request asks for usage: Ollama's final line reports the token counts.
     body = {**body, "stream_options": {"include_usage": True}}
-    handle = await router.open_stream(body, provider=provider)
+    handle = await router.open_stream(body, provider=provider,
+                                      session=session_header(request))
     try:
         route_info(request).decided(handle.decision, handle.failovers)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})

@@ -76,6 +76,7 @@ class Defaults:
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     retries: int = 2
+    strategy: str = "first"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,7 @@ class Rule:
     exact: tuple[str, ...]
     route: tuple[str, ...]
     targets: tuple[str, ...]
+    strategy: str | None = None
 
     @property
     def catch_all(self) -> bool:
@@ -241,6 +243,7 @@ def _build(doc: MarkedDocument) -> Config:
         probe=probe,
         breaker=breaker,
         retries=int(d.get("retries", 2)),
+        strategy=str(d.get("strategy", "first")),
     )
     providers: dict[str, Provider] = {}
     instances: dict[str, Instance] = {}
@@ -281,6 +284,7 @@ def _build(doc: MarkedDocument) -> Config:
                 exact=_as_tuple(match.get("model_exact")),
                 route=route,
                 targets=tuple(targets),
+                strategy=r.get("strategy"),
             )
         )
     g = data.get("gateway", {})

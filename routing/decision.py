@@ -37,11 +37,14 @@ class Candidate:
     models: tuple[str, ...]
     chosen: bool
     why: str
+    inflight: int = 0
+    loaded: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``candidates`` entries of ``routing explain --json``)."""
         return {"instance": self.instance, "state": self.state, "models": list(self.models),
-                "chosen": self.chosen, "why": self.why}
+                "chosen": self.chosen, "why": self.why, "inflight": self.inflight,
+                "loaded": list(self.loaded)}
 
 
 @dataclass(frozen=True, slots=True)

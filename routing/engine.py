@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from routing._strategies import Candidacy, Strategy, Warmth, order
 from routing.config import Config, Instance, load_config
 from routing.decision import Candidate, Decision, State
 from routing.errors import (
@@ -87,6 +88,12 @@ class Router:
         self._session = session
         self._own_session = session is None
         self.secrets = _secrets(config)
+        self._busy: dict[str, int] = {}  # requests in flight per instance (ours)
+        self._rotation: dict[tuple[str, ...], int] = {}
+        # Probes ask servers for their load only when a strategy will read it.
+        load_aware = {Strategy.LEAST_BUSY, Strategy.STICKY}
+        self._load_aware = Strategy(config.defaults.strategy) in load_aware or any(
+            r.strategy is not None and Strategy(r.strategy) in load_aware for r in config.rules)
 
     @classmethod
     def from_file(
@@ -147,7 +154,8 @@ class Router:
     async def _run_probe(self, key: str) -> ProbeResult:
         health = self._health[key]
         try:
-            result = await probe_instance(self.session, health.instance, self.clock)
+            result = await probe_instance(self.session, health.instance, self.clock,
+                                          load=self._load_aware)
         except Exception as exc:  # a bug or a hostile reply: reported as what it is
             logger.error("probe of %s crashed: %s", key, type(exc).__name__)
             result = ProbeResult(State.UNHEALTHY, detail=f"probe crashed: {type(exc).__name__}",
@@ -222,22 +230,41 @@ class Router:
                                model=model, provider=provider)
         return tuple(i.key for i in prov.instances), None, f"provider {provider} chosen by caller"
 
-    async def resolve(self, provider: str | None = None, model: str | None = None) -> Decision:
+    async def resolve(self, provider: str | None = None, model: str | None = None, *,
+                      session: str | None = None) -> Decision:
         """Decide where a request for ``model`` (optionally on ``provider``) goes.
 
-        Raises :class:`NoRouteError` when no READY candidate serves the model; its
-        ``candidates`` say, for each instance asked, its state and its models.
+        Among the READY candidates that serve the model, warm ones come first, then the
+        rule's (or ``defaults.strategy``) order; ``session`` is the sticky strategy's key
+        (see :func:`routing._strategies.session_key`).  Raises :class:`NoRouteError` when
+        no READY candidate serves the model; its ``candidates`` say, for each instance
+        asked, its state and its models.
         """
         keys, rule, how = self._candidates(provider, model)
         results = await self._ensure(keys)
-        return self._decide(keys, results, provider, model, rule, how)
+        return self._decide(keys, results, provider, model, rule, how, session)
+
+    def _strategy(self, model: str | None, provider: str | None) -> Strategy:
+        rule = self.rules.first_match(model) if provider is None else None
+        if rule is not None and rule.rule.strategy:
+            return Strategy(rule.rule.strategy)
+        return Strategy(self.config.defaults.strategy)
+
+    def _candidacy(self, key: str, result: ProbeResult, sent: str) -> Candidacy:
+        if result.loaded is None or sent in result.loaded:
+            warmth = Warmth.LOADED
+        elif sent in result.loading:
+            warmth = Warmth.LOADING
+        else:
+            warmth = Warmth.LOADABLE
+        return Candidacy(key, warmth, self._busy.get(key, 0), result.busy, result.slots)
 
     def _decide(
         self, keys: Sequence[str], results: Mapping[str, ProbeResult], provider: str | None,
-        model: str | None, rule: str | None, how: str,
+        model: str | None, rule: str | None, how: str, session: str | None = None,
     ) -> Decision:
-        chosen: tuple[str, str] | None = None
-        alternatives: list[str] = []
+        serving: list[Candidacy] = []
+        sent_ids: dict[str, str] = {}
         first_ready: str | None = None
         cooling: list[tuple[float, str]] = []
         trace: list[tuple[str, ProbeResult, str]] = []
@@ -263,19 +290,33 @@ class Router:
             elif wait > 0:
                 cooling.append((wait, key))
                 why = f"cooling down for {wait:.1f}s after HTTP 429"
-            elif chosen is None:
-                chosen, why = (key, sent), "chosen"
             else:
-                alternatives.append(key)
-                why = f"also serves it (failover after {chosen[0]})"
+                serving.append(self._candidacy(key, result, sent))
+                sent_ids[key] = sent
+                why = ""
             trace.append((key, result, why))
         fallback_used = False
-        if chosen is None and cooling:
+        chosen: tuple[str, str] | None = None
+        alternatives: tuple[str, ...] = ()
+        reasons: dict[str, str] = {}
+        strategy = self._strategy(model, provider)
+        if serving:
+            rotation = 0
+            if strategy is Strategy.ROUND_ROBIN:
+                ring = tuple(c.key for c in serving)
+                rotation = self._rotation.get(ring, 0)
+                self._rotation[ring] = rotation + 1
+                if len(self._rotation) > 4096:  # bounded, whatever models callers name
+                    self._rotation.clear()
+            ordered, reasons = order(serving, strategy, rotation=rotation, session=session)
+            chosen = (ordered[0].key, sent_ids[ordered[0].key])
+            alternatives = tuple(c.key for c in ordered[1:])
+        elif cooling:
             wait, key = min(cooling)
             raise BackendUnavailable(
                 f"every instance serving {model!r} is rate-limited", reason=Reason.OVERLOADED,
                 instance=key, retry_after=wait, status=429)
-        if chosen is None and model is not None and first_ready is not None \
+        elif model is not None and first_ready is not None \
                 and self.config.fallback == "any-ready":
             chosen, fallback_used = (first_ready, model), True
         if chosen is None:
@@ -283,8 +324,8 @@ class Router:
         key, sent = chosen
         candidates = tuple(
             Candidate(k, r.state, self._models_of(k, r), k == key,
-                      "chosen" + (" by fallback any-ready" if fallback_used else "")
-                      if k == key else why)
+                      _why(k, key, why, reasons, fallback_used, alternatives),
+                      inflight=self._busy.get(k, 0), loaded=tuple(_loaded_of(r)))
             for k, r, why in trace)
         inst = self.config.instances[key]
         if fallback_used:
@@ -293,11 +334,11 @@ class Router:
         elif model is None:
             reason = f"no model named: first READY candidate and its first model ({how})"
         else:
-            reason = f"{key} serves {model!r} ({how})"
+            reason = f"{key} serves {model!r} ({how}; strategy {strategy}: {reasons[key]})"
         return Decision(
             provider=inst.provider, instance=key, base_url=inst.base_url, api=inst.api,
             model=sent, reason=reason, trace=candidates, rule=rule, requested_model=model,
-            fallback_used=fallback_used, alternatives=tuple(alternatives),
+            fallback_used=fallback_used, alternatives=alternatives,
         )
 
     def _models_of(self, key: str, result: ProbeResult) -> tuple[str, ...]:
@@ -366,6 +407,22 @@ class Router:
         detail = redact_text(error.detail, self.secrets)
         health.record(ProbeResult(state, detail=f"request failed: {detail}", at=now))
 
+    def begin(self, key: str) -> None:
+        """A request to ``key`` starts (counted in flight until :meth:`end`)."""
+        self._busy[key] = self._busy.get(key, 0) + 1
+
+    def end(self, key: str) -> None:
+        """A request to ``key`` is over (answered, failed, or its stream closed)."""
+        left = self._busy.get(key, 0) - 1
+        if left > 0:
+            self._busy[key] = left
+        else:
+            self._busy.pop(key, None)
+
+    def inflight(self, key: str) -> int:
+        """Requests this router has in flight on ``key``."""
+        return self._busy.get(key, 0)
+
     def report_success(self, key: str) -> None:
         """A request to ``key`` succeeded: close its breaker."""
         health = self._health.get(key)
@@ -384,7 +441,10 @@ class Router:
             out.append({
                 "instance": key, "provider": h.instance.provider, "api": h.instance.api,
                 "kind": h.instance.kind, "url": h.instance.url, "state": h.state,
-                "models": list(h.known_models), "loaded": list(r.loaded) if r else [],
+                "models": list(h.known_models), "loaded": _loaded_of(r) if r else [],
+                "loading": list(r.loading) if r else [],
+                "inflight": self._busy.get(key, 0),
+                "server_busy": r.busy if r else None, "slots": r.slots if r else None,
                 "detail": r.detail if r else "never probed",
                 "cooling_down": round(h.cooling(now), 3),
                 "breaker": h.breaker.state, "failures": h.breaker.failures,
@@ -399,15 +459,17 @@ class Router:
 
     # -- requests (adapters + failover) --------------------------------------------------
 
-    async def complete(self, request: Mapping[str, Any], *, provider: str | None = None
-                       ) -> Completion:
-        """Send an OpenAI-shaped request with failover; the reply, decision and attempts."""
-        return await complete(self, request, provider=provider)
+    async def complete(self, request: Mapping[str, Any], *, provider: str | None = None,
+                       session: str | None = None) -> Completion:
+        """Send an OpenAI-shaped request with failover; the reply, decision and attempts.
 
-    async def open_stream(self, request: Mapping[str, Any], *, provider: str | None = None
-                          ) -> StreamHandle:
+        ``session`` is an explicit sticky session id (the gateway's ``X-Session-ID``)."""
+        return await complete(self, request, provider=provider, session=session)
+
+    async def open_stream(self, request: Mapping[str, Any], *, provider: str | None = None,
+                          session: str | None = None) -> StreamHandle:
         """Start a stream with failover up to its first chunk; iterate the handle for chunks."""
-        return await open_stream(self, request, provider=provider)
+        return await open_stream(self, request, provider=provider, session=session)
 
     async def chat(self, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
                    provider: str | None = None, **params: Any) -> dict[str, Any]:
@@ -434,3 +496,21 @@ def _secrets(config: Config) -> tuple[str, ...]:
         if key and len(key) >= 4:
             found.update((key, f"Bearer {key}"))
     return tuple(sorted(found, key=len, reverse=True))
+
+
+def _loaded_of(result: ProbeResult) -> list[str]:
+    """The models a result says are loaded (all of them when the server does not say)."""
+    if not result.ready:
+        return []
+    return list(result.models if result.loaded is None else result.loaded)
+
+
+def _why(key: str, chosen: str, why: str, reasons: Mapping[str, str], fallback: bool,
+         alternatives: Sequence[str]) -> str:
+    if key == chosen:
+        if fallback:
+            return "chosen by fallback any-ready"
+        return "chosen: " + reasons[key]
+    if key in reasons:
+        return f"also serves it ({reasons[key]}); failover #{alternatives.index(key) + 1}"
+    return why

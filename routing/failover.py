@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from routing._request_specs import validate_openai_chat
+from routing._strategies import session_key
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout
 from routing.config import Config, Instance
@@ -60,9 +61,17 @@ class RouterLike(Protocol):
         """The HTTP session requests go out on."""
         ...
 
-    async def resolve(self, provider: str | None = None, model: str | None = None
-                      ) -> Decision:
-        """Decide where a request for ``model`` goes."""
+    async def resolve(self, provider: str | None = None, model: str | None = None, *,
+                      session: str | None = None) -> Decision:
+        """Decide where a request for ``model`` goes (``session``: the sticky key)."""
+        ...
+
+    def begin(self, key: str) -> None:
+        """A request to ``key`` starts (in flight)."""
+        ...
+
+    def end(self, key: str) -> None:
+        """A request to ``key`` is over."""
         ...
 
     def reroute(self, decision: Decision, key: str) -> Decision:
@@ -179,15 +188,19 @@ class _Attempts:
 
 
 async def complete(router: RouterLike, request: Mapping[str, Any], *,
-                   provider: str | None = None) -> Completion:
+                   provider: str | None = None, session: str | None = None) -> Completion:
     """Answer an OpenAI-shaped ``request`` (non-streaming), failing over as needed.
+
+    ``session`` is an explicit session id (``X-Session-ID``) for the sticky strategy; without
+    one the request's ``user``, else its system prompt and first user message, key it.
 
     Raises :class:`~routing.errors.NoRouteError` when nothing serves the model, the
     :class:`BackendRejected` of a 4xx at once, or the last attempt's :class:`BackendError`;
     :class:`~routing.errors.InvalidRequest` before anything else for a malformed request.
     """
     validate_openai_chat(request)
-    decision = await router.resolve(provider=provider, model=request.get("model"))
+    decision = await router.resolve(provider=provider, model=request.get("model"),
+                                    session=session_key(request, session))
     plan = _Attempts(router, decision)
     last: BackendError | None = None
     for failovers, (current, inst) in enumerate(plan.plan()):
@@ -197,6 +210,7 @@ async def complete(router: RouterLike, request: Mapping[str, Any], *,
         model = current.model or current.requested_model or ""
         started = time.perf_counter()
         timeout = client_timeout(inst, min(inst.request_timeout, remaining))
+        router.begin(inst.key)
         try:
             reply, raw = await get_adapter(inst.api).chat_raw(router.session, inst, model,
                                                               request, timeout)
@@ -206,6 +220,8 @@ async def complete(router: RouterLike, request: Mapping[str, Any], *,
                 raise
             last = exc
             continue
+        finally:
+            router.end(inst.key)
         router.report_success(inst.key)
         router.metrics.request(inst.key, model, "ok", time.perf_counter() - started)
         plan.attempts.append((inst.key, None))
@@ -273,6 +289,7 @@ class StreamHandle:
     def _finish(self, outcome: str) -> None:
         if not self._done:
             self._done = True
+            self._router.end(self._inst.key)
             self._router.metrics.request(self._inst.key, self._model, outcome,
                                          time.perf_counter() - self._started)
 
@@ -296,13 +313,16 @@ async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
 
 
 async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
-                      provider: str | None = None) -> StreamHandle:
+                      provider: str | None = None, session: str | None = None
+                      ) -> StreamHandle:
     """Start a stream, failing over until a first chunk arrives; return its handle.
 
-    Raises like :func:`complete` when no instance produces a first chunk.
+    Raises like :func:`complete` when no instance produces a first chunk; ``session`` as
+    there.  The instance counts the stream in flight until the handle is finished or closed.
     """
     validate_openai_chat(request)
-    decision = await router.resolve(provider=provider, model=request.get("model"))
+    decision = await router.resolve(provider=provider, model=request.get("model"),
+                                    session=session_key(request, session))
     plan = _Attempts(router, decision)
     last: BackendError | None = None
     for failovers, (current, inst) in enumerate(plan.plan()):
@@ -314,6 +334,7 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
         chunks = get_adapter(inst.api).stream(
             router.session, inst, model, request,
             client_timeout(inst, min(inst.request_timeout, remaining)))
+        router.begin(inst.key)
         try:
             first = await chunks.__anext__()
         except StopAsyncIteration:
@@ -322,6 +343,7 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
         except BackendError as error:
             exc = error
         except BaseException:
+            router.end(inst.key)
             await _close(chunks)
             raise
         else:
@@ -330,6 +352,7 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
             current = plan.verified(current, inst, first.get("model"))
             return StreamHandle(router, inst, chunks, first, current, plan.attempts,
                                 failovers, started)
+        router.end(inst.key)
         await _close(chunks)
         plan.failed(current, exc, time.perf_counter() - started)
         if not exc.reason.fails_over:

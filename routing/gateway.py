@@ -51,6 +51,7 @@ from routing._gateway_http import (
     read_json_object,
     route_info,
     routing_error_response,
+    session_header,
 )
 from routing.config import Config, load_config
 from routing.engine import Router
@@ -78,7 +79,8 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         provider = provider_header(request)
         if body.get("stream"):
             return await _stream_sse(request, router, body, provider)
-        completion = await router.complete(body, provider=provider)
+        completion = await router.complete(body, provider=provider,
+                                           session=session_header(request))
         info.decided(completion.decision, completion.failovers)
         raw = completion.raw
         return web.Response(body=dumps(completion.reply) if raw is None else raw,
@@ -87,7 +89,8 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def _stream_sse(request: web.Request, router: Router, body: dict[str, Any],
                       provider: str | None) -> web.StreamResponse:
-    handle = await router.open_stream(body, provider=provider)
+    handle = await router.open_stream(body, provider=provider,
+                                      session=session_header(request))
     try:
         route_info(request).decided(handle.decision, handle.failovers)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",

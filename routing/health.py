@@ -18,13 +18,21 @@ __all__ = ["Breaker", "InstanceHealth", "ProbeResult", "served_names"]
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
-    """What one probe learnt: state, the models served (live list), the loaded ones, why."""
+    """What one probe learnt: state, the models served (live list), why.
+
+    ``loaded`` lists the models in memory (None: the server does not say, so every listed
+    model counts as loaded), ``loading`` those being loaded now; ``busy`` and ``slots``
+    are what the server reports of its own load (llama.cpp ``/slots``), None if nothing.
+    """
 
     state: str
     models: tuple[str, ...] = ()
-    loaded: tuple[str, ...] = ()
+    loaded: tuple[str, ...] | None = None
     detail: str = ""
     at: float = 0.0
+    loading: tuple[str, ...] = ()
+    busy: int | None = None
+    slots: int | None = None
 
     @property
     def ready(self) -> bool:

@@ -19,13 +19,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from routing.decision import State
 
-__all__ = ["ProbeFailed", "check", "get_json", "openai_ids"]
+__all__ = ["ProbeFailed", "Probed", "check", "get_json", "model_states", "openai_ids",
+           "slots_load"]
+
+
+@dataclass(frozen=True, slots=True)
+class Probed:
+    """What a successful probe learnt: the models served, and what the server says of
+    them and of itself (``loaded`` None: it does not say; ``busy``/``slots`` None: same)."""
+
+    models: tuple[str, ...]
+    loaded: tuple[str, ...] | None = None
+    loading: tuple[str, ...] = ()
+    busy: int | None = None
+    slots: int | None = None
 
 
 class ProbeFailed(Exception):
@@ -99,3 +113,32 @@ def openai_ids(body: Any, what: str) -> tuple[str, ...]:
         if isinstance(data, list):
             return ()
     raise ProbeFailed(State.UNHEALTHY, f"{what}: not a model list")
+
+
+def model_states(body: Any) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """(loaded, loading) from an OpenAI-style list whose entries carry llama.cpp router
+    mode's ``status.value``; (None, ()) when no entry says (every model is loaded)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None, ()
+    loaded: list[str] = []
+    loading: list[str] = []
+    said = False
+    for entry in data:
+        status = entry.get("status") if isinstance(entry, dict) else None
+        value = status.get("value") if isinstance(status, dict) else None
+        if not isinstance(value, str) or not isinstance(entry.get("id"), str):
+            continue
+        said = True
+        if value == "loaded":
+            loaded.append(entry["id"])
+        elif value == "loading":
+            loading.append(entry["id"])
+    return (tuple(loaded), tuple(loading)) if said else (None, ())
+
+
+def slots_load(body: Any) -> tuple[int | None, int | None]:
+    """(busy, slots) from llama.cpp's ``GET /slots`` list; (None, None) for anything else."""
+    if not isinstance(body, list) or not body or not all(isinstance(s, dict) for s in body):
+        return None, None
+    return sum(1 for s in body if s.get("is_processing") is True), len(body)

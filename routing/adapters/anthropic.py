@@ -22,7 +22,7 @@ from routing.adapters._http import (
     read_object,
     wants_usage,
 )
-from routing.adapters._probe import check, get_json, openai_ids
+from routing.adapters._probe import Probed, check, get_json, openai_ids
 from routing.config import Instance
 from routing.errors import BackendProtocolError, BackendUnavailable, Reason
 
@@ -270,14 +270,15 @@ class AnthropicAdapter:
         return headers(instance)
 
     async def probe(
-        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout,
+        *, load: bool = False,
+    ) -> Probed:
         """``GET /v1/models`` (``x-api-key``); a 404 falls back to the configured ``models``."""
         status, body = await get_json(session, instance.url + "/v1/models", headers(instance),
                                       timeout)
         if status == 404 and instance.models:
-            return instance.models, ()
-        return openai_ids(check(status, body, "GET /v1/models"), "GET /v1/models"), ()
+            return Probed(instance.models)
+        return Probed(openai_ids(check(status, body, "GET /v1/models"), "GET /v1/models"))
 
     async def chat(
         self,

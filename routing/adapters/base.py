@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from routing.adapters._probe import Probed
 from routing.config import Instance
 
 __all__ = ["Adapter"]
@@ -29,13 +30,13 @@ class Adapter(Protocol):
         ...
 
     async def probe(
-        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Ask the server what it serves: (models, loaded models).
+        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout,
+        *, load: bool = False,
+    ) -> Probed:
+        """Ask the server what it serves, what it has loaded and (``load``) how busy it is.
 
         Raises :class:`routing.adapters._probe.ProbeFailed` (with the state it means) when
-        the answer says the instance cannot serve; ``loaded`` is empty when the server
-        does not say.
+        the answer says the instance cannot serve.
         """
         ...
 

@@ -23,7 +23,7 @@ from routing.adapters._http import (
     read_object,
     wants_usage,
 )
-from routing.adapters._probe import ProbeFailed, check, get_json
+from routing.adapters._probe import Probed, ProbeFailed, check, get_json
 from routing.config import Instance
 from routing.decision import State
 from routing.errors import BackendProtocolError
@@ -243,11 +243,11 @@ class OllamaAdapter:
         return _headers(instance)
 
     async def probe(
-        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout,
+        *, load: bool = False,
+    ) -> Probed:
         """``GET /api/tags`` decides readiness and lists the models; ``GET /api/ps`` (a
-        nicety: its failure changes nothing) says which are loaded.  Returns (models, loaded).
-        """
+        nicety: its failure only means "not said") says which are loaded."""
         hdrs = _headers(instance)
         status, body = await get_json(session, instance.url + "/api/tags", hdrs, timeout)
         body = check(status, body, "GET /api/tags")
@@ -256,12 +256,13 @@ class OllamaAdapter:
             raise ProbeFailed(State.UNHEALTHY, "GET /api/tags: no models[] list")
         names = tuple(str(m.get("name") or m.get("model")) for m in models
                       if isinstance(m, dict))
-        loaded: tuple[str, ...] = ()
+        loaded: tuple[str, ...] | None = None
         with contextlib.suppress(ProbeFailed):
             status, ps = await get_json(session, instance.url + "/api/ps", hdrs, timeout)
             if status == 200 and isinstance(ps, dict) and isinstance(ps.get("models"), list):
-                loaded = tuple(str(m.get("name")) for m in ps["models"] if isinstance(m, dict))
-        return names, loaded
+                loaded = tuple(str(m.get("name") or m.get("model")) for m in ps["models"]
+                               if isinstance(m, dict))
+        return Probed(names, loaded)
 
     async def chat(
         self,

@@ -14,7 +14,14 @@ import aiohttp
 
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import expect_object, iter_sse, loads, post, post_read
-from routing.adapters._probe import check, get_json, openai_ids
+from routing.adapters._probe import (
+    Probed,
+    check,
+    get_json,
+    model_states,
+    openai_ids,
+    slots_load,
+)
 from routing.config import Instance
 from routing.errors import BackendProtocolError
 
@@ -77,20 +84,30 @@ class OpenAIAdapter:
         return headers(instance)
 
     async def probe(
-        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout,
+        *, load: bool = False,
+    ) -> Probed:
         """llama.cpp: ``GET /health`` (503 = LOADING; absent on old servers and proxies),
-        then ``GET /v1/models``; other servers: ``GET /v1/models`` alone (a 404 falls back
-        to the configured ``models``).  Returns (models, loaded)."""
+        ``GET /v1/models`` (router mode says which models are loaded) and, when ``load``
+        is asked (a load-aware strategy is configured), ``GET /slots``; other servers:
+        ``GET /v1/models`` alone (a 404 falls back to the configured ``models``)."""
         hdrs = headers(instance)
-        if instance.kind == "llamacpp":
+        llamacpp = instance.kind == "llamacpp"
+        if llamacpp:
             status, body = await get_json(session, instance.url + "/health", hdrs, timeout)
             if status != 404:
                 check(status, body, "GET /health")
         status, body = await get_json(session, instance.url + "/v1/models", hdrs, timeout)
-        if status == 404 and instance.models and instance.kind != "llamacpp":
-            return instance.models, ()
-        return openai_ids(check(status, body, "GET /v1/models"), "GET /v1/models"), ()
+        if status == 404 and instance.models and not llamacpp:
+            return Probed(instance.models)
+        models = openai_ids(check(status, body, "GET /v1/models"), "GET /v1/models")
+        loaded, loading = model_states(body)
+        busy = slots = None
+        if load and llamacpp and loaded is None:  # one model: its slots are the server's load
+            status, body = await get_json(session, instance.url + "/slots", hdrs, timeout)
+            if status == 200:
+                busy, slots = slots_load(body)
+        return Probed(models, loaded, loading, busy, slots)
 
     async def chat(
         self,

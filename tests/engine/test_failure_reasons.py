@@ -138,7 +138,7 @@ def test_crashed_probe_is_reported_as_a_crash(monkeypatch: pytest.MonkeyPatch,
                                               caplog: pytest.LogCaptureFixture) -> None:
     """A probe that raises is UNHEALTHY 'probe crashed: X', logged in one line, not a timeout."""
 
-    async def boom(*args: object) -> None:
+    async def boom(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
     monkeypatch.setattr(engine_module, "probe_instance", boom)

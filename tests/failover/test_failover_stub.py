@@ -86,6 +86,7 @@ class StubRouter:
                                  Defaults(request_timeout=deadline, retries=retries))
         self.metrics = Metrics()
         self.failures: list[tuple[str, BaseException]] = []
+        self.inflight: dict[str, int] = {}
         self.successes: list[str] = []
         self.decision = Decision(provider="p", instance=insts[0].key,
                                  base_url=insts[0].base_url, api="openai", model="m",
@@ -99,9 +100,15 @@ class StubRouter:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def resolve(self, provider: str | None = None, model: str | None = None
-                      ) -> Decision:
+    async def resolve(self, provider: str | None = None, model: str | None = None, *,
+                      session: str | None = None) -> Decision:
         return self.decision
+
+    def begin(self, key: str) -> None:
+        self.inflight[key] = self.inflight.get(key, 0) + 1
+
+    def end(self, key: str) -> None:
+        self.inflight[key] -= 1
 
     def reroute(self, decision: Decision, key: str) -> Decision:
         inst = self.config.instances[key]
