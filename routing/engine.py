@@ -314,7 +314,8 @@ class Router:
         elif cooling:
             wait, key = min(cooling)
             raise BackendUnavailable(
-                f"every instance serving {model!r} is rate-limited", reason=Reason.OVERLOADED,
+                f"the READY instances serving {model!r} are all rate-limited (HTTP 429)",
+                reason=Reason.OVERLOADED,
                 instance=key, retry_after=wait, status=429)
         elif model is not None and first_ready is not None \
                 and self.config.fallback == "any-ready":

@@ -163,7 +163,9 @@ class ConfigWatcher:
         self._force = False
         self._seen = _fingerprint(path)
         self._state = _state(_read(path))
-        #: Reload attempts so far, and how many failed (tests wait on these).
+        #: Checks (polls and triggers), reload attempts so far, and how many failed (tests
+        #: wait on these).
+        self.checks = 0
         self.attempts = 0
         self.failures = 0
         #: The logged line of the last failed attempt; None once a reload succeeds.
@@ -186,6 +188,7 @@ class ConfigWatcher:
 
     async def check(self, *, force: bool = False) -> bool:
         """Reload if the file changed (or ``force``); True when a new config was applied."""
+        self.checks += 1
         seen = _fingerprint(self.path)
         if not force and seen == self._seen:
             return False
