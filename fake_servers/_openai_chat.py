@@ -1,12 +1,13 @@
 """OpenAI-style ``/v1/chat/completions``, shared by llama.cpp, LM Studio, OpenAI and Ollama.
 
 Replies follow :func:`fake_servers._inputs.plan_reply`. Tool calls go out as
-``message.tool_calls`` (``content: null``, finish ``tool_calls``) or, streamed, one call after
-the other: a delta opening call *i* (``{"index": i, "id", "type": "function", "function":
-{"name", "arguments": ""}}``; llama.cpp leaves out the empty ``arguments``), then deltas
-``{"index": i, "function": {"arguments": FRAGMENT}}`` of 3-5 characters; the last chunk has
-``finish_reason: "tool_calls"``. A usage chunk (``choices: []``) is sent only when
-``stream_options.include_usage`` is true; llama.cpp otherwise puts ``timings`` on the last chunk.
+``message.tool_calls`` (with ``content: null``; llama.cpp: ``""``), finish ``tool_calls``, or,
+streamed, one call after the other: a delta opening call *i* (``{"index": i, "id", "type":
+"function", "function": {"name", "arguments": ""}}``; llama.cpp leaves out the empty
+``arguments``), then deltas ``{"index": i, "function": {"arguments": FRAGMENT}}`` of 3-5
+characters; the last chunk has ``finish_reason: "tool_calls"``. A usage chunk (``choices: []``)
+is sent only when ``stream_options.include_usage`` is true; llama.cpp otherwise puts ``timings``
+on the last chunk.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class OpenAIFlavor:
     """A new tool call id (OpenAI: ``call_`` and 24 characters)."""
     empty_arguments: bool = True
     """The delta opening a streamed tool call carries ``"arguments": ""`` (llama.cpp: no)."""
+    tool_call_content: str | None = None
+    """``message.content`` next to tool calls (OpenAI: null; llama.cpp: ``""``)."""
 
 
 def _timings(prompt_n: int, predicted_n: int) -> JSONDict:
@@ -123,7 +126,7 @@ def chat_handler(state: FakeState, flavor: OpenAIFlavor) -> Callable[[web.Reques
         if reply.tool_calls:
             message = {
                 "role": "assistant",
-                "content": None,
+                "content": flavor.tool_call_content,
                 "tool_calls": [_whole_call(call) for call in reply.tool_calls],
             }
         answer: JSONDict = {
@@ -173,8 +176,9 @@ async def _stream(
     n_prompt: int,
     include_usage: bool,
 ) -> web.StreamResponse:
-    chunk_base: JSONDict = {**base, "id": new_id("chatcmpl-"), "object": "chat.completion.chunk"}
-    # llama.cpp puts "created" before "id"; key order is kept from ``base`` then the rest.
+    # Key order as llama.cpp writes chunks: created, id, model, system_fingerprint, object.
+    chunk_base: JSONDict = {"created": base["created"], "id": new_id("chatcmpl-"), **base}
+    chunk_base["object"] = "chat.completion.chunk"
 
     def chunk(delta: Mapping[str, Any], finish: str | None) -> JSONDict:
         return {

@@ -48,6 +48,7 @@ _FLAVOR = OpenAIFlavor(
     content_required="All non-assistant messages must contain 'content'",
     tool_call_id=lambda: new_id("", 32),
     empty_arguments=False,
+    tool_call_content="",
 )
 
 

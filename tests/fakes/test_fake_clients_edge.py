@@ -54,7 +54,7 @@ def test_openai_client_tool_calls(fake_server: FakeServerFactory, kind: str) -> 
         )
     choice = whole.choices[0]
     assert choice.finish_reason == "tool_calls"
-    assert choice.message.content is None
+    assert not choice.message.content
     calls = choice.message.tool_calls or []
     assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == TWO_CALLS
     names: dict[int, str] = {}

@@ -87,7 +87,7 @@ def test_call_tools(fake_server: FakeServerFactory, kind: str, stream: bool) -> 
     else:
         (choice,) = body["choices"]
         assert choice["finish_reason"] == "tool_calls"
-        assert choice["message"]["content"] is None
+        assert choice["message"]["content"] == ("" if kind == "llamacpp" else None)
         ids = [c["id"] for c in choice["message"]["tool_calls"]]
         assert len(set(ids)) == 2 and all(ids)
         assert {c["type"] for c in choice["message"]["tool_calls"]} == {"function"}
@@ -119,6 +119,20 @@ def test_openai_style_tool_call_deltas(fake_server: FakeServerFactory, kind: str
     assert all(3 <= size <= 5 for size in sizes[:-1]) and 0 < sizes[-1] <= 5
     indexes = [d["index"] for d in deltas]
     assert indexes == sorted(indexes), "calls are streamed one after the other"
+
+
+def test_llamacpp_tool_call_details(fake_server: FakeServerFactory) -> None:
+    """llama.cpp (as its server code writes them): content "" beside tool calls, 32-character
+    call ids, stream chunks keyed created, id, model, system_fingerprint, object."""
+    fake = fake_server("llamacpp")
+    whole = ask(fake.url, "llamacpp", ASK_TOOLS, tools=tools_of("llamacpp")).json()
+    streamed = ask(fake.url, "llamacpp", ASK_TOOLS, True, tools=tools_of("llamacpp"))
+    message = whole["choices"][0]["message"]
+    assert message["content"] == ""
+    assert all(len(c["id"]) == 32 and c["id"].isalnum() for c in message["tool_calls"])
+    for chunk in stream_events("llamacpp", streamed.text):
+        keys = list(chunk)
+        assert keys[1:6] == ["created", "id", "model", "system_fingerprint", "object"]
 
 
 def test_anthropic_tool_use_events(fake_server: FakeServerFactory) -> None:
