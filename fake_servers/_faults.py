@@ -1,32 +1,34 @@
 """Faults that answer in place of the handler: rate limits, refused keys, quoted credentials,
 one poisoned request, redirects. Bodies use the error dialect of the path (:mod:`._wire`).
 
-=====================  ===========================================================================
-``error429[:SECONDS]``  chat requests: 429, ``Retry-After: SECONDS`` (default 1), a rate-limit
-                        error (OpenAI ``type: requests, code: rate_limit_exceeded``; Anthropic
-                        ``rate_limit_error``; Ollama ``{"error": ...}``). Probes answer normally.
-``error401``            every request, probes included: 401 with the message
-                        ``Incorrect API key provided: <credential>`` (the ``Authorization`` value,
-                        Anthropic: ``x-api-key``); OpenAI shape with ``code: invalid_api_key`` on
-                        llama.cpp, LM Studio, OpenAI and Ollama ``/v1``; Anthropic
-                        ``authentication_error``; Ollama ``{"error": ...}``.
-``echo-auth[:MODE]``    quotes every credential header it got (``Authorization``, ``x-api-key``,
-                        ``api-key``; full values) in its answer. MODE (default ``500``) picks it:
-                        ``401``, ``429``, ``500`` (that status, error body of the dialect);
-                        ``200-error`` (HTTP 200, the dialect's error body); ``text`` (HTTP 500,
-                        ``text/plain``); ``stream-error`` (a streamed chat sends its first content
-                        event, then an error event: SSE ``data: {"error": {...}}``, Anthropic
-                        ``event: error``, Ollama NDJSON ``{"error": "..."}``, and ends; a
-                        non-streamed chat gets the ``500`` answer). These touch chat requests
-                        only; ``probe`` instead makes every other request (``/health``,
-                        ``/v1/models``, ``/api/tags``, ...) a 500 quoting them, chats stay normal.
-``poison``              a chat request whose last user message contains ``POISON``: 500
-                        (llama.cpp: ``{"error": {"code": 500, "message": "... chat template
-                        error ...", "type": "server_error"}}``); everything else is normal.
-``redirect[:URL]``      every request: 307 with ``Location: URL`` (default: the fake's own
-                        ``/_fake/redirected``, which answers 200 ``{"redirected": true}``, logs
-                        the request and counts it in ``redirected_hits``).
-=====================  ===========================================================================
+``error429[:SECONDS]``
+    Chat requests: 429, ``Retry-After: SECONDS`` (default 1), a rate-limit error (OpenAI
+    ``type: requests, code: rate_limit_exceeded``; Anthropic ``rate_limit_error``; Ollama
+    ``{"error": ...}``). Probes answer normally.
+``error401``
+    Every request, probes included: 401 with the message ``Incorrect API key provided:
+    <credential>`` (the ``Authorization`` value; Anthropic: ``x-api-key``, else
+    ``Authorization``; ``<none>`` without either). OpenAI shape with ``code: invalid_api_key`` on
+    llama.cpp, LM Studio, OpenAI and Ollama ``/v1``; Anthropic ``authentication_error``; Ollama
+    ``{"error": ...}``.
+``echo-auth[:MODE]``
+    Quotes every credential header it got (``Authorization``, ``x-api-key``, ``api-key``; full
+    values, as ``upstream saw credentials: Authorization: Bearer sk-...``). MODE (default
+    ``500``) picks how: ``401``, ``429``, ``500`` (that status, the dialect's error body; 429
+    with ``Retry-After: 1``); ``200-error`` (HTTP 200, the dialect's error body); ``text`` (HTTP
+    500, ``text/plain``); ``stream-error`` (a streamed chat sends its first content event, then
+    an error event: SSE ``data: {"error": {...}}``, Anthropic ``event: error``, Ollama NDJSON
+    ``{"error": "..."}``, and ends without ``[DONE]``; a non-streamed chat gets the ``500``
+    answer). These modes touch chat requests only; ``probe`` instead makes every other request
+    (``/health``, ``/v1/models``, ``/api/tags``, ...) a 500 quoting them, and chats are normal.
+``poison``
+    A chat request whose last user message contains ``POISON``: 500 (llama.cpp: ``{"error":
+    {"code": 500, "message": "... chat template error ...", "type": "server_error"}}``);
+    everything else is normal.
+``redirect[:URL]``
+    Every request: 307 with ``Location: URL`` (default: the fake's own ``/_fake/redirected``,
+    which answers 200 ``{"redirected": true}`` to any method, logs the request and counts it in
+    ``redirected_hits``).
 """
 
 from __future__ import annotations
