@@ -24,19 +24,20 @@ from typing import Any
 
 import yaml
 
+from routing._env import expand, only_reference, plain_scalar, reference_problem
 from routing._yaml_errors import (
     MAX_DEPTH,
     DepthLimitedLoader,
     TooDeep,
     pos,
+    quoted,
+    shorten,
     syntax_message,
     too_deep_at,
 )
 from routing.errors import ConfigIssue
 
 Path = tuple[str | int, ...]
-
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 #: Most values a document may expand to; YAML aliases can make a small file huge
 #: (the "billion laughs"), and a config has a few hundred values at most.
@@ -67,6 +68,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 #: libyaml's parser when PyYAML has it: ~10x faster on big files, same nodes and marks.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+__all__ = ["MAX_VALUES", "MarkedDocument", "json_path", "load_marked", "quoted", "shorten"]
+
 
 def json_path(path: Path) -> str:
     """Render a path as a JSONPath string: ``$.providers.ollama.instances[0]``."""
@@ -81,20 +84,6 @@ def json_path(path: Path) -> str:
         else:
             out += "[" + repr(part) + "]"
     return out
-
-
-def shorten(text: str, limit: int = 60) -> str:
-    """``text`` cut to ``limit`` characters, saying how long it was."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}…({len(text):,} characters)"
-
-
-def quoted(value: object, limit: int = 60) -> str:
-    """``repr(value)``, a long string cut to its first ``limit`` characters (and its length)."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]!r}…({len(value):,} characters)"
-    return shorten(repr(value), limit + 20)
 
 
 @dataclass(slots=True)
@@ -321,23 +310,11 @@ class _Builder:
         return out
 
     def _interpolate(self, text: str, node: yaml.Node, path: Path) -> Any:
-        problem = _reference_problem(text)
+        problem = reference_problem(text)
         if problem is not None:
             self._refuse(path, problem)
             return text
-        missing: list[str] = []
-
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            value = self.environ.get(name)
-            if value is None or (value == "" and default is not None):
-                if default is None:
-                    missing.append(name)
-                    return ""
-                return default
-            return value
-
-        result = _ENV.sub(replace, text)
+        result, missing = expand(text, self.environ)
         if result != text:
             self.doc.interpolated[json_path(path)] = text
         for name in missing:
@@ -349,35 +326,13 @@ class _Builder:
         checked = self._text(result, path, source=source)
         if checked is None:
             return result
-        result = checked
-        if _ENV.fullmatch(text):
+        if only_reference(text):
             # A scalar that is only a variable gets YAML's typing: port: "${PORT:-8080}"
             # is a number (flow mappings need the quotes, so quoting cannot mean "string").
-            typed = _plain_scalar(result)
+            typed = plain_scalar(checked)
             if isinstance(typed, int | float | bool):
-                return self._number(typed, result, path, source)
-        return result
-
-
-def _reference_problem(text: str) -> str | None:
-    """Why the ``${...}`` references in ``text`` cannot be expanded, or None."""
-    for match in _ENV.finditer(text):
-        default = match.group(2)
-        if default is not None and "${" in default:
-            return (f"nested ${{...}} in {quoted(text)}: the default of ${{{match.group(1)}"
-                    ":-...} cannot hold another variable; give a plain default")
-    if "${" in _ENV.sub("", text):
-        return (f"{quoted(text)} has a '${{' that starts no variable reference: write "
-                "${NAME} or ${NAME:-default} (NAME: letters, digits and _)")
-    return None
-
-
-def _plain_scalar(text: str) -> Any:
-    """What YAML makes of ``text`` as a plain scalar (a number, true...), or ``text``."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError):
-        return text
+                return self._number(typed, checked, path, source)
+        return checked
 
 
 def load_marked(

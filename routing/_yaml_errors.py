@@ -1,4 +1,8 @@
-"""What to tell the user about YAML that cannot be parsed: where to fix it, in one line."""
+"""What to tell the user about YAML that cannot be parsed: where to fix it, in one line.
+
+Also the limits that keep parsing bounded (:data:`MAX_DEPTH`, :class:`DepthLimitedLoader`)
+and how messages quote what was written (:func:`shorten`, :func:`quoted`: never a megabyte).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,20 @@ class Mark(Protocol):
 
     line: int
     column: int
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…({len(text):,} characters)"
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """``repr(value)``, a long string cut to its first ``limit`` characters (and its length)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}…({len(value):,} characters)"
+    return shorten(repr(value), limit + 20)
 
 
 def pos(mark: Mark) -> tuple[int, int]:
