@@ -11,10 +11,11 @@ Every hostile body ends in an answer, never in an exception the gateway did not 
   encoder after it);
 - strings or keys holding a lone surrogate (``"\\ud800"`` parses, then fails to encode).
 
-The common body pays for little of this: the depth is bounded by counting brackets (C
-speed) and measured only when there are more than :data:`MAX_DEPTH` of them; strings are
-searched for lone surrogates only when the raw bytes hold a surrogate escape that is not
-part of a pair.
+The common body pays for little of this: the depth is measured (level by level, once
+parsed) only when the body holds more than :data:`MAX_DEPTH` opening brackets, counted at C
+speed; strings are searched for lone surrogates only when the raw bytes hold a surrogate
+escape that is not part of a pair. Brackets are never matched up in the raw bytes: those
+inside strings would hide real nesting there, or make text look nested.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ __all__ = ["MAX_DEPTH", "parse_json_object"]
 #: The deepest nesting of arrays and objects a request may have.
 MAX_DEPTH = 64
 
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_SQUARE = bytes.maketrans(b"{}", b"[]")
 # A surrogate escape (\uD800-\uDFFF) that is not a high one followed by a low one, and not
 # a low one preceded by a high one: only then can a string hold a lone surrogate.
 _LONE_ESCAPE = re.compile(
@@ -70,18 +69,16 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
                        f"{exc.start}", "invalid_encoding") from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    deep = _too_deep(data)
-    if deep:
-        raise _too_deep_error()
     try:
-        body = _DECODER.decode(text)
+        body = _DECODER.decode(text)  # the C parser stops at the recursion limit
     except _NonFinite as exc:
         raise _invalid(f"request body is not valid JSON: {exc}", "invalid_json") from None
     except RecursionError:
         raise _too_deep_error() from None
     except ValueError as exc:  # JSONDecodeError, and ints beyond 4300 digits
         raise _invalid(f"request body is not valid JSON: {exc}", "invalid_json") from None
-    if deep is None and _depth(body) > MAX_DEPTH:
+    # Nesting needs an opening bracket per level: few brackets, no need to measure.
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
         raise _too_deep_error()
     if not isinstance(body, dict):
         raise _invalid("request body must be a JSON object, got "
@@ -108,40 +105,20 @@ def _too_deep_error() -> InvalidRequest:
     return _invalid(f"request body is nested deeper than {MAX_DEPTH} levels", "too_deep")
 
 
-def _too_deep(data: bytes) -> bool | None:
-    """Whether arrays and objects nest deeper than :data:`MAX_DEPTH`; None: measure after.
-
-    Brackets inside strings are counted too: when they unbalance the count, the parsed
-    value is measured instead (:func:`_depth`), so text full of brackets is never refused.
-    """
-    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
-        return False
-    brackets = data.translate(_SQUARE, _NOT_BRACKETS)
-    for _ in range(MAX_DEPTH):
-        reduced = brackets.replace(b"[]", b"")
-        if not reduced:
-            return False
-        if len(reduced) == len(brackets):
-            return None  # unbalanced: brackets inside strings
-        brackets = reduced
-    return True if brackets.count(b"[") == brackets.count(b"]") else None
-
-
 def _depth(value: Any) -> int:
-    """The nesting depth of a parsed value (iterative: no recursion on hostile input)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            item = item.values()
-        elif not isinstance(item, list):
-            continue
-        deepest = max(deepest, level)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, level + 1) for child in item if isinstance(child, dict | list))
-    return deepest
+    """The nesting depth of a parsed value, up to ``MAX_DEPTH + 1`` (level by level: no
+    recursion on hostile input, and no walk deeper than the limit)."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level and depth <= MAX_DEPTH:
+        depth += 1
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+    return depth
 
 
 def _lone_surrogate(value: Any) -> str | None:
