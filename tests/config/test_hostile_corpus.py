@@ -181,6 +181,20 @@ def test_subprocess_survives_a_c_locale(tmp_path: Path) -> None:
     assert "provid\\xe9rs" in proc.stdout
 
 
+def test_file_name_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file name with a byte that is not UTF-8 (a lone surrogate in Python) prints escaped,
+    for `ok` and for issues alike."""
+    good = tmp_path / os.fsdecode(b"good\xff.yaml")
+    good.write_bytes((HOSTILE / "key_quoted_number_ok.yaml").read_bytes())
+    bad = tmp_path / os.fsdecode(b"bad\xfe.yaml")
+    bad.write_text("~\n", encoding="utf-8")
+    code = main(["validate", str(good), str(bad)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 2
+    assert out[0] == f"{tmp_path}/good\\udcff.yaml: ok"
+    assert out[1].startswith(f"{tmp_path}/bad\\udcfe.yaml:1:1: $: the document is only '~'")
+
+
 def test_explain_refuses_a_lone_surrogate_name(capsys: pytest.CaptureFixture[str]) -> None:
     """`routing explain` on a rule named "\\ud800" (which used to crash it): exit 2, located."""
     path = HOSTILE / "text_lone_surrogate_rule_name.yaml"
