@@ -5,7 +5,7 @@ that order.  Two rules come before any strategy:
 
 1. **Warm beats cold.**  A candidate where the model is *loaded* comes before one where it
    is *loading*, which comes before one where it is only *loadable* (llama.cpp router mode
-   ``unloaded``, an Ollama model absent from ``/api/ps``).  Routing never makes a server
+   ``unloaded``, an Ollama model not running).  Routing never makes a server
    load a model while another candidate has it loaded.
 2. **Saturated last.**  A candidate whose server reports every slot busy comes after the
    ones with room, within its warmth tier.

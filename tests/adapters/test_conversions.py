@@ -47,7 +47,7 @@ def test_ollama_tools_and_history_to_wire() -> None:
     assert body["tools"] == TOOLS
     assert body["messages"][2]["tool_calls"] == [
         {"function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]
-    assert body["messages"][3] == {"role": "tool", "content": "sunny"}
+    assert body["messages"][3] == {"role": "tool", "content": "sunny", "tool_name": "get_weather"}
 
 
 def test_ollama_tool_call_reply_from_wire() -> None:
