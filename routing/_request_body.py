@@ -14,7 +14,7 @@ Every hostile body ends in an answer, never in an exception the gateway did not 
 The common body pays for little of this: the depth is measured (level by level, once
 parsed) only when the body holds more than :data:`MAX_DEPTH` opening brackets, counted at C
 speed; strings are searched for lone surrogates only when the raw bytes hold a surrogate
-escape that is not part of a pair. Brackets are never matched up in the raw bytes: those
+escape that is not part of a pair (or any, next to an escaped backslash). Brackets are never matched up in the raw bytes: those
 inside strings would hide real nesting there, or make text look nested.
 """
 
@@ -33,10 +33,13 @@ __all__ = ["MAX_DEPTH", "parse_json_object"]
 MAX_DEPTH = 64
 
 # A surrogate escape (\uD800-\uDFFF) that is not a high one followed by a low one, and not
-# a low one preceded by a high one: only then can a string hold a lone surrogate.
+# a low one preceded by a high one: only then can a string hold a lone surrogate. Exact
+# while the body holds no escaped backslash; with one (``"\\ud800\udc00"`` is a backslash,
+# text "ud800" and a lone low surrogate), any surrogate escape sends the body to the walk.
 _LONE_ESCAPE = re.compile(
     rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
     rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -83,7 +86,8 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _invalid("request body must be a JSON object, got "
                        f"{_JSON_NAMES.get(type(body), 'a value')}", "invalid_type")
-    if b"\\u" in data and _LONE_ESCAPE.search(data) is not None:
+    if b"\\u" in data and (_LONE_ESCAPE.search(data) is not None or (
+            b"\\\\" in data and _SURROGATE_ESCAPE.search(data) is not None)):
         where = _lone_surrogate(body)
         if where is not None:
             raise InvalidRequest(
