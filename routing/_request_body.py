@@ -14,8 +14,9 @@ Every hostile body ends in an answer, never in an exception the gateway did not 
 The common body pays for little of this: the depth is measured (level by level, once
 parsed) only when the body holds more than :data:`MAX_DEPTH` opening brackets, counted at C
 speed; strings are searched for lone surrogates only when the raw bytes hold a surrogate
-escape that is not part of a pair (or any, next to an escaped backslash). Brackets are never matched up in the raw bytes: those
-inside strings would hide real nesting there, or make text look nested.
+escape that is not part of a pair (or any, next to an escaped backslash). Brackets are
+never matched up in the raw bytes: those inside strings would hide real nesting there, or
+make text look nested.
 """
 
 from __future__ import annotations
