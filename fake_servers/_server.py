@@ -197,7 +197,8 @@ class FakeServer:
 
     # -- the aiohttp application ------------------------------------------------------------
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
+        # Real servers take large prompts (llama.cpp has no body limit): so does the fake.
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         app.add_routes(
             [
                 web.get("/_fake/requests", self._get_requests),

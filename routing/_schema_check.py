@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match, relevance
 
 from routing._yaml import MarkedDocument, quoted, shorten
+from routing.adapters import ADAPTERS, known_kinds
 from routing.errors import ConfigIssue
 
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string",
@@ -35,7 +36,18 @@ def load_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(load_schema())
+    return Draft202012Validator(_with_registered_styles(load_schema()))
+
+
+def _with_registered_styles(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with ``api`` and ``kind`` listing what is registered now (the shipped
+    file lists the built-in styles, for editors; a style registered at run time counts)."""
+    defs = dict(schema.get("$defs", {}))
+    if "api" in defs:
+        defs["api"] = {**defs["api"], "enum": list(ADAPTERS)}
+    if "kind" in defs:
+        defs["kind"] = {**defs["kind"], "enum": [*known_kinds(), "generic"]}
+    return {**schema, "$defs": defs}
 
 
 def schema_issues(doc: MarkedDocument) -> list[ConfigIssue]:

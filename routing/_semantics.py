@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 
 from routing._urls import AddressError, normalise_url
 from routing._yaml import MarkedDocument, json_path
+from routing.adapters import get_adapter, known_kinds
 from routing.errors import ConfigIssue
 
 #: Longest regex a rule may hold.
 MAX_REGEX_LENGTH = 256
 
-_KNOWN_KINDS = ("llamacpp", "lmstudio", "openai", "ollama", "anthropic")
 
 
 def instance_url(spec: dict[str, Any], *, api: str, kind: str, echo: bool = True) -> str:
@@ -38,8 +38,9 @@ def instance_url(spec: dict[str, Any], *, api: str, kind: str, echo: bool = True
         scheme = spec.get("scheme", "http")
         url = normalise_url(f"{scheme}://{_bracket(host)}:{int(spec['port'])}", kind=kind,
                             echo=echo)
-    if api in ("openai", "anthropic") and url.endswith("/v1"):
-        url = url[: -len("/v1")]
+    strip = get_adapter(api).strip_suffix
+    if strip and url.endswith(strip):
+        url = url[: -len(strip)]
     return url
 
 
@@ -58,7 +59,7 @@ def check_meaning(doc: MarkedDocument) -> list[ConfigIssue]:
 def _check_instances(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[ConfigIssue]:
     seen: dict[tuple[str, str | None], str] = {}
     for pname, provider in data["providers"].items():
-        kind = provider.get("kind") or (pname if pname in _KNOWN_KINDS else "generic")
+        kind = provider.get("kind") or (pname if pname in known_kinds() else "generic")
         for iname, spec in provider["instances"].items():
             path = ("providers", pname, "instances", iname)
             if "url" in spec:

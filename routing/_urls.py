@@ -6,8 +6,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-#: Default port of each server kind when an address names none.
-DEFAULT_PORTS: dict[str, int] = {"ollama": 11434, "llamacpp": 8080, "lmstudio": 1234}
+from routing.adapters import default_port
 
 _BIND_ALL = {"0.0.0.0", "::", "[::]", ""}
 
@@ -69,8 +68,8 @@ def normalise_url(raw: str, *, kind: str, echo: bool = True) -> str:
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    if port is None and parts.scheme == "http" and kind in DEFAULT_PORTS:
-        port = DEFAULT_PORTS[kind]
+    if port is None and parts.scheme == "http":
+        port = default_port(kind)  # the kind's own (its API style's module says), if any
     netloc = host if port is None else f"{host}:{port}"
     path = parts.path.rstrip("/")
     return f"{parts.scheme}://{netloc}{path}"

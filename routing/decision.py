@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from routing.config import ApiStyle
-
 __all__ = ["Candidate", "Decision", "State"]
 
 
@@ -62,7 +60,7 @@ class Decision:
     provider: str
     instance: str
     base_url: str
-    api: ApiStyle
+    api: str
     model: str | None
     reason: str
     trace: tuple[Candidate, ...] = ()

@@ -10,6 +10,7 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from routing.adapters import get_adapter
 from routing.config import BreakerSettings, Instance
 from routing.decision import State
 
@@ -100,18 +101,20 @@ class Breaker:
 def served_names(instance: Instance, models: Iterable[str]) -> dict[str, str]:
     """Every name under which ``instance`` serves a model -> the id to send it.
 
-    Exact ids first; then Ollama's implicit ``:latest`` tag; then the file name of a
+    Exact ids first; then a ``:latest`` tag left out, or the style's implicit tag added
+    (Ollama's ``llama3`` is ``llama3:latest``); then the file name of a
     llama.cpp model path; then the instance's configured aliases.
     """
     names: dict[str, str] = {}
     ids = list(models)
+    tag = get_adapter(instance.api).implicit_tag
     for model_id in ids:
         names.setdefault(model_id, model_id)
     for model_id in ids:
-        if model_id.endswith(":latest"):
+        if model_id.endswith(":latest"):  # Ollama's names, wherever they are listed
             names.setdefault(model_id[: -len(":latest")], model_id)
-        elif ":" not in model_id and instance.api == "ollama":
-            names.setdefault(model_id + ":latest", model_id)
+        elif tag and ":" not in model_id:
+            names.setdefault(model_id + tag, model_id)
         if "/" in model_id:
             names.setdefault(posixpath.basename(model_id), model_id)
     for alias, target in instance.aliases.items():

@@ -94,7 +94,9 @@ def test_api_style_knowledge_lives_in_its_module() -> None:
     offenders = []
     for path in (ROOT / "routing").rglob("*.py"):
         rel = path.relative_to(ROOT).as_posix()
-        if rel.startswith(("routing/adapters/", "routing/conformance/")) or rel in allowed:
+        door = rel.startswith("routing/_gateway")  # a door module: paths it serves
+        if rel.startswith(("routing/adapters/", "routing/conformance/")) or rel in allowed \
+                or door:
             continue
         text = path.read_text(encoding="utf-8")
         offenders += [f"{rel}: {w}" for w in wire if w in text]

@@ -24,6 +24,7 @@ replaced, except for ``unauthorized``: the body of an auth failure is never kept
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -113,10 +114,18 @@ def _url(url: str) -> URL:
 
 
 def _request_args(body: Mapping[str, Any], headers: Mapping[str, str]
-                  ) -> tuple[bytes, Mapping[str, str]]:
-    """The body as compact UTF-8 JSON bytes and the headers with its Content-Type."""
+                  ) -> tuple[bytes | io.BytesIO, Mapping[str, str]]:
+    """The body as compact UTF-8 JSON and the headers with its Content-Type.
+
+    Past 1 MiB the bytes go in a BytesIO, which aiohttp streams in pieces (raw bytes that
+    large would be written in one go, and aiohttp warns that it may stall the loop).
+    """
     data = _ENCODER.encode(body).encode()
-    return data, ({**headers, **_JSON_HEADERS} if headers else _JSON_HEADERS)
+    headers = {**headers, **_JSON_HEADERS} if headers else _JSON_HEADERS
+    return (io.BytesIO(data) if len(data) > _LARGE_BODY else data), headers
+
+
+_LARGE_BODY = 1024 * 1024
 
 
 def _mapped(exc: Exception, url: str, key: str, replied: bool) -> BackendError | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -23,8 +24,10 @@ from routing.adapters._http import (
     wants_usage,
 )
 from routing.adapters._probe import Probed, check, get_json, openai_ids
-from routing.config import Instance
 from routing.errors import BackendProtocolError, BackendUnavailable, Reason
+
+if TYPE_CHECKING:
+    from routing.config import Instance
 
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "EventConverter", "from_wire", "to_wire"]
 
@@ -264,6 +267,11 @@ class AnthropicAdapter:
     """Adapter for Anthropic's ``/v1/messages``."""
 
     api = "anthropic"
+    kinds: Mapping[str, int | None] = MappingProxyType({"anthropic": None})
+    url_suffix = ""  # the client adds /v1/messages itself
+    #: A trailing part of a configured URL that is not the server's root (stripped).
+    strip_suffix = "/v1"
+    implicit_tag: str | None = None
 
     def headers(self, instance: Instance) -> dict[str, str]:
         """``anthropic-version`` always; ``x-api-key`` when the instance has a key."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 
 from routing.adapters._probe import Probed
-from routing.config import Instance
+
+if TYPE_CHECKING:
+    from routing.config import Instance
 
 __all__ = ["Adapter"]
 
@@ -24,6 +26,15 @@ class Adapter(Protocol):
     """
 
     api: str
+    #: Server kinds speaking this style -> default port (None: hosted, always a URL).
+    kinds: Mapping[str, int | None]
+    #: Appended to an instance's root URL for the style's official client (``/v1``); a
+    #: configured URL ending in it is stored without it.
+    url_suffix: str
+    #: A trailing part of a configured URL that is not the server's root (``/v1``: stripped).
+    strip_suffix: str
+    #: A tag a model name may omit (Ollama: ``:latest``), or None.
+    implicit_tag: str | None
 
     def headers(self, instance: Instance) -> dict[str, str]:
         """The headers every request and probe to ``instance`` carries (credentials)."""

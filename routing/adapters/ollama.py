@@ -11,7 +11,8 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -24,9 +25,11 @@ from routing.adapters._http import (
     wants_usage,
 )
 from routing.adapters._probe import Probed, ProbeFailed, check, get_json
-from routing.config import Instance
 from routing.decision import State
 from routing.errors import BackendProtocolError
+
+if TYPE_CHECKING:
+    from routing.config import Instance
 
 __all__ = ["ChunkConverter", "OllamaAdapter", "from_wire", "messages_to_wire", "to_wire"]
 
@@ -237,6 +240,11 @@ class OllamaAdapter:
     """Adapter for Ollama's native ``/api/chat``."""
 
     api = "ollama"
+    kinds: Mapping[str, int | None] = MappingProxyType({"ollama": 11434})
+    url_suffix = ""
+    #: A trailing part of a configured URL that is not the server's root (stripped).
+    strip_suffix = ""
+    implicit_tag: str | None = ":latest"
 
     def headers(self, instance: Instance) -> dict[str, str]:
         """``Authorization: Bearer`` when the instance has a key (Ollama behind a proxy)."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -22,8 +23,10 @@ from routing.adapters._probe import (
     openai_ids,
     slots_load,
 )
-from routing.config import Instance
 from routing.errors import BackendProtocolError
+
+if TYPE_CHECKING:
+    from routing.config import Instance
 
 __all__ = ["OpenAIAdapter", "chunk_from_wire", "from_wire", "headers", "to_wire"]
 
@@ -78,6 +81,16 @@ class OpenAIAdapter:
     """Adapter for servers speaking ``POST {base_url}/chat/completions``."""
 
     api = "openai"
+    #: Server kinds speaking this style, with the port each listens on by default (None:
+    #: a hosted API, always given a URL).
+    kinds: Mapping[str, int | None] = MappingProxyType(
+        {"llamacpp": 8080, "lmstudio": 1234, "openai": None})
+    #: What the style's official client takes as ``base_url``: the root URL plus this.
+    url_suffix = "/v1"
+    #: Model names valid without this tag (Ollama's ``llama3`` for ``llama3:latest``).
+    #: A trailing part of a configured URL that is not the server's root (stripped).
+    strip_suffix = "/v1"
+    implicit_tag: str | None = None
 
     def headers(self, instance: Instance) -> dict[str, str]:
         """``Authorization: Bearer`` only when the instance has a key."""
