@@ -34,20 +34,21 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-@cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(_with_registered_styles(load_schema()))
+    return _validator_for(tuple(ADAPTERS), known_kinds())
 
 
-def _with_registered_styles(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema with ``api`` and ``kind`` listing what is registered now (the shipped
-    file lists the built-in styles, for editors; a style registered at run time counts)."""
+@cache
+def _validator_for(styles: tuple[str, ...], kinds: tuple[str, ...]) -> Draft202012Validator:
+    """The schema with ``api`` and ``kind`` listing what is registered (the shipped file
+    lists the built-in styles, for editors; a style registered at run time counts too)."""
+    schema = load_schema()
     defs = dict(schema.get("$defs", {}))
     if "api" in defs:
-        defs["api"] = {**defs["api"], "enum": list(ADAPTERS)}
+        defs["api"] = {**defs["api"], "enum": list(styles)}
     if "kind" in defs:
-        defs["kind"] = {**defs["kind"], "enum": [*known_kinds(), "generic"]}
-    return {**schema, "$defs": defs}
+        defs["kind"] = {**defs["kind"], "enum": [*kinds, "generic"]}
+    return Draft202012Validator({**schema, "$defs": defs})
 
 
 def schema_issues(doc: MarkedDocument) -> list[ConfigIssue]:
