@@ -27,9 +27,12 @@ probed every candidate, so the chat request (not the probe) meets it. ``state`` 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,8 @@ import yaml
 
 from fake_servers import KINDS, parse_fault
 
-__all__ = ["Case", "CaseError", "Expect", "Member", "Request", "find_cases", "load_cases"]
+__all__ = ["Case", "CaseError", "Expect", "Member", "Request", "find_cases", "load_cases",
+           "schema_problems"]
 
 STATES = ("up", "down", "loading")
 ERRORS = (
@@ -298,12 +302,41 @@ def parse_case(data: Any, source: str = "<case>") -> Case:
     )
 
 
+@cache
+def _case_validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    text = resources.files("routing.conformance").joinpath("case.schema.json").read_text(
+        "utf-8")
+    return Draft202012Validator(json.loads(text))
+
+
+def schema_problems(document: Any) -> list[str]:
+    """What the case-file JSON Schema (``case.schema.json``) finds wrong, best first."""
+    from jsonschema.exceptions import best_match
+
+    errors = list(_case_validator().iter_errors(document))
+    if not errors:
+        return []
+    best = best_match(errors)
+    deepest = best.context and min(best.context, key=lambda e: -len(e.absolute_path))
+    shown = deepest or best
+    return [f"{shown.json_path}: {shown.message}"]
+
+
 def load_case_file(path: Path) -> list[Case]:
-    """The cases of one YAML file: a case mapping, or ``cases:`` with a list of them."""
+    """The cases of one YAML file: a case mapping, or ``cases:`` with a list of them.
+
+    The file is checked against ``case.schema.json`` first (as configs are against theirs),
+    then each case's meaning (faults, member names) by :func:`parse_case`.
+    """
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise CaseError(f"{path}: {exc}") from exc
+    problems = schema_problems(document)
+    if problems:
+        raise CaseError(f"{path}: {problems[0]}")
     if isinstance(document, dict) and set(document) == {"cases"}:
         items = document["cases"]
         if not isinstance(items, list):
