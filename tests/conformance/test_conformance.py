@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from routing.conformance import gateway_path
 from routing.conformance.cases import Case, CaseError, Expect, load_cases, parse_case
@@ -126,3 +127,30 @@ def test_real_llamacpp(real_urls: dict[str, list[str]]) -> None:
     report = asyncio.run(run_suite(REAL_CASES, backends="real", paths=paths, real=real_urls))
     failed = [r for rs in report.results.values() for r in rs if r.status == "fail"]
     assert not failed, "\n".join(f"{r.case} ({r.path}): {r.detail}" for r in failed)
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("name: x\narea: a\nfleet: [{name: a, kind: llamacpp}]\nconfig: ''\nrequest: {}\n"
+     "expect: {instance: 'l:a'}\nexpectation: typo\n", "expectation"),
+    ("name: x\narea: a\nfleet: [{name: a, kind: llamacpp, modles: [m]}]\nconfig: ''\n"
+     "request: {}\nexpect: {instance: 'l:a'}\n", "modles"),
+    ("cases:\n  - name: x\n    area: a\n    fleet: []\n    config: ''\n    request: {}\n"
+     "    expect: {error: NoRouteError}\n", "fleet"),
+    ("name: x\narea: a\nfleet: [{name: a, kind: llamacpp}]\nconfig: ''\n"
+     "request: {stream: 'yes'}\nexpect: {error: Nope}\n", "$"),
+])
+def test_case_files_are_checked_by_their_schema(tmp_path: Path, text: str, where: str) -> None:
+    """A case file breaking case.schema.json is refused with a JSON path, before running."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CaseError) as info:
+        load_cases(path)
+    assert str(path) in str(info.value) and where in str(info.value)
+
+
+def test_every_shipped_case_file_passes_the_schema() -> None:
+    """The suite's own case files all satisfy the schema (it is no stricter than them)."""
+    from routing.conformance.cases import schema_problems
+
+    for path in sorted(CASES_DIR.glob("*.yaml")):
+        assert schema_problems(yaml.safe_load(path.read_text(encoding="utf-8"))) == [], path
