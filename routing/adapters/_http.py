@@ -16,6 +16,7 @@ any other 4xx                                              BackendRejected      
 any other 5xx                                              BackendProtocolError   server_error
 3xx (redirects are never followed)                         BackendProtocolError   protocol
 not JSON, wrong shape, connection cut inside the reply     BackendProtocolError   protocol
+an error object in a 200 reply or inside a stream          BackendProtocolError   server_error
 =========================================================  =====================  ============
 
 Error bodies are kept (parsed) for the caller with every credential this request sent

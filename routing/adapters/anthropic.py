@@ -258,8 +258,11 @@ class EventConverter:
                 raise BackendUnavailable(f"error inside the stream: {err.get('message', err)}",
                                          instance=self.key, body=dict(data),
                                          reason=Reason.OVERLOADED)
+            # The server reported an error for this request: a server_error (the instance
+            # stays in unless a probe says otherwise), not garbage.
             raise BackendProtocolError(f"error inside the stream: {err.get('message', err)}",
-                                       instance=self.key, body=dict(data))
+                                       instance=self.key, body=dict(data),
+                                       reason=Reason.SERVER_ERROR)
         return []  # ping, content_block_stop, unknown future events
 
 

@@ -26,7 +26,7 @@ from routing.adapters._http import (
 )
 from routing.adapters._probe import Probed, ProbeFailed, check, get_json
 from routing.decision import State
-from routing.errors import BackendProtocolError
+from routing.errors import BackendProtocolError, Reason
 
 if TYPE_CHECKING:
     from routing.config import Instance
@@ -205,7 +205,8 @@ class ChunkConverter:
         chunk when ``include_usage``)."""
         if "error" in line:
             raise BackendProtocolError(f"error inside the stream: {line['error']}",
-                                       instance=self.key, body=dict(line))
+                                       instance=self.key, body=dict(line),
+                                       reason=Reason.SERVER_ERROR)
         message = line.get("message")
         if not isinstance(message, dict) and not line.get("done"):
             raise BackendProtocolError("stream line has no message", instance=self.key,

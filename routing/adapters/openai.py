@@ -23,7 +23,7 @@ from routing.adapters._probe import (
     openai_ids,
     slots_load,
 )
-from routing.errors import BackendProtocolError
+from routing.errors import BackendProtocolError, Reason
 
 if TYPE_CHECKING:
     from routing.config import Instance
@@ -53,7 +53,7 @@ def from_wire(reply: Any, key: str) -> dict[str, Any]:
     body = expect_object(reply, key)
     if "error" in body and "choices" not in body:
         raise BackendProtocolError(f"error in a 200 reply: {body['error']}", instance=key,
-                                   body=body)
+                                   body=body, reason=Reason.SERVER_ERROR)
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise BackendProtocolError("reply has no choices", instance=key, body=body)
@@ -70,7 +70,7 @@ def chunk_from_wire(data: str, key: str) -> dict[str, Any] | None:
     chunk = expect_object(loads(data, key), key, "stream chunk")
     if "error" in chunk and "choices" not in chunk:
         raise BackendProtocolError(f"error inside the stream: {chunk['error']}", instance=key,
-                                   body=chunk)
+                                   body=chunk, reason=Reason.SERVER_ERROR)
     if not isinstance(chunk.get("choices"), list):
         raise BackendProtocolError("stream chunk has no choices", instance=key, body=chunk)
     chunk.setdefault("object", "chat.completion.chunk")

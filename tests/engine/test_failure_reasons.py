@@ -227,3 +227,26 @@ def test_secrets_are_redacted_from_errors_and_probe_details(
     error.redact(router.secrets)
     assert "sk-live" not in str(error) and "sk-live" not in repr(error.body)
     assert str(error) == "openai:default: HTTP 500: bad key [redacted]"
+
+
+def test_error_answers_are_server_errors_and_garbage_is_protocol() -> None:
+    """An error object the server sends (200 body, stream event) is that request's
+    server_error; bytes that are not the protocol are a protocol failure."""
+    from routing.adapters import anthropic, ollama, openai
+
+    with pytest.raises(BackendError) as info:
+        openai.chunk_from_wire('{"error": {"message": "context full"}}', "l:a")
+    assert info.value.reason is Reason.SERVER_ERROR
+    with pytest.raises(BackendError) as info:
+        openai.from_wire({"error": {"message": "template error"}}, "l:a")
+    assert info.value.reason is Reason.SERVER_ERROR
+    with pytest.raises(BackendError) as info:
+        ollama.ChunkConverter("o:a").convert({"error": "model crashed"})
+    assert info.value.reason is Reason.SERVER_ERROR
+    with pytest.raises(BackendError) as info:
+        anthropic.EventConverter("a:a").convert("error", {"type": "error", "error": {
+            "type": "api_error", "message": "x"}})
+    assert info.value.reason is Reason.SERVER_ERROR
+    with pytest.raises(BackendError) as info:
+        openai.chunk_from_wire("<html>not json", "l:a")
+    assert info.value.reason is Reason.PROTOCOL
