@@ -1,7 +1,8 @@
 """What both gateway doors share: request state keys, body reading, errors as responses.
 
 The OpenAI door answers errors as ``{"error": {"message", "type", "code"}}``; the Ollama
-door (paths under ``/api/``) as Ollama does, ``{"error": "message"}``.
+door (paths under ``/api/``) as Ollama does, ``{"error": "message"}``; the Anthropic door
+(``/v1/messages``) as Anthropic does, ``{"type": "error", "error": {"type", "message"}}``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from aiohttp.http_exceptions import ContentEncodingError
 
+from routing._auth import ClientKey
 from routing._request_body import parse_json_object
 from routing.decision import Decision
 from routing.errors import (
@@ -37,6 +39,7 @@ __all__ = [
     "dumps",
     "error_response",
     "provider_header",
+    "public_row",
     "read_json_object",
     "route_info",
     "routing_error_response",
@@ -51,11 +54,29 @@ class RouteInfo:
     model: str | None = None
     reason: str | None = None
     failovers: int = 0
+    #: The client key the request came with (``gateway.auth``), None without auth.
+    client: ClientKey | None = None
+    #: The decision of the instance that answered (the dashboard shows its trace).
+    decision: Decision | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     def decided(self, decision: Decision, failovers: int) -> None:
         """Record the decision of the instance that answered."""
         self.instance, self.model = decision.instance, decision.model
         self.reason, self.failovers = decision.reason, failovers
+        self.decision = decision
+
+    def count_usage(self, usage: object) -> None:
+        """Add the token counts of an OpenAI ``usage`` object (anything else adds nothing)."""
+        if isinstance(usage, dict):
+            self.prompt_tokens += _tokens(usage.get("prompt_tokens"))
+            self.completion_tokens += _tokens(usage.get("completion_tokens"))
+
+
+def _tokens(value: object) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+    return value if ok else 0  # type: ignore[return-value]
 
 
 # aiohttp >= 3.13 wants typed request keys (a str key warns); older ones only take str.
@@ -139,9 +160,22 @@ async def read_json_object(request: web.Request, limit: int,
             message = f"request body could not be read: {str(exc).splitlines()[-1].strip()}"
         raise RequestError(400, message, code="invalid_body") from None
     try:
-        return parse_json_object(bytes(data))
+        body = parse_json_object(bytes(data))
     except InvalidRequest as exc:
         raise RequestError.invalid(exc) from None
+    client = route_info(request).client
+    if client is not None and not client.allows(body.get("model")):
+        raise _not_allowed(client, body.get("model"))
+    return body
+
+
+def _not_allowed(client: ClientKey, model: object) -> RequestError:
+    """403 ``model_not_allowed``: the key's ``models`` globs do not cover ``model``."""
+    allowed = ", ".join(client.models)
+    named = f"model {model!r}" if isinstance(model, str) else "a request naming no model"
+    return RequestError(403, f"key {client.name!r} may not use {named}; it may use models "
+                        f"matching {allowed}", code="model_not_allowed",
+                        type_="permission_error", param="model")
 
 
 # What aiohttp decodes itself (``br`` and ``zstd`` only with their optional packages).
@@ -163,6 +197,16 @@ def provider_header(request: web.Request) -> str | None:
     return value or None
 
 
+def public_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A status row without anything secret: URLs lose user info and query strings."""
+    url = str(row.get("url", ""))
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    row["url"] = scheme + sep + host + slash + path.partition("?")[0]
+    return row
+
+
 def session_header(request: web.Request) -> str | None:
     """``X-Session-ID`` (the sticky strategy's session key), or None when absent or empty."""
     value = request.headers.get("X-Session-ID", "").strip()
@@ -171,6 +215,10 @@ def session_header(request: web.Request) -> str | None:
 
 def _ollama_door(request: web.Request) -> bool:
     return request.path.startswith("/api/")
+
+
+def _anthropic_door(request: web.Request) -> bool:
+    return request.path.startswith("/v1/messages")
 
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -188,6 +236,8 @@ def error_response(request: web.Request, status: int, message: str, *,
     message = _USERINFO.sub("", message)
     if _ollama_door(request):
         payload: dict[str, Any] = {"error": message}
+    elif _anthropic_door(request):
+        payload = {"type": "error", "error": {"type": type_, "message": message}}
     else:
         payload = {"error": {"message": message, "type": type_, "param": param, "code": code,
                              **(extra or {})}}

@@ -105,6 +105,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         completion = await router.complete(openai_request, provider=provider,
                                            session=session_header(request))
         info.decided(completion.decision, completion.failovers)
+        info.count_usage(completion.reply.get("usage"))
         reply = to_ollama_reply(completion.reply, model, started)
         return web.Response(body=dumps(reply), content_type="application/json")
 
@@ -196,6 +197,7 @@ async def _stream_ndjson(request: web.Request, router: Router, body: dict[str, A
                         "message": {"role": "assistant", "content": "",
                                     "tool_calls": calls.take()}, "done": False}
                 await response.write(dumps(line) + b"\n")
+            route_info(request).count_usage(usage)
             final = _final(model, _DONE_REASON.get(finish or "stop", "stop"), usage, started)
             final["message"] = {"role": "assistant", "content": ""}
             await response.write(dumps(final) + b"\n")

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from routing._auth import is_loopback
 from routing.config import load_config
 from routing.errors import BackendError, ConfigError, NoRouteError, RoutingError
 
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("config", metavar="CONFIG")
     p.add_argument("--host", help="address to bind (default 127.0.0.1, or gateway.host)")
     p.add_argument("--port", type=int, help="port to bind (default 8000, or gateway.port)")
+    p.add_argument("--allow-unauthenticated", action="store_true",
+                   help="serve an address other than loopback without gateway.auth")
 
     sub.add_parser("demo", help="start bundled fakes and a gateway, route sample requests, stop")
 
@@ -138,7 +141,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from routing.gateway import serve
 
-    load_config(args.config)  # fail fast, located, before binding anything
+    config = load_config(args.config)  # fail fast, located, before binding anything
+    host = args.host if args.host is not None else config.gateway.host
+    if config.gateway.auth is None and not args.allow_unauthenticated and not is_loopback(host):
+        print(f"error: refusing to serve {host} without gateway.auth: anyone who can reach "
+              "it could use every backend; add keys under gateway.auth in the config (see "
+              "configs/auth.yaml), bind 127.0.0.1, or pass --allow-unauthenticated",
+              file=sys.stderr)
+        return EXIT_USAGE
     asyncio.run(serve(args.config, args.host, args.port))
     return EXIT_OK
 

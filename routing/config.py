@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
+from routing._auth import AuthSettings, ClientKey, auth_issues, build_auth
 from routing._config_file import MAX_CONFIG_BYTES, decode_config, read_config_bytes
 from routing._schema_check import schema_issues
 from routing._semantics import check_meaning, instance_url
@@ -29,7 +30,9 @@ from routing.errors import ConfigError, ConfigIssue
 __all__ = [
     "MAX_CONFIG_BYTES",
     "ApiStyle",
+    "AuthSettings",
     "BreakerSettings",
+    "ClientKey",
     "Config",
     "Defaults",
     "GatewaySettings",
@@ -90,6 +93,8 @@ class GatewaySettings:
     read_timeout: float = 30.0
     #: Most client connections open at once.
     max_connections: int = 1024
+    #: Who may use the gateway (``gateway.auth``); None: everyone who can reach it.
+    auth: AuthSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +206,15 @@ def parse_config(
 
 
 def _parse(text: str, file: str, environ: Mapping[str, str] | None) -> Config:
-    doc = load_marked(text, file, dict(os.environ if environ is None else environ))
+    env = dict(os.environ if environ is None else environ)
+    doc = load_marked(text, file, env)
     issues = list(doc.issues)
     if doc.data is not None:
         # Keep going after duplicate keys and missing variables so that one run shows every
         # problem; only drop later complaints about a value made from a missing variable.
         later = schema_issues(doc)
         if not later:
-            later = check_meaning(doc)
+            later = check_meaning(doc) + list(auth_issues(doc, env))
         for issue in later:
             if _under(issue.json_path, doc.reported):
                 continue
@@ -218,14 +224,14 @@ def _parse(text: str, file: str, environ: Mapping[str, str] | None) -> Config:
             issues.append(issue)
     if issues:
         raise ConfigError(issues)
-    return _build(doc)
+    return _build(doc, env)
 
 
 def _under(path: str, reported: set[str]) -> bool:
     return any(path == r or path.startswith((r + ".", r + "[")) for r in reported)
 
 
-def _build(doc: MarkedDocument) -> Config:
+def _build(doc: MarkedDocument, env: Mapping[str, str]) -> Config:
     data = cast(dict[str, Any], doc.data)
     d = data.get("defaults", {})
     p = d.get("probe", {})
@@ -301,6 +307,7 @@ def _build(doc: MarkedDocument) -> Config:
             max_body_bytes=int(g.get("max_body_bytes", 10 * 1024 * 1024)),
             read_timeout=float(g.get("read_timeout", 30.0)),
             max_connections=int(g.get("max_connections", 1024)),
+            auth=build_auth(g.get("auth"), env),
         ),
         version=int(data["version"]),
     )

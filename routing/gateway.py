@@ -8,6 +8,10 @@ Routes (contract in DESIGN.md):
 - ``POST /api/chat``, ``GET /api/tags``, ``GET /api/version`` the Ollama door.
 - ``GET /status`` instance states (never secrets), ``GET /metrics`` Prometheus text.
 - ``GET /healthz`` 200 while the gateway serves (for load balancers and Kubernetes).
+- ``GET /ui`` the dashboard, ``GET /ui/data`` what it shows (:mod:`routing._dashboard`).
+
+With ``gateway.auth`` every door needs a client key, and ``/status``, ``/metrics`` and
+``/ui/data`` the admin key (:mod:`routing._gateway_auth`); the access log names the key.
 
 The edge bounds what a client can hold: ``gateway.read_timeout`` closes a connection that
 has not sent a whole request head in time (and bounds reading a body), connections past
@@ -35,19 +39,24 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from routing import _gateway_ollama
+from routing import _dashboard, _gateway_ollama
+from routing._auth import Gatekeeper, is_loopback
+from routing._dashboard import DECISIONS
+from routing._decisions import DecisionLog
+from routing._gateway_auth import GATEKEEPER, auth_middleware
 from routing._gateway_http import (
     POOL,
     RequestError,
     dumps,
     error_response,
     provider_header,
+    public_row,
     read_json_object,
     route_info,
     routing_error_response,
@@ -55,7 +64,7 @@ from routing._gateway_http import (
 )
 from routing.config import Config, load_config
 from routing.engine import Router
-from routing.errors import BackendError, RoutingError
+from routing.errors import BackendError, ConfigError, ConfigIssue, RoutingError
 from routing.prometheus import CONTENT_TYPE, render
 from routing.reload import ConfigWatcher, RouterPool
 
@@ -82,6 +91,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         completion = await router.complete(body, provider=provider,
                                            session=session_header(request))
         info.decided(completion.decision, completion.failovers)
+        info.count_usage(completion.reply.get("usage"))
         raw = completion.raw
         return web.Response(body=dumps(completion.reply) if raw is None else raw,
                             content_type="application/json")
@@ -96,14 +106,17 @@ async def _stream_sse(request: web.Request, router: Router, body: dict[str, Any]
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
+        usage = None
         try:
             async for chunk in handle:
+                usage = chunk.get("usage") or usage
                 await response.write(b"data: " + dumps(chunk) + b"\n\n")
         except BackendError as exc:  # after the first byte: report in-band, never retry
             error = {"message": str(exc), "type": "server_error", "code": "backend_error"}
             await response.write(b"data: " + dumps({"error": error}) + b"\n\n")
         else:
             await response.write(b"data: [DONE]\n\n")
+        route_info(request).count_usage(usage)
         await response.write_eof()
         return response
     finally:
@@ -124,18 +137,8 @@ async def _status(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     router = pool.current
     payload = {"config": router.config.source, "generation": pool.generation,
-               "instances": [_public(row) for row in router.status()]}
+               "instances": [public_row(row) for row in router.status()]}
     return web.Response(body=dumps(payload), content_type="application/json")
-
-
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    """A status row without anything secret: URLs lose user info and query strings."""
-    url = str(row.get("url", ""))
-    scheme, sep, rest = url.partition("://")
-    host, slash, path = rest.partition("/")
-    host = host.rpartition("@")[2]
-    row["url"] = scheme + sep + host + slash + path.partition("?")[0]
-    return row
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -156,7 +159,8 @@ async def _expect_continue(request: web.Request) -> None:
 
 async def _metrics(request: web.Request) -> web.Response:
     router = request.app[POOL].current
-    text = render(router.metrics, router.status(), request.app[_HTTP])
+    text = render(router.metrics, router.status(), request.app[_HTTP],
+                  request.app[GATEKEEPER].usage)
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -166,13 +170,22 @@ def _route_name(request: web.Request) -> str:
 
 
 def _log_access(request: web.Request, status: int, started: float) -> None:
-    request.app[_HTTP][(request.method, _route_name(request), status)] += 1
+    app = request.app
+    app[_HTTP][(request.method, _route_name(request), status)] += 1
+    info = route_info(request)
+    key = info.client.name if info.client is not None else None
+    if key is not None:
+        app[GATEKEEPER].usage.count(key, status, info.prompt_tokens, info.completion_tokens)
+    latency_ms = (time.perf_counter() - started) * 1000
+    if info.decision is not None:
+        app[DECISIONS].add(info.decision, method=request.method, path=request.path,
+                           status=status, key=key, latency_ms=latency_ms,
+                           failovers=info.failovers)
     if access_log.isEnabledFor(logging.INFO):
-        info = route_info(request)
         access_log.info(
-            "method=%s path=%s status=%d instance=%s model=%s latency_ms=%.1f failovers=%d",
-            request.method, _quote(request.path), status, info.instance or "-",
-            _quote(info.model or "-"), (time.perf_counter() - started) * 1000, info.failovers)
+            "method=%s path=%s status=%d instance=%s model=%s latency_ms=%.1f failovers=%d "
+            "key=%s", request.method, _quote(request.path), status, info.instance or "-",
+            _quote(info.model or "-"), latency_ms, info.failovers, key or "-")
 
 
 _SPECIAL = re.compile(r'[ "=\\]')
@@ -222,11 +235,17 @@ async def _routing_headers(request: web.Request, response: web.StreamResponse) -
         response.headers["X-Routing-Reason"] = safe[:500]
 
 
-def create_app(pool: RouterPool) -> web.Application:
-    """The aiohttp application serving ``pool``'s current router."""
+def create_app(pool: RouterPool, *,
+               clock: Callable[[], float] = time.monotonic) -> web.Application:
+    """The aiohttp application serving ``pool``'s current router.
+
+    ``clock`` (seconds, monotonic) times the per-key limits of ``gateway.auth``.
+    """
     # Body size is enforced per request from the current config (hot reload may change it).
-    app = web.Application(middlewares=[_middleware], client_max_size=2**62)
+    app = web.Application(middlewares=[_middleware, auth_middleware], client_max_size=2**62)
     app[POOL] = pool
+    app[GATEKEEPER] = Gatekeeper(clock)
+    app[DECISIONS] = DecisionLog()
     app[_HTTP] = Counter()
     app[_STARTED] = int(time.time())
     app.router.add_post("/v1/chat/completions", _chat_completions,
@@ -236,6 +255,7 @@ def create_app(pool: RouterPool) -> web.Application:
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     _gateway_ollama.add_routes(app, expect_handler=_expect_continue)
+    _dashboard.add_routes(app)
     app.on_response_prepare.append(_routing_headers)
     return app
 
@@ -320,10 +340,10 @@ class Gateway:
     """
 
     def __init__(self, config: Config, *, config_path: str | None = None,
-                 environ: Mapping[str, str] | None = None, reload_interval: float = 1.0
-                 ) -> None:
+                 environ: Mapping[str, str] | None = None, reload_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.pool = RouterPool(Router(config))
-        self.app = create_app(self.pool)
+        self.app = create_app(self.pool, clock=clock)
         self.watcher = None if config_path is None else ConfigWatcher(
             config_path, self.apply, environ=environ, interval=reload_interval)
         self._runner: web.AppRunner | None = None
@@ -343,7 +363,18 @@ class Gateway:
         return f"http://{host}:{self.port}"
 
     def apply(self, config: Config) -> None:
-        """Serve ``config`` from now on; requests in flight finish on the old router."""
+        """Serve ``config`` from now on; requests in flight finish on the old router.
+
+        A reload cannot drop ``gateway.auth`` while the gateway listens on an address other
+        than loopback (:class:`ConfigError`; the old config keeps serving): that takes a
+        restart, where ``routing serve`` asks for ``--allow-unauthenticated``.
+        """
+        if (config.gateway.auth is None and self.router.config.gateway.auth is not None
+                and not is_loopback(self.host)):
+            raise ConfigError([ConfigIssue(
+                config.source, 1, 1, "$.gateway", f"a reload cannot remove gateway.auth while "
+                f"serving {self.host} (not loopback); restart the gateway to serve without "
+                "keys")])
         if (config.gateway.host, config.gateway.port) != (self.router.config.gateway.host,
                                                           self.router.config.gateway.port):
             logger.warning("gateway host/port changes need a restart; still on %s", self.url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from routing._auth import KeyUsage
 from routing.decision import State
 from routing.metrics import LATENCY_BUCKETS, Metrics
 
@@ -42,9 +43,11 @@ def _family(out: list[str], name: str, kind: str, help_text: str) -> None:
 
 
 def render(metrics: Metrics, status: Iterable[Mapping[str, Any]] = (),
-           http: Mapping[tuple[str, str, int], int] | None = None) -> str:
-    """The Prometheus text for ``metrics``, the instance ``status`` rows and gateway ``http``
-    counts (``(method, route, status) -> n``)."""
+           http: Mapping[tuple[str, str, int], int] | None = None,
+           keys: KeyUsage | None = None) -> str:
+    """The Prometheus text for ``metrics``, the instance ``status`` rows, gateway ``http``
+    counts (``(method, route, status) -> n``) and per-client-key ``keys`` usage (by key
+    name; the key itself never appears)."""
     out: list[str] = []
     _family(out, "routing_requests_total", "counter",
             "Requests sent to a backend, by instance, model and outcome.")
@@ -96,4 +99,20 @@ def render(metrics: Metrics, status: Iterable[Mapping[str, Any]] = (),
         for (method, route, code), n in sorted(http.items()):
             labels = _labels([("method", method), ("route", route), ("status", str(code))])
             out.append(f"routing_gateway_responses_total{labels} {n}")
+    if keys is not None:
+        _render_keys(out, keys)
     return "\n".join(out) + "\n"
+
+
+def _render_keys(out: list[str], keys: KeyUsage) -> None:
+    _family(out, "routing_key_requests_total", "counter",
+            "Gateway responses to each client key (gateway.auth), by key name and HTTP status.")
+    for (key, code), n in sorted(keys.requests.items()):
+        out.append("routing_key_requests_total"
+                   f"{_labels([('key', key), ('status', str(code))])} {n}")
+    for kind, counts in (("prompt", keys.prompt_tokens), ("completion", keys.completion_tokens)):
+        name = f"routing_key_{kind}_tokens_total"
+        _family(out, name, "counter",
+                f"{kind.capitalize()} tokens reported in the usage of answers to each client key.")
+        for key, n in sorted(counts.items()):
+            out.append(f"{name}{_labels([('key', key)])} {n}")
