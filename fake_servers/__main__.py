@@ -57,6 +57,18 @@ def _server_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="answer every request offering tools with N tool calls (0: only on CALL_TOOLS)",
     )
+    parser.add_argument(
+        "--router-mode",
+        action="store_true",
+        help="llama.cpp router mode: every --model listed with its status, loaded on demand",
+    )
+    parser.add_argument(
+        "--loaded",
+        action="append",
+        default=None,
+        metavar="MODEL",
+        help="a loaded model (repeat; router mode: default none; Ollama /api/ps: the first)",
+    )
     return parser
 
 
@@ -89,6 +101,8 @@ async def _serve(args: argparse.Namespace) -> None:
         loading_seconds=args.loading_seconds,
         api_key=args.api_key,
         tool_calls=args.tool_calls,
+        router_mode=args.router_mode,
+        loaded=args.loaded,
     )
     async with server:
         print(f"listening on {server.url}", flush=True)
@@ -116,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         asyncio.run(_serve_fleet(fleet))
         return 0
-    asyncio.run(_serve(_server_parser().parse_args(args_list)))
+    try:
+        asyncio.run(_serve(_server_parser().parse_args(args_list)))
+    except ValueError as exc:  # a knob the kind cannot take (e.g. --router-mode on ollama)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

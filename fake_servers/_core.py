@@ -152,6 +152,27 @@ class FakeState:
     with this many tool calls (else only requests saying ``CALL_TOOLS``, with 2)."""
     redirected_hits: int = 0
     """Requests that reached ``/_fake/redirected`` (the default target of ``redirect``)."""
+    router_mode: bool = False
+    """llama.cpp router mode (``--models-dir``): every model listed with its ``status``."""
+    loaded: list[str] | None = None
+    """Models loaded, least recently used first (llama.cpp router mode's ``status``, Ollama's
+    ``/api/ps``); None: the kind's default, its first model."""
+    loading_models: list[str] = field(default_factory=list)
+    """Models llama.cpp router mode reports ``loading`` (until a request loads them)."""
+    models_max: int = 0
+    """Loaded models kept at most (router mode's ``--models-max``; 0: no limit); past it
+    the least recently used one is unloaded."""
+    loads: int = 0
+    """Models loaded because a request named one that was not loaded."""
+    busy: int = 0
+    """Slots reported processing (llama.cpp ``/slots``) besides the requests in flight."""
+    slots: int = 4
+    """Slots of a llama.cpp server (``/slots``, ``/props`` ``total_slots``)."""
+    processing: int = 0
+    """Chat requests being answered right now (llama.cpp counts them busy in ``/slots``)."""
+    held: bool = False
+    """While True, llama.cpp chat requests wait (processing) until released."""
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -175,6 +196,29 @@ class FakeState:
         """The assistant text, naming who answered: ``I am MODEL on KIND port PORT``."""
         return f"I am {model} on {self.kind} port {self.port}"
 
+    def loaded_models(self) -> list[str]:
+        """The models loaded now (the first model unless :attr:`loaded` says otherwise)."""
+        return list(self.models[:1] if self.loaded is None else self.loaded)
+
+    def use(self, model: str) -> None:
+        """A request for ``model``: load it if it is not loaded (counted in :attr:`loads`,
+        evicting the least recently used past :attr:`models_max`), else mark it used."""
+        loaded = self.loaded_models()
+        if model in loaded:
+            loaded.remove(model)
+        else:
+            self.loads += 1
+            if model in self.loading_models:
+                self.loading_models.remove(model)
+        loaded.append(model)
+        if self.models_max > 0:
+            loaded = loaded[-self.models_max:]
+        self.loaded = loaded
+
+    def busy_slots(self) -> int:
+        """Slots reported processing: the ``busy`` knob plus requests in flight, capped."""
+        return min(self.slots, self.busy + self.processing)
+
     def snapshot(self) -> JSONDict:
         """The ``GET /_fake/state`` document."""
         return {
@@ -186,6 +230,12 @@ class FakeState:
             "disconnects": self.disconnects,
             "tool_calls": self.tool_calls,
             "redirected_hits": self.redirected_hits,
+            "router_mode": self.router_mode,
+            "loaded": self.loaded_models(),
+            "loads": self.loads,
+            "busy": self.busy_slots(),
+            "slots": self.slots,
+            "held": self.held,
         }
 
 

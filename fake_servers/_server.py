@@ -59,6 +59,8 @@ class FakeServer:
         loading_seconds: float = 0.0,
         api_key: str | None = None,
         tool_calls: int = 0,
+        router_mode: bool = False,
+        loaded: Sequence[str] | None = None,
     ) -> None:
         if kind not in _SPECS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -77,6 +79,10 @@ class FakeServer:
         )
         self._loading_seconds = loading_seconds
         self._runner: web.AppRunner | None = None
+        if router_mode:
+            self.set_router_mode(loaded=loaded)
+        elif loaded is not None:
+            self.set_loaded(loaded)
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -135,6 +141,53 @@ class FakeServer:
     def state(self) -> dict[str, Any]:
         """The ``GET /_fake/state`` document (fault, loading, counters, settings)."""
         return self._state.snapshot()
+
+    def set_loaded(self, models: Sequence[str]) -> None:
+        """Which models are loaded (Ollama's ``/api/ps``, llama.cpp router mode's status);
+        each must be one the fake serves (``ValueError``)."""
+        chosen = [self._spec.canonical(m) if self._spec.canonical else m for m in models]
+        unknown = [m for m in chosen if m not in self._state.models]
+        if unknown or isinstance(models, str):
+            raise ValueError(f"loaded: {unknown or models!r} not among {self._state.models}")
+        self._state.loaded = chosen
+
+    def set_router_mode(self, enabled: bool = True, *, loaded: Sequence[str] | None = None,
+                        loading: Sequence[str] = (), models_max: int = 0) -> None:
+        """llama.cpp router mode: every model listed with its status, ``loaded`` ones
+        loaded (default: none), ``loading`` ones loading; a chat loads what it names,
+        unloading the least recently used past ``models_max`` (0: no limit)."""
+        if self.kind != "llamacpp":
+            raise ValueError("router mode is a llama.cpp server mode")
+        if isinstance(models_max, bool) or not isinstance(models_max, int) or models_max < 0:
+            raise ValueError(f"models_max must be a whole number >= 0, not {models_max!r}")
+        self.set_loaded(loaded or [])
+        unknown = [m for m in loading if m not in self._state.models]
+        if unknown or isinstance(loading, str):
+            raise ValueError(f"loading: {unknown or loading!r} not among {self._state.models}")
+        self._state.router_mode = enabled
+        self._state.loading_models = list(loading)
+        self._state.models_max = models_max
+        if not enabled:
+            self._state.loaded = None
+
+    def set_busy(self, busy: int, slots: int | None = None) -> None:
+        """Report ``busy`` slots processing (of ``slots``, default unchanged) in ``/slots``,
+        besides the requests really in flight."""
+        for name, value in (("busy", busy), ("slots", slots)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
+                raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
+        self._state.busy = busy
+        if slots is not None:
+            self._state.slots = slots
+
+    def hold(self, held: bool = True) -> None:
+        """Hold llama.cpp chat requests open (they wait, counted busy) until ``hold(False)``."""
+        self._state.held = held
+        if held:
+            self._state.released.clear()
+        else:
+            self._state.released.set()
 
     def set_loading(self, loading: bool) -> None:
         """Pretend to load the model (503 answers) until ``set_loading(False)``."""
@@ -207,6 +260,10 @@ class FakeServer:
                 web.post("/_fake/loading", self._post_loading),
                 web.get("/_fake/state", self._get_state),
                 web.post("/_fake/tool-calls", self._post_tool_calls),
+                web.post("/_fake/router-mode", self._post_router_mode),
+                web.post("/_fake/loaded", self._post_loaded),
+                web.post("/_fake/busy", self._post_busy),
+                web.post("/_fake/hold", self._post_hold),
                 web.route("*", REDIRECT_TARGET, self._redirected),
             ]
         )
@@ -311,6 +368,41 @@ class FakeServer:
             return json_response({"error": f"bad tool-calls request: {exc}"}, status=400)
         return json_response(self._state.snapshot())
 
+    async def _post_router_mode(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            self.set_router_mode(bool(payload.get("router_mode", True)),
+                                 loaded=payload.get("loaded"),
+                                 loading=payload.get("loading") or (),
+                                 models_max=payload.get("models_max", 0))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return json_response({"error": f"bad router-mode request: {exc}"}, status=400)
+        return json_response(self._state.snapshot())
+
+    async def _post_loaded(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            self.set_loaded(payload["loaded"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"error": f"bad loaded request: {exc}"}, status=400)
+        return json_response(self._state.snapshot())
+
+    async def _post_busy(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            self.set_busy(payload["busy"], payload.get("slots"))
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"error": f"bad busy request: {exc}"}, status=400)
+        return json_response(self._state.snapshot())
+
+    async def _post_hold(self, request: web.Request) -> web.Response:
+        try:
+            payload = await request.json()
+            self.hold(bool(payload["hold"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"error": f"bad hold request: {exc}"}, status=400)
+        return json_response(self._state.snapshot())
+
     async def _redirected(self, request: web.Request) -> web.Response:
         await self._log(request)
         self._state.redirected_hits += 1
@@ -342,6 +434,8 @@ async def start_fake(
     loading_seconds: float = 0.0,
     api_key: str | None = None,
     tool_calls: int = 0,
+    router_mode: bool = False,
+    loaded: Sequence[str] | None = None,
 ) -> FakeServer:
     """Start a fake of ``kind`` in the running event loop and return it (``await .stop()``)."""
     server = FakeServer(
@@ -353,5 +447,7 @@ async def start_fake(
         loading_seconds=loading_seconds,
         api_key=api_key,
         tool_calls=tool_calls,
+        router_mode=router_mode,
+        loaded=loaded,
     )
     return await server.start()

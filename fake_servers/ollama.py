@@ -131,15 +131,17 @@ def routes(state: FakeState) -> list[web.RouteDef]:
         return json_response({"models": [_model_entry(m) for m in state.models]})
 
     async def ps(request: web.Request) -> web.Response:
-        loaded = state.models[0]
         expires = datetime.now(UTC) + timedelta(minutes=5)
-        entry = {
-            **_model_entry(loaded),
-            "expires_at": expires.isoformat().replace("+00:00", "Z"),
-            "size_vram": 4661224676,
-        }
-        del entry["modified_at"]
-        return json_response({"models": [entry]})
+        entries = []
+        for loaded in reversed(state.loaded_models()):  # most recently used first
+            entry = {
+                **_model_entry(loaded),
+                "expires_at": expires.isoformat().replace("+00:00", "Z"),
+                "size_vram": 4661224676,
+            }
+            del entry["modified_at"]
+            entries.append(entry)
+        return json_response({"models": entries})
 
     async def show(request: web.Request) -> web.Response:
         _, model, problem = await _parse(request, state)
@@ -164,6 +166,8 @@ def routes(state: FakeState) -> list[web.RouteDef]:
         messages = body.get("messages") or []
         if not isinstance(messages, list):
             return error(400, "messages must be an array")
+        if state.loaded is not None:  # set_loaded: a request loads its model, as Ollama's
+            state.use(model)
         return await _answer(request, state, body, model, prompt_tokens(messages), "message")
 
     async def generate(request: web.Request) -> web.StreamResponse:
@@ -172,6 +176,8 @@ def routes(state: FakeState) -> list[web.RouteDef]:
             return problem
         prompt = body.get("prompt")
         n_prompt = len(prompt.split()) + 1 if isinstance(prompt, str) else 1
+        if state.loaded is not None:
+            state.use(model)
         return await _answer(request, state, body, model, n_prompt, "response")
 
     async def v1_models(request: web.Request) -> web.Response:

@@ -136,6 +136,25 @@ class FakeServerHandle:
         """Pretend to load (503) or stop pretending."""
         self.loop.call(lambda: self.server.set_loading(loading))
 
+    def set_loaded(self, models: Sequence[str]) -> None:
+        """Which models are loaded (Ollama ``/api/ps``, llama.cpp router mode's status)."""
+        self.loop.call(lambda: self.server.set_loaded(models))
+
+    def set_router_mode(self, enabled: bool = True, *, loaded: Sequence[str] | None = None,
+                        loading: Sequence[str] = (), models_max: int = 0) -> None:
+        """llama.cpp router mode with ``loaded`` models loaded (default none); see
+        :meth:`FakeServer.set_router_mode`."""
+        self.loop.call(lambda: self.server.set_router_mode(
+            enabled, loaded=loaded, loading=loading, models_max=models_max))
+
+    def set_busy(self, busy: int, slots: int | None = None) -> None:
+        """Report ``busy`` slots processing (of ``slots``) in llama.cpp's ``/slots``."""
+        self.loop.call(lambda: self.server.set_busy(busy, slots))
+
+    def hold(self, held: bool = True) -> None:
+        """Hold llama.cpp chat requests open until ``hold(False)``."""
+        self.loop.call(lambda: self.server.hold(held))
+
     def clear(self) -> None:
         """Forget the request log and recorded errors."""
         self.loop.call(self.server.clear)

@@ -167,6 +167,12 @@ def test_fault_changed_over_http(fake_server: FakeServerFactory) -> None:
         "disconnects": 0,
         "tool_calls": 0,
         "redirected_hits": 0,
+        "router_mode": False,
+        "loaded": ["model.gguf"],
+        "loads": 0,
+        "busy": 0,
+        "slots": 4,
+        "held": False,
     }
     assert rejected.status_code == 400
 
