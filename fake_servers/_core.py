@@ -201,15 +201,16 @@ class FakeState:
         return list(self.models[:1] if self.loaded is None else self.loaded)
 
     def use(self, model: str) -> None:
-        """A request for ``model``: load it if it is not loaded (counted in :attr:`loads`,
-        evicting the least recently used past :attr:`models_max`), else mark it used."""
+        """A request for ``model``: load it if it is neither loaded nor loading (counted in
+        :attr:`loads`; the least recently used unloaded past :attr:`models_max`), else mark
+        it used."""
         loaded = self.loaded_models()
         if model in loaded:
             loaded.remove(model)
+        elif model in self.loading_models:  # already on its way: no new load
+            self.loading_models.remove(model)
         else:
             self.loads += 1
-            if model in self.loading_models:
-                self.loading_models.remove(model)
         loaded.append(model)
         if self.models_max > 0:
             loaded = loaded[-self.models_max:]

@@ -77,6 +77,18 @@ def test_router_mode_chat_loads_what_it_names(fake_server: FakeServerFactory) ->
     assert fake.state()["loaded"] == ["gemma-a", "gemma-b"]
 
 
+def test_router_mode_chat_to_a_loading_model_is_no_new_load(
+        fake_server: FakeServerFactory) -> None:
+    """A chat naming a model already `loading` finds it loaded: no load is counted."""
+    fake = fake_server("llamacpp", ["gemma-a", "gemma-b"])
+    fake.set_router_mode(loading=["gemma-b"])
+    with httpx.Client(timeout=5) as client:
+        reply = _chat(client, fake.url, "gemma-b").json()
+        statuses = _statuses(client, fake.url)
+    assert reply["model"] == "gemma-b" and fake.state()["loads"] == 0
+    assert statuses == {"gemma-a": "unloaded", "gemma-b": "loaded"}
+
+
 def test_router_mode_models_max_unloads_least_recently_used(
         fake_server: FakeServerFactory) -> None:
     """Past models_max the least recently used model is unloaded (the swap captured)."""
