@@ -70,8 +70,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_per_key_requests_and_tokens_in_metrics(
         gw: tuple[GatewayHandle, dict[str, str]]) -> None:
-    """Requests per key and status, and the prompt/completion tokens of the usage the clients
-    were given (OpenAI and Ollama doors, whole and streamed)."""
+    """/metrics counts requests per key and status, and the tokens the clients were given."""
     handle, keys = gw
     prompt = completion = 0
     reply = http("POST", handle.url + "/v1/chat/completions",

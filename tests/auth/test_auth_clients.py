@@ -55,8 +55,7 @@ def test_openai_client(gw: tuple[GatewayHandle, dict[str, str]]) -> None:
 
 
 def test_ollama_client(gw: tuple[GatewayHandle, dict[str, str]]) -> None:
-    """ollama: the key goes in the client's headers; refusals are ResponseErrors with the
-    status and the gateway's message."""
+    """ollama: the key rides in the client's headers; refusals are ResponseErrors with status."""
     handle, keys = gw
     with ollama.Client(host=handle.url, headers=bearer(keys["alice"])) as client:
         assert client.chat(model=MODEL, messages=HI).message.content

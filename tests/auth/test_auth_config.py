@@ -69,8 +69,7 @@ def test_no_auth_section_means_none() -> None:
     ("clé-non-ascii-0123456789", "the key in KA must be printable ASCII"),
 ])
 def test_bad_key_variable_is_located(value: str | None, says: str) -> None:
-    """An unset, empty, short or unprintable key: a located issue naming the variable,
-    never showing the value."""
+    """An unset, empty, short or unprintable key is a located issue naming its variable only."""
     environ = {} if value is None else {"KA": value}
     issues = _issues(_auth("    keys:\n      - {name: alice, key_env: KA}\n"), environ)
     assert len(issues) == 1
@@ -112,8 +111,7 @@ def test_names_and_keys_used_twice_and_admin_equal_to_a_client() -> None:
      "$.gateway.auth.keys[0].key_env"),
 ])
 def test_schema_refuses_bad_shapes(body: str, path: str) -> None:
-    """No keys, a key without key_env, a key written in the file, empty globs, zero limits,
-    bad names: refused by the schema, located at the offending path."""
+    """Bad shapes of gateway.auth are refused by the schema, located at the offending path."""
     issues = _issues(_auth(body), {"KA": GOOD, "KADMIN": "z" * 16})
     assert any(f": {path}: " in issue or f": {path}." in issue for issue in issues), issues
 
@@ -134,8 +132,7 @@ def test_example_config_validates_with_its_keys_set(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "gpu-box.lan"])
 def test_serve_refuses_an_open_bind_without_auth(tmp_path: Path, host: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    """`routing serve --host` other than loopback, without gateway.auth: exit 2, one line
-    saying how to add keys (nothing is bound)."""
+    """`routing serve` off loopback without gateway.auth: exit 2, one line saying how to fix it."""
     config = tmp_path / "open.yaml"
     config.write_text(BASE, encoding="utf-8")
     assert main(["serve", str(config), "--host", host]) == 2

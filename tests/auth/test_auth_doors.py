@@ -4,6 +4,7 @@ own error shape; Bearer and x-api-key both accepted everywhere."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from auth_support import (
 )
 from gateway_support import GatewayHandle, Reply, config_text, http, wait_until
 
-from routing._gateway_auth import GATEKEEPER
+from routing._gateway_auth import GATEKEEPER, OPEN_PATHS
 
 FakeFactory = Callable[..., Any]
 GatewayFactory = Callable[..., GatewayHandle]
@@ -148,8 +149,7 @@ def test_requests_per_minute_is_429_until_the_clock_moves(rig: Rig, door: Door) 
 
 
 def test_max_concurrent_is_429_on_every_door_while_one_is_in_flight(rig: Rig) -> None:
-    """dave (1 at a time): while a request hangs upstream every door answers 429; after it
-    ends dave is let in again."""
+    """dave (1 at a time) gets 429 on every door while one request hangs, and gets in after it."""
     key = bearer(rig.keys["dave"])
     door = DOORS[0]
     _served(rig, door, rig.call(door, key))
@@ -172,3 +172,19 @@ def test_max_concurrent_is_429_on_every_door_while_one_is_in_flight(rig: Rig) ->
     assert not hanging.is_alive() and replies[0].status >= 500
     assert keeper.inflight("dave") == 0
     assert rig.call(DOORS[1], key).status == 200
+
+
+def test_every_route_but_healthz_and_the_page_needs_a_key(rig: Rig) -> None:
+    """Each route the gateway has, doors added later included, is 401 without a key."""
+    checked = []
+    for resource in rig.gw.gateway.app.router.resources():
+        path = re.sub(r"\{[^}]+\}", "x", resource.canonical)
+        for method in sorted({route.method for route in resource} - {"*"}):
+            reply = http(method, rig.gw.url + path, b"{}" if method == "POST" else None)
+            if path in OPEN_PATHS:
+                assert reply.status == 200, (method, path)
+            else:
+                assert reply.status == 401, (method, path, reply.status)
+            checked.append(f"{method} {path}")
+    assert {"POST /v1/chat/completions", "POST /api/chat", "GET /status", "GET /ui/data",
+            "GET /healthz", "GET /ui"} <= set(checked)

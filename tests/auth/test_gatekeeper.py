@@ -19,8 +19,7 @@ AUTH = AuthSettings((ALICE, BOB, CAROL), "KADMIN", "z" * 24)
 
 
 def test_identify_compares_against_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Finding the first key still compares the digest with all of them, with
-    hmac.compare_digest (no early exit that would tell which key matched)."""
+    """Identifying compares the digest with every key (hmac.compare_digest, no early exit)."""
     calls: list[tuple[bytes, bytes]] = []
     real: Callable[[bytes, bytes], bool] = hmac.compare_digest
 
@@ -40,8 +39,7 @@ def test_identify_compares_against_every_key(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_identify_and_admin() -> None:
-    """Either presented token may be the key; the admin key is not a client key and a client
-    key is not the admin key; without an admin key everyone is admin."""
+    """Either header may hold the key; admin and client keys never stand in for each other."""
     keeper = Gatekeeper()
     assert keeper.identify(AUTH, ["wrong", BOB.secret]) is BOB
     assert keeper.identify(AUTH, []) is None
@@ -76,8 +74,7 @@ def test_requests_per_minute_bucket() -> None:
 
 
 def test_max_concurrent() -> None:
-    """bob (2 at a time): a third is refused until one is released; a refusal for
-    concurrency takes no request from a rate bucket."""
+    """Past max_concurrent a request waits for a release; that refusal spends no rate token."""
     keeper = Gatekeeper(Clock())
     assert keeper.admit(BOB) is None and keeper.admit(BOB) is None
     refusal = keeper.admit(BOB)

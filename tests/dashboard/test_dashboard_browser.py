@@ -98,9 +98,7 @@ async def _scenario(browser: Browser, gw: GatewayHandle, fakes: dict[str, Any]) 
 
 def test_dashboard_in_chromium(fake_server: FakeFactory, gateway: GatewayFactory,
                                monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Admin key form (a wrong key refused), every instance READY with loaded and loadable
-    models, a stopped fake turning DOWN, requests' decisions with their traces and key, a
-    request rate and latency, the key's use."""
+    """In Chromium: key form, states, loadable models, DOWN, traces, rate, key use, screenshot."""
     monkeypatch.setenv("ROUTING_UI_TEST_ADMIN", ADMIN)
     monkeypatch.setenv("ROUTING_UI_TEST_ALICE", CLIENT)
     fakes = {"llamacpp:a": fake_server("llamacpp", ["a.gguf"]),

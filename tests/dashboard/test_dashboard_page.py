@@ -20,8 +20,7 @@ GatewayFactory = Callable[..., GatewayHandle]
 
 
 def test_page_is_self_contained() -> None:
-    """No URL to anywhere: no external script, style, font, image or link; one inline
-    script and one inline style, and the only request it makes is to ui/data."""
+    """The page loads nothing from anywhere: inline script and style, one fetch to ui/data."""
     text = PAGE.decode()
     assert not re.search(r"https?:|//[a-z]", text, re.I)
     assert not re.search(r"<(link|img|iframe|object|embed)\b|\bsrc=|@import|url\(", text)
@@ -47,8 +46,7 @@ def test_page_headers(fake_server: FakeFactory, gateway: GatewayFactory) -> None
 
 
 def test_data_follows_the_fleet(fake_server: FakeFactory, gateway: GatewayFactory) -> None:
-    """/ui/data: every instance with state, models, counters; the decision of a request with
-    its trace (no URL in it); an instance going DOWN shows without any request."""
+    """/ui/data: instances, counters, a decision's trace (no URL) and a fresh DOWN state."""
     a = fake_server("llamacpp", ["a.gguf"])
     b = fake_server("ollama", ["llama3:latest", "qwen2.5:7b"])
     gw = gateway(config_text({"llamacpp:a": a, "ollama:b": b},
@@ -81,8 +79,7 @@ def _decision(n: int) -> Decision:
 
 
 def test_decision_log_is_a_bounded_ring_newest_first() -> None:
-    """Past its size the oldest entries fall out; latest() lists newest first; total counts
-    every entry ever added."""
+    """The decision log keeps the newest `size` entries, newest first, and counts them all."""
     log = DecisionLog(size=3)
     for n in range(5):
         log.add(_decision(n), method="POST", path="/v1/chat/completions", status=200,
