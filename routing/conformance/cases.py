@@ -23,6 +23,10 @@ A case file holds one case (a mapping) or several (``cases: [...]``)::
 ``fault`` is set before the first probe; ``chat_fault`` after a first ``resolve`` has
 probed every candidate, so the chat request (not the probe) meets it. ``state`` is
 ``up`` (default), ``down`` (started to get a port, then stopped) or ``loading``.
+A fake's model states: ``router_mode: true`` (llama.cpp router mode, every model listed
+with its status) with ``loaded: [...]`` (default none); ``loaded:`` alone sets an Ollama's
+``/api/ps``; ``busy: N`` makes a llama.cpp fake report N of its 4 slots processing.
+``expect.loads: {member: N}``: the model loads the request caused on that fake.
 """
 
 from __future__ import annotations
@@ -56,11 +60,12 @@ ERRORS = (
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CASE_KEYS = {"name", "area", "bug", "description", "env", "fleet", "config", "request",
               "expect", "real"}
-_MEMBER_KEYS = {"name", "kind", "url", "models", "fault", "chat_fault", "state", "api_key"}
+_MEMBER_KEYS = {"name", "kind", "url", "models", "fault", "chat_fault", "state", "api_key",
+                "router_mode", "loaded", "busy"}
 _REQUEST_KEYS = {"model", "provider", "stream", "max_tokens"}
 _EXPECT_KEYS = {"instance", "model", "answered_by", "failovers", "fallback_used", "error",
                 "http_status", "candidates", "warning", "stream_broken", "probed",
-                "no_auth", "within"}
+                "no_auth", "within", "loads"}
 
 
 class CaseError(ValueError):
@@ -79,6 +84,9 @@ class Member:
     chat_fault: str | None = None
     state: str = "up"
     api_key: str | None = None
+    router_mode: bool = False
+    loaded: tuple[str, ...] | None = None
+    busy: int = 0
 
     @property
     def fake(self) -> bool:
@@ -107,6 +115,7 @@ class Expect:
     ``warning``: the reply named another model. ``stream_broken``: the stream started, then
     failed (never retried). ``probed``: ``{member: [paths]}`` the member must have been
     asked. ``no_auth``: members that must never see an API key. ``within``: seconds bound.
+    ``loads``: ``{member: N}`` model loads the fake counted (llama.cpp router mode, Ollama).
     """
 
     instance: str | None = None
@@ -122,6 +131,7 @@ class Expect:
     probed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     no_auth: tuple[str, ...] = ()
     within: float | None = None
+    loads: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +210,15 @@ def _member(data: Any, where: str) -> Member:
         raise _fail(where, str(exc)) from exc
     if url is not None and (fault != "none" or chat_fault is not None or state != "up"):
         raise _fail(where, "a url: member is a running backend: no fault, chat_fault or state")
+    router_mode, busy = data.get("router_mode", False), data.get("busy", 0)
+    loaded = None if data.get("loaded") is None else _strings(data["loaded"], f"{where}.loaded")
+    if router_mode is not False and (router_mode is not True or kind != "llamacpp"):
+        raise _fail(where, "router_mode: true is for a llamacpp fake")
+    if loaded is not None and not (router_mode or kind == "ollama"):
+        raise _fail(where, "loaded: needs router_mode: true (llamacpp) or an ollama fake")
+    if busy != 0 and (isinstance(busy, bool) or not isinstance(busy, int) or busy < 0
+                      or kind != "llamacpp"):
+        raise _fail(where, "busy: a whole number >= 0, for a llamacpp fake")
     return Member(
         name=name,
         kind=kind,
@@ -209,6 +228,9 @@ def _member(data: Any, where: str) -> Member:
         chat_fault=None if chat_fault is None else str(chat_fault),
         state=state,
         api_key=None if data.get("api_key") is None else str(data["api_key"]),
+        router_mode=router_mode,
+        loaded=loaded,
+        busy=busy,
     )
 
 
@@ -237,7 +259,10 @@ def _expect(data: Any, where: str, members: set[str]) -> Expect:
     probed = {str(k): _strings(v, f"{where}.probed.{k}")
               for k, v in _mapping(data.get("probed"), f"{where}.probed").items()}
     no_auth = _strings(data.get("no_auth"), f"{where}.no_auth")
-    named = {data.get("answered_by"), *probed, *no_auth} - {None}
+    loads = {str(k): v for k, v in _mapping(data.get("loads"), f"{where}.loads").items()}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in loads.values()):
+        raise _fail(where, "loads: expected {member: a whole number}")
+    named = {data.get("answered_by"), *probed, *no_auth, *loads} - {None}
     if named - members:
         raise _fail(where, f"names members not in the fleet: {sorted(named - members)}")
     candidates = {str(k): str(v).upper()
@@ -256,6 +281,7 @@ def _expect(data: Any, where: str, members: set[str]) -> Expect:
         probed=probed,
         no_auth=no_auth,
         within=None if data.get("within") is None else float(data["within"]),
+        loads=loads,
     )
 
 

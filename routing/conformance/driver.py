@@ -95,6 +95,8 @@ def real_skip_reason(case: Case) -> str | None:
             return f"real llama.cpp cannot fake fault {m.chat_fault or m.fault!r} ({name})"
         if m.state == "loading":
             return f"real llama.cpp cannot be held in the loading state ({name})"
+        if m.router_mode or m.busy:
+            return f"needs a fake's router mode or busy slots ({name})"
         if not m.models:
             return f"member {name} names no model to use as --alias"
     return None
@@ -146,6 +148,12 @@ async def start_targets(case: Case, real: Mapping[str, Sequence[str]] | None = N
             else:
                 server = fleet[m.name]
                 targets[m.name] = Target(m, server.url, fake=server)
+                if m.router_mode:
+                    server.set_router_mode(loaded=m.loaded)
+                elif m.loaded is not None:
+                    server.set_loaded(m.loaded)
+                if m.busy:
+                    server.set_busy(m.busy)
                 if m.state == "loading":
                     server.set_loading(True)
                 elif m.state == "down":
@@ -312,6 +320,10 @@ def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]
 
 def _check_requests(case: Case, targets: Mapping[str, Target]) -> list[str]:
     problems = []
+    for name, want in case.expect.loads.items():
+        fake = targets[name].fake
+        if fake is not None and fake.state()["loads"] != want:
+            problems.append(f"{name} loaded a model {fake.state()['loads']} times, want {want}")
     for name, paths in case.expect.probed.items():
         fake = targets[name].fake
         if fake is None:
