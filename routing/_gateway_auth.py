@@ -13,6 +13,8 @@ header), on every door.  Missing or unknown: 401; over ``requests_per_minute`` o
 ``max_concurrent``: 429 with ``Retry-After``; each in the door's error shape.  A model
 outside the key's ``models`` is refused where the body is read (403 ``model_not_allowed``,
 :func:`routing._gateway_http.read_json_object`), since only the body names the model.
+A request announcing its body with ``Expect: 100-continue`` and no valid key gets its 401
+before any ``100 Continue`` (:func:`refusal_before_body`).
 The auth settings are read from the current config on every request, so a reload that adds
 or removes a key applies to the next request; requests already admitted finish.
 Keys never leave the gateway: the adapters build upstream headers from the instance config
@@ -28,7 +30,8 @@ from aiohttp import web
 from routing._auth import Gatekeeper, Refusal
 from routing._gateway_http import POOL, error_response, route_info
 
-__all__ = ["ADMIN_PATHS", "GATEKEEPER", "OPEN_PATHS", "auth_middleware", "presented_keys"]
+__all__ = ["ADMIN_PATHS", "GATEKEEPER", "OPEN_PATHS", "auth_middleware", "presented_keys",
+           "refusal_before_body"]
 
 #: The app key holding the gateway's :class:`~routing._auth.Gatekeeper`.
 GATEKEEPER = web.AppKey("routing.gatekeeper", Gatekeeper)
@@ -68,6 +71,19 @@ def _refuse(request: web.Request, refusal: Refusal) -> web.Response:
     if refusal.retry_after is not None:
         response.headers["Retry-After"] = str(refusal.retry_after)
     return response
+
+
+def refusal_before_body(request: web.Request) -> web.Response | None:
+    """The 401 of a door request whose head carries no valid key, else None: the gateway's
+    ``Expect: 100-continue`` handler answers it before the client sends its body."""
+    auth = request.app[POOL].current.config.gateway.auth
+    path = request.path
+    if auth is None or path in OPEN_PATHS or path in ADMIN_PATHS:
+        return None
+    keys = presented_keys(request)
+    if request.app[GATEKEEPER].identify(auth, keys) is not None:
+        return None
+    return _refuse(request, _UNKNOWN if keys else _MISSING)
 
 
 @web.middleware

@@ -49,7 +49,7 @@ from routing import _dashboard, _gateway_ollama
 from routing._auth import Gatekeeper, is_loopback
 from routing._dashboard import DECISIONS
 from routing._decisions import DecisionLog
-from routing._gateway_auth import GATEKEEPER, auth_middleware
+from routing._gateway_auth import GATEKEEPER, auth_middleware, refusal_before_body
 from routing._gateway_http import (
     POOL,
     RequestError,
@@ -145,7 +145,7 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.Response(body=b'{"status":"ok"}', content_type="application/json")
 
 
-async def _expect_continue(request: web.Request) -> None:
+async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
     """Answer ``Expect: 100-continue`` only once the announced body fits the limit."""
     expect = request.headers.get("Expect", "").lower()
     if expect != "100-continue":
@@ -153,8 +153,12 @@ async def _expect_continue(request: web.Request) -> None:
     limit = request.app[POOL].current.config.gateway.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    refused = refusal_before_body(request)  # no key: 401 before the client sends the body
+    if refused is not None:
+        return refused
     if request.version >= (1, 1):
         request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
+    return None
 
 
 async def _metrics(request: web.Request) -> web.Response:

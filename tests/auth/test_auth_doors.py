@@ -26,6 +26,7 @@ from auth_support import (
     x_api_key,
 )
 from gateway_support import GatewayHandle, Reply, config_text, http, wait_until
+from raw_http import exchange
 
 from routing._gateway_auth import GATEKEEPER, OPEN_PATHS
 
@@ -188,3 +189,18 @@ def test_every_route_but_healthz_and_the_page_needs_a_key(rig: Rig) -> None:
             checked.append(f"{method} {path}")
     assert {"POST /v1/chat/completions", "POST /api/chat", "GET /status", "GET /ui/data",
             "GET /healthz", "GET /ui"} <= set(checked)
+
+
+@pytest.mark.parametrize(("key", "first"), [(None, 401), ("bob", 100)])
+def test_expect_continue_without_a_key_is_401_before_the_body(rig: Rig, key: str | None,
+                                                              first: int) -> None:
+    """`Expect: 100-continue` without a key: 401 at once, never `100 Continue`; with one: 100."""
+    body = b'{"model": "qwen-7b.gguf", "messages": [{"role": "user", "content": "hi"}]}'
+    auth = f"Authorization: Bearer {rig.keys[key]}\r\n".encode() if key else b""
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n" + auth +
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    port = int(rig.gw.url.rpartition(":")[2])
+    replies = exchange(port, head, body if key else b"").replies
+    assert replies[0].status == first
+    assert replies[-1].status == (401 if key is None else 200)
