@@ -7,7 +7,8 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
@@ -42,7 +43,25 @@ class FakeClock:
         self.now += seconds
 
 
-def config_text(members: Mapping[str, FakeServer], *, strategy: str = "first",
+class Backend(Protocol):
+    """What a config needs of a backend: where it is and what kind of server it is."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A backend that is not a fake (a real server): its URL and kind."""
+
+    url: str
+    kind: str = "llamacpp"
+
+
+def config_text(members: Mapping[str, Backend], *, strategy: str = "first",
                 rules: str = "", ttl: float = 30) -> str:
     """YAML for ``{"provider:instance": fake}`` (declaration order kept; each provider's
     ``kind`` is its fakes' kind) with ``defaults.strategy``."""
@@ -61,7 +80,7 @@ def config_text(members: Mapping[str, FakeServer], *, strategy: str = "first",
     return text + ("rules:\n" + rules if rules else "")
 
 
-def config(members: Mapping[str, FakeServer], **options: Any) -> Config:
+def config(members: Mapping[str, Backend], **options: Any) -> Config:
     """The parsed :func:`config_text`."""
     return parse_config(config_text(members, **options), environ={})
 
