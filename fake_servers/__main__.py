@@ -63,6 +63,11 @@ def _server_parser() -> argparse.ArgumentParser:
         help="llama.cpp router mode: every --model listed with its status, loaded on demand",
     )
     parser.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="llama.cpp started with --embeddings: embeddings served, chat answered 501",
+    )
+    parser.add_argument(
         "--loaded",
         action="append",
         default=None,
@@ -103,6 +108,7 @@ async def _serve(args: argparse.Namespace) -> None:
         tool_calls=args.tool_calls,
         router_mode=args.router_mode,
         loaded=args.loaded,
+        embeddings=args.embeddings,
     )
     async with server:
         print(f"listening on {server.url}", flush=True)

@@ -173,6 +173,9 @@ class FakeState:
     held: bool = False
     """While True, llama.cpp chat requests wait (processing) until released."""
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    embeddings: bool = False
+    """llama.cpp started with ``--embeddings``: it serves embeddings, and answers chat,
+    completions and messages 501 (else embeddings are the 501)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

@@ -61,6 +61,7 @@ class FakeServer:
         tool_calls: int = 0,
         router_mode: bool = False,
         loaded: Sequence[str] | None = None,
+        embeddings: bool = False,
     ) -> None:
         if kind not in _SPECS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -76,6 +77,7 @@ class FakeServer:
             fault=parse_fault(fault),
             api_key=api_key,
             tool_calls=_tool_call_setting(tool_calls),
+            embeddings=embeddings,
         )
         self._loading_seconds = loading_seconds
         self._runner: web.AppRunner | None = None
@@ -436,6 +438,7 @@ async def start_fake(
     tool_calls: int = 0,
     router_mode: bool = False,
     loaded: Sequence[str] | None = None,
+    embeddings: bool = False,
 ) -> FakeServer:
     """Start a fake of ``kind`` in the running event loop and return it (``await .stop()``)."""
     server = FakeServer(
@@ -449,5 +452,6 @@ async def start_fake(
         tool_calls=tool_calls,
         router_mode=router_mode,
         loaded=loaded,
+        embeddings=embeddings,
     )
     return await server.start()

@@ -125,10 +125,22 @@ def routes(state: FakeState) -> list[web.RouteDef]:
             return json_response(message)
         return await _stream(request, state, message, reply)
 
+    async def count_tokens(request: web.Request) -> web.Response:
+        body, problem = await read_json(request)
+        if problem is not None or not isinstance(body, dict):
+            return error(400, problem or "request body must be a JSON object")
+        if not isinstance(body.get("messages"), list):
+            return error(400, "messages: Field required")
+        if body.get("model") not in state.models:
+            return error(404, f"model: {body.get('model')}")
+        n_in = prompt_tokens(body["messages"]) + _system_tokens(body.get("system"))
+        return json_response({"input_tokens": n_in})
+
     return [
         web.get("/v1/models", models),
         web.get("/v1/models/{name:.+}", model),
         web.post("/v1/messages", messages),
+        web.post("/v1/messages/count_tokens", count_tokens),
     ]
 
 

@@ -21,6 +21,13 @@ import time
 from aiohttp import web
 
 from fake_servers._core import DropConnection, FakeState, KindSpec, json_response, new_id
+from fake_servers._extra_ops import (
+    COMPLETIONS_NOT_ENABLED,
+    completions_handler,
+    count_tokens_handler,
+    embeddings_handler,
+    llamacpp_messages_handler,
+)
 from fake_servers._openai_chat import OpenAIFlavor, chat_handler
 from fake_servers._wire import Wire, error_body
 
@@ -241,6 +248,8 @@ def routes(state: FakeState) -> list[web.RouteDef]:
     router_chat = chat_handler(state, _ROUTER_FLAVOR)
 
     async def chat(request: web.Request) -> web.StreamResponse:
+        if state.embeddings:
+            return error(501, COMPLETIONS_NOT_ENABLED, "not_supported_error")
         state.processing += 1
         try:
             if state.held:
@@ -259,6 +268,20 @@ def routes(state: FakeState) -> list[web.RouteDef]:
         web.get("/slots", slots),
         web.post("/v1/chat/completions", chat),
         web.post("/chat/completions", chat),
+        *_extra_routes(state),
+    ]
+
+
+def _extra_routes(state: FakeState) -> list[web.RouteDef]:
+    """Embeddings, text completions and Anthropic Messages (see :mod:`._extra_ops`)."""
+    embeddings = embeddings_handler(state, error, _resolve, llamacpp=True)
+    completions = completions_handler(state, error, _resolve, llamacpp=True)
+    return [
+        web.post("/v1/embeddings", embeddings),
+        web.post("/embeddings", embeddings),
+        web.post("/v1/completions", completions),
+        web.post("/v1/messages", llamacpp_messages_handler(state, error)),
+        web.post("/v1/messages/count_tokens", count_tokens_handler(state, error)),
     ]
 
 
@@ -268,7 +291,8 @@ SPEC = KindSpec(
     routes=routes,
     error=error,
     not_found=not_found,
-    chat_paths=frozenset({"/v1/chat/completions", "/chat/completions"}),
+    chat_paths=frozenset({"/v1/chat/completions", "/chat/completions", "/v1/completions",
+                          "/v1/messages"}),
     server_header="llama.cpp",
     wire=Wire.LLAMACPP,
 )

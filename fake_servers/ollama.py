@@ -27,6 +27,7 @@ from fake_servers._core import (
     prompt_tokens,
     read_json,
 )
+from fake_servers._extra_ops import ollama_embed_handler
 from fake_servers._inputs import Shape, plan_reply
 from fake_servers._openai_chat import OpenAIFlavor, chat_handler, openai_error
 from fake_servers._wire import Wire, error_body
@@ -196,6 +197,8 @@ def routes(state: FakeState) -> list[web.RouteDef]:
         web.post("/api/show", show),
         web.post("/api/chat", chat),
         web.post("/api/generate", generate),
+        web.post("/api/embed", ollama_embed_handler(state, error, _resolve)),
+        web.post("/api/embeddings", ollama_embed_handler(state, error, _resolve, legacy=True)),
         web.get("/v1/models", v1_models),
         web.post("/v1/chat/completions", chat_handler(state, _V1_FLAVOR)),
     ]

@@ -12,9 +12,10 @@ import time
 from aiohttp import web
 
 from fake_servers._core import FakeState, KindSpec, json_response
+from fake_servers._extra_ops import completions_handler, embeddings_handler
 from fake_servers._openai_chat import OpenAIFlavor, chat_handler, openai_error
 
-_CHAT_PATHS = frozenset({"/v1/chat/completions"})
+_CHAT_PATHS = frozenset({"/v1/chat/completions", "/v1/completions"})
 
 
 def error(status: int, message: str, error_type: str) -> web.Response:
@@ -104,6 +105,8 @@ def _routes(state: FakeState, owned_by: str, fingerprint: str | None) -> list[we
         web.get("/v1/models", models),
         web.get("/v1/models/{name:.+}", model),
         web.post("/v1/chat/completions", chat_handler(state, flavor)),
+        web.post("/v1/completions", completions_handler(state, error, _resolve)),
+        web.post("/v1/embeddings", embeddings_handler(state, error, _resolve)),
     ]
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from routing.engine import Router
     from routing.failover import Completion, StreamHandle
     from routing.gateway import BindError, Gateway
+    from routing.operations import Operation
 
 # The engine pulls in aiohttp and the config pulls in jsonschema (together most of a second
 # on a busy machine); they load on first use, so `import routing` and the CLI's error paths
@@ -68,6 +69,7 @@ _LAZY = {
     "Decision": "routing.decision",
     "State": "routing.decision",
     "Router": "routing.engine",
+    "Operation": "routing.operations",
 }
 
 
@@ -106,6 +108,7 @@ __all__ = [
     "Instance",
     "InvalidRequest",
     "NoRouteError",
+    "Operation",
     "ProbeSettings",
     "Provider",
     "Reason",

@@ -272,6 +272,7 @@ def routing_error_response(request: web.Request, exc: RoutingError) -> web.Respo
     error                     status  body
     ========================  ======  ============================================
     NoRouteError              404     model_not_found, with the candidates
+    NoRouteError, unsupported 501     not_supported (served, but none can do the operation)
     NoRouteError, down        503     no_ready_instance (the model's servers are down)
     rejected                  4xx     the backend's own error (credentials redacted)
     overloaded                429     ``Retry-After`` from the backend (default 1 s)
@@ -286,6 +287,9 @@ def routing_error_response(request: web.Request, exc: RoutingError) -> web.Respo
         extra = {"candidates": [c.as_dict() for c in exc.candidates if hasattr(c, "as_dict")]}
         if exc.provider is not None and len(exc.candidates) == 1:
             route_info(request).instance = exc.candidates[0].instance
+        if exc.unsupported:
+            return error_response(request, 501, str(exc), type_="not_supported_error",
+                                  code="not_supported", extra=extra)
         if exc.unavailable and exc.candidates:
             return error_response(request, 503, str(exc), type_="service_unavailable",
                                   code="no_ready_instance", extra=extra)

@@ -36,9 +36,16 @@ from routing._request_fields import (
 )
 
 __all__ = [
+    "ANTHROPIC_MESSAGES",
     "OLLAMA_CHAT",
+    "OLLAMA_EMBED",
+    "OLLAMA_EMBEDDINGS",
+    "OLLAMA_GENERATE",
     "OLLAMA_PRIVATE",
+    "OLLAMA_SHOW",
     "OPENAI_CHAT",
+    "OPENAI_COMPLETION",
+    "OPENAI_EMBEDDING",
     "REQUESTS",
     "TOOLS",
     "validate_request",
@@ -194,12 +201,151 @@ OLLAMA_CHAT = Obj({
                    what="a boolean or 'high', 'medium', 'low'"),
 }, required=("model", "messages"), what="a JSON object")
 
+# -- OpenAI text completions and embeddings -------------------------------------------------
+
+OPENAI_COMPLETION = Obj({
+    "model": Str(min_len=1),
+    "prompt": OneOf((Str(), Arr()), what="a string or an array of strings or token ids"),
+    "suffix": Str(),
+    "max_tokens": _MAX_TOKENS,
+    "temperature": Num(0, 2),
+    "top_p": Num(0, 1),
+    "top_k": Int(),
+    "n": Int(lo=1),
+    "best_of": Int(lo=1),
+    "stream": Bool(),
+    "stream_options": Obj({"include_usage": Bool()}),
+    "logprobs": Int(0, 20),
+    "echo": Bool(),
+    "stop": _STOP,
+    "presence_penalty": Num(-2, 2),
+    "frequency_penalty": Num(-2, 2),
+    "logit_bias": OneOf((Obj(), Arr()), what="an object or an array"),
+    "seed": Int(),
+    "user": Str(),
+    OLLAMA_PRIVATE: Obj({"options": Obj()}),
+}, required=("prompt",), what="a JSON object")
+
+OPENAI_EMBEDDING = Obj({
+    "model": Str(min_len=1),
+    "input": OneOf((Str(), Arr(min_items=1)),
+                   what="a string or an array of strings or token ids"),
+    "encoding_format": Str(one_of=("float", "base64")),
+    "dimensions": Int(lo=1),
+    "user": Str(),
+    OLLAMA_PRIVATE: Obj({"options": Obj()}),
+}, required=("input",), what="a JSON object")
+
+# -- Anthropic Messages ---------------------------------------------------------------------
+
+_TYPED = Obj({"type": Str()}, required=("type",))
+_A_TEXT = Obj({"text": Str(), "cache_control": Obj(), "citations": Arr()}, required=("text",))
+_A_IMAGE = Obj({"source": Tagged("type", {
+    "base64": Obj({"media_type": Str(), "data": Str()}, required=("media_type", "data")),
+    "url": Obj({"url": Str(min_len=1)}, required=("url",)),
+}, other=_TYPED)}, required=("source",))
+_A_INNER = Arr(Tagged("type", {"text": _A_TEXT, "image": _A_IMAGE}, other=_TYPED,
+                      what="a content block object"))
+_A_BLOCK = Tagged("type", {
+    "text": _A_TEXT,
+    "image": _A_IMAGE,
+    "tool_use": Obj({"id": Str(min_len=1), "name": Str(min_len=1),
+                     "input": Obj(what="an object")}, required=("id", "name", "input")),
+    "tool_result": Obj({"tool_use_id": Str(min_len=1),
+                        "content": OneOf((Str(), _A_INNER),
+                                         what="a string or an array of content blocks"),
+                        "is_error": Bool()}, required=("tool_use_id",)),
+    "thinking": Obj({"thinking": Str(), "signature": Str()}, required=("thinking",)),
+    "redacted_thinking": Obj({"data": Str()}, required=("data",)),
+}, other=_TYPED, what="a content block object")
+
+ANTHROPIC_MESSAGES = Obj({
+    "model": Str(min_len=1),
+    "messages": Arr(Obj({
+        "role": Str(one_of=("user", "assistant")),
+        "content": OneOf((Str(), Arr(_A_BLOCK)), what="a string or an array of content blocks"),
+    }, required=("role", "content"), what="a message object"), min_items=1),
+    "max_tokens": Int(lo=0),
+    "system": OneOf((Str(), Arr(Tagged("type", {"text": _A_TEXT}, other=_TYPED))),
+                    what="a string or an array of text blocks"),
+    "metadata": Obj({"user_id": Str()}),
+    "stop_sequences": Arr(Str()),
+    "stream": Bool(),
+    "temperature": Num(0, 2),
+    "top_p": Num(0, 1),
+    "top_k": Int(lo=0),
+    "tools": Arr(Obj({"name": Str(min_len=1), "description": Str(), "type": Str(),
+                      "input_schema": _JSON_SCHEMA, "cache_control": Obj()},
+                     required=("name",), what="a tool object")),
+    "tool_choice": Tagged("type", {
+        "auto": Obj({"disable_parallel_tool_use": Bool()}),
+        "any": Obj({"disable_parallel_tool_use": Bool()}),
+        "none": Obj(),
+        "tool": Obj({"name": Str(min_len=1), "disable_parallel_tool_use": Bool()},
+                    required=("name",)),
+    }, other=_TYPED),
+    "thinking": Tagged("type", {
+        "enabled": Obj({"budget_tokens": Int(lo=0)}, required=("budget_tokens",)),
+        "disabled": Obj(),
+    }, other=_TYPED),
+}, required=("model", "messages"), what="a JSON object")
+
+# -- Ollama generate, embed, show -----------------------------------------------------------
+
+_OLLAMA_FORMAT = OneOf((Str(one_of=("", "json")), _JSON_SCHEMA),
+                       what="'json' or an object (a JSON schema)")
+_KEEP_ALIVE = OneOf((Str(), Num()), what="a duration string or a number of seconds")
+_THINK = OneOf((Bool(), Str(one_of=("high", "medium", "low"))),
+               what="a boolean or 'high', 'medium', 'low'")
+
+OLLAMA_GENERATE = Obj({
+    "model": Str(min_len=1),
+    "prompt": Str(),
+    "suffix": Str(),
+    "system": Str(),
+    "template": Str(),
+    "context": Arr(Int()),
+    "stream": Bool(),
+    "raw": Bool(),
+    "format": _OLLAMA_FORMAT,
+    "images": Arr(Str(min_len=1, what="a base64 string")),
+    "options": OLLAMA_OPTIONS,
+    "keep_alive": _KEEP_ALIVE,
+    "think": _THINK,
+}, required=("model",), what="a JSON object")
+
+OLLAMA_EMBED = Obj({
+    "model": Str(min_len=1),
+    "input": OneOf((Str(), Arr(Str())), what="a string or an array of strings"),
+    "truncate": Bool(),
+    "dimensions": Int(lo=1),
+    "options": OLLAMA_OPTIONS,
+    "keep_alive": _KEEP_ALIVE,
+}, required=("model", "input"), what="a JSON object")
+
+OLLAMA_EMBEDDINGS = Obj({
+    "model": Str(min_len=1),
+    "prompt": Str(),
+    "options": OLLAMA_OPTIONS,
+    "keep_alive": _KEEP_ALIVE,
+}, required=("model", "prompt"), what="a JSON object")
+
+OLLAMA_SHOW = Obj({"model": Str(min_len=1), "name": Str(min_len=1), "verbose": Bool()},
+                  what="a JSON object")
+
 # -- the registry ---------------------------------------------------------------------------
 
 #: Every described request, by ``"api.operation"``.
 REQUESTS: dict[str, Node] = {
     "openai.chat": OPENAI_CHAT,
+    "openai.completion": OPENAI_COMPLETION,
+    "openai.embedding": OPENAI_EMBEDDING,
+    "anthropic.messages": ANTHROPIC_MESSAGES,
     "ollama.chat": OLLAMA_CHAT,
+    "ollama.generate": OLLAMA_GENERATE,
+    "ollama.embed": OLLAMA_EMBED,
+    "ollama.embeddings": OLLAMA_EMBEDDINGS,
+    "ollama.show": OLLAMA_SHOW,
 }
 
 _VALIDATORS: dict[str, Callable[[Any], None]] = {}

@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("config", metavar="CONFIG")
     p.add_argument("--provider", help="provider or provider:instance chosen by the caller")
     p.add_argument("--model", help="requested model")
+    p.add_argument("--operation", default="chat",
+                   choices=["chat", "completion", "embedding", "messages"],
+                   help="what the request asks for (default chat): only instances that can "
+                   "do it are chosen")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("status", help="probe every instance and print its state and models")
@@ -94,9 +98,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 async def _explain(args: argparse.Namespace) -> Decision:
     from routing.engine import Router  # aiohttp loads only for the commands that talk
+    from routing.operations import Operation
 
     async with Router.from_file(args.config) as router:
-        return await router.resolve(provider=args.provider, model=args.model)
+        return await router.resolve(provider=args.provider, model=args.model,
+                                    operation=Operation(args.operation))
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

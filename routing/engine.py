@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 
 from routing._strategies import Candidacy, Strategy, Warmth, order
+from routing.adapters import get_adapter
 from routing.config import Config, Instance, load_config
 from routing.decision import Candidate, Decision, State
 from routing.errors import (
@@ -39,6 +40,7 @@ from routing.errors import (
 from routing.failover import Completion, StreamHandle, complete, open_stream, stream
 from routing.health import Breaker, InstanceHealth, ProbeResult
 from routing.metrics import Metrics
+from routing.operations import Operation
 from routing.probes import probe_instance
 from routing.rules import RuleSet
 
@@ -89,6 +91,8 @@ class Router:
         self._own_session = session is None
         self.secrets = _secrets(config)
         self._busy: dict[str, int] = {}  # requests in flight per instance (ours)
+        # Operations an instance answered not_supported for (until it is seen not READY).
+        self._unsupported: dict[str, set[Operation]] = {}
         self._rotation: dict[tuple[str, ...], int] = {}
         # Probes ask servers for their load only when a strategy will read it.
         load_aware = {Strategy.LEAST_BUSY, Strategy.STICKY}
@@ -164,6 +168,8 @@ class Router:
             result = dataclasses.replace(result, detail=redact_text(result.detail, self.secrets))
         if health.misconfigured and result.state != State.READY:
             return health.result or result  # refused credentials stay refused until reload
+        if not result.ready:  # a restart may bring other flags (llama.cpp --embeddings)
+            self._unsupported.pop(key, None)
         health.record(result)
         self.metrics.probe(key, result.state)
         return result
@@ -231,18 +237,35 @@ class Router:
         return tuple(i.key for i in prov.instances), None, f"provider {provider} chosen by caller"
 
     async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: str | None = None) -> Decision:
+                      session: str | None = None,
+                      operation: Operation = Operation.CHAT) -> Decision:
         """Decide where a request for ``model`` (optionally on ``provider``) goes.
 
-        Among the READY candidates that serve the model, warm ones come first, then the
-        rule's (or ``defaults.strategy``) order; ``session`` is the sticky strategy's key
-        (see :func:`routing._strategies.session_key`).  Raises :class:`NoRouteError` when
-        no READY candidate serves the model; its ``candidates`` say, for each instance
-        asked, its state and its models.
+        Among the READY candidates that serve the model and can do ``operation``, warm ones
+        come first, then the rule's (or ``defaults.strategy``) order; ``session`` is the
+        sticky strategy's key (see :func:`routing._strategies.session_key`).  Raises
+        :class:`NoRouteError` when no READY candidate serves the model; its ``candidates``
+        say, for each instance asked, its state and its models (``unsupported`` is set when
+        the model is served, but by none that can do the operation).
         """
         keys, rule, how = self._candidates(provider, model)
         results = await self._ensure(keys)
-        return self._decide(keys, results, provider, model, rule, how, session)
+        return self._decide(keys, results, provider, model, rule, how, session, operation)
+
+    def _cannot(self, key: str, operation: Operation) -> str:
+        """Why ``key`` cannot do ``operation`` ("" when it can)."""
+        api = self.config.instances[key].api
+        if operation not in get_adapter(api).operations:
+            return f"cannot do {operation.noun} (API style {api})"
+        if operation in self._unsupported.get(key, ()):
+            return f"cannot do {operation.noun} (not_supported)"
+        return ""
+
+    def report_unsupported(self, key: str, operation: Operation) -> None:
+        """``key`` answered ``not_supported`` for ``operation``: skip it for that operation
+        (no health penalty) until it is seen not READY or the config reloads."""
+        if key in self._health:
+            self._unsupported.setdefault(key, set()).add(operation)
 
     def _strategy(self, model: str | None, provider: str | None) -> Strategy:
         rule = self.rules.first_match(model) if provider is None else None
@@ -262,12 +285,14 @@ class Router:
     def _decide(
         self, keys: Sequence[str], results: Mapping[str, ProbeResult], provider: str | None,
         model: str | None, rule: str | None, how: str, session: str | None = None,
+        operation: Operation = Operation.CHAT,
     ) -> Decision:
         serving: list[Candidacy] = []
         sent_ids: dict[str, str] = {}
         first_ready: str | None = None
         cooling: list[tuple[float, str]] = []
         trace: list[tuple[str, ProbeResult, str]] = []
+        unable_keys: list[str] = []
         now = self.clock()
         for key in keys:
             result = results[key]
@@ -278,7 +303,9 @@ class Router:
                     why += f" (served {model!r} when last seen)"
                 trace.append((key, result, why))
                 continue
-            first_ready = first_ready or key
+            unable = self._cannot(key, operation)
+            if not unable:
+                first_ready = first_ready or key
             if model is None:
                 sent = result.models[0] if result.models else None
             else:
@@ -287,6 +314,9 @@ class Router:
             if sent is None:
                 why = ("serves no model" if model is None
                        else f"does not serve {model!r}")
+            elif unable:
+                why = unable
+                unable_keys.append(key)
             elif wait > 0:
                 cooling.append((wait, key))
                 why = f"cooling down for {wait:.1f}s after HTTP 429"
@@ -321,7 +351,7 @@ class Router:
                 and self.config.fallback == "any-ready":
             chosen, fallback_used = (first_ready, model), True
         if chosen is None:
-            raise self._no_route(trace, provider, model)
+            raise self._no_route(trace, provider, model, operation if unable_keys else None)
         key, sent = chosen
         candidates = tuple(
             Candidate(k, r.state, self._models_of(k, r), k == key,
@@ -347,12 +377,18 @@ class Router:
         return result.models if result.ready else self._health[key].known_models
 
     def _no_route(self, trace: list[tuple[str, ProbeResult, str]], provider: str | None,
-                  model: str | None) -> NoRouteError:
+                  model: str | None, unable: Operation | None = None) -> NoRouteError:
         candidates = [Candidate(k, r.state, self._models_of(k, r), False, why)
                       for k, r, why in trace]
         listing = "; ".join(
             f"{c.instance} {c.state} [{', '.join(c.models) or '-'}] {c.why}" for c in candidates)
         what = f"model {model!r}" if model is not None else "any model"
+        if unable is not None:  # served, but by none that can do the operation
+            headline = f"no READY instance serving {what} can do {unable.noun}"
+            error = NoRouteError(f"{headline}: {listing}", model=model, provider=provider,
+                                 candidates=candidates)
+            error.unsupported, error.headline = True, headline
+            return error
         error = NoRouteError(f"no READY instance serves {what}: {listing or 'no candidates'}",
                              model=model, provider=provider, candidates=candidates)
         # 503, not 404: nothing is READY, or the model's own servers are down (their last
@@ -445,6 +481,7 @@ class Router:
                 "models": list(h.known_models), "loaded": _loaded_of(r) if r else [],
                 "loading": list(r.loading) if r else [],
                 "inflight": self._busy.get(key, 0),
+                "unsupported": sorted(self._unsupported.get(key, ())),
                 "server_busy": r.busy if r else None, "slots": r.slots if r else None,
                 "detail": r.detail if r else "never probed",
                 "cooling_down": round(h.cooling(now), 3),
@@ -461,16 +498,23 @@ class Router:
     # -- requests (adapters + failover) --------------------------------------------------
 
     async def complete(self, request: Mapping[str, Any], *, provider: str | None = None,
-                       session: str | None = None) -> Completion:
-        """Send an OpenAI-shaped request with failover; the reply, decision and attempts.
+                       session: str | None = None,
+                       operation: Operation = Operation.CHAT) -> Completion:
+        """Send a request with failover; the reply, decision and attempts.
 
-        ``session`` is an explicit sticky session id (the gateway's ``X-Session-ID``)."""
-        return await complete(self, request, provider=provider, session=session)
+        ``request`` has the shape of ``operation``'s door (OpenAI chat by default; see
+        :func:`routing.failover.complete`); ``session`` is an explicit sticky session id
+        (the gateway's ``X-Session-ID``)."""
+        return await complete(self, request, provider=provider, session=session,
+                              operation=operation)
 
     async def open_stream(self, request: Mapping[str, Any], *, provider: str | None = None,
-                          session: str | None = None) -> StreamHandle:
-        """Start a stream with failover up to its first chunk; iterate the handle for chunks."""
-        return await open_stream(self, request, provider=provider, session=session)
+                          session: str | None = None,
+                          operation: Operation = Operation.CHAT) -> StreamHandle:
+        """Start a stream with failover up to its first chunk; iterate the handle for chunks
+        (or, for ``operation="messages"``, Anthropic's events)."""
+        return await open_stream(self, request, provider=provider, session=session,
+                                 operation=operation)
 
     async def chat(self, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
                    provider: str | None = None, **params: Any) -> dict[str, Any]:

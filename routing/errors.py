@@ -134,6 +134,9 @@ class NoRouteError(RoutingError):
         self.candidates: list[Any] = list(candidates)
         #: True when no candidate was READY at all (the gateway answers 503, not 404).
         self.unavailable = False
+        #: True when the model is served, but by no instance that can do the operation
+        #: asked for (the gateway answers 501 ``not_supported``).
+        self.unsupported = False
         #: The message without the candidate listing (for displays that list them apart).
         self.headline = message
         super().__init__(message)

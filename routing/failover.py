@@ -32,7 +32,9 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from routing._request_specs import validate_openai_chat
+from routing._anthropic_convert import messages_session_key
+from routing._dispatch import reported_model, send_once, stream_once
+from routing._request_specs import validate_openai_chat, validate_request
 from routing._strategies import session_key
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout
@@ -40,6 +42,7 @@ from routing.config import Config, Instance
 from routing.decision import Decision
 from routing.errors import BackendError, BackendProtocolError, BackendTimeout, Reason
 from routing.metrics import Metrics
+from routing.operations import Operation
 
 __all__ = ["Completion", "RouterLike", "StreamHandle", "chat", "complete", "model_matches",
            "open_stream", "stream"]
@@ -62,8 +65,10 @@ class RouterLike(Protocol):
         ...
 
     async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: str | None = None) -> Decision:
-        """Decide where a request for ``model`` goes (``session``: the sticky key)."""
+                      session: str | None = None,
+                      operation: Operation = Operation.CHAT) -> Decision:
+        """Decide where a request for ``model`` goes (``session``: the sticky key) to have
+        ``operation`` done."""
         ...
 
     def begin(self, key: str) -> None:
@@ -84,6 +89,10 @@ class RouterLike(Protocol):
 
     def report_success(self, key: str) -> None:
         """A request to ``key`` succeeded."""
+        ...
+
+    def report_unsupported(self, key: str, operation: Operation) -> None:
+        """``key`` answered ``not_supported`` for ``operation``."""
         ...
 
 # Dated snapshots a hosted API answers with: gpt-4o-mini -> gpt-4o-mini-2024-07-18,
@@ -133,11 +142,13 @@ def _normal(name: str) -> str:
 class _Attempts:
     """The plan of one request: candidates in order, the deadline, what happened so far."""
 
-    __slots__ = ("attempts", "deadline", "decision", "keys", "router")
+    __slots__ = ("attempts", "deadline", "decision", "keys", "operation", "router")
 
-    def __init__(self, router: RouterLike, decision: Decision) -> None:
+    def __init__(self, router: RouterLike, decision: Decision,
+                 operation: Operation = Operation.CHAT) -> None:
         self.router = router
         self.decision = decision
+        self.operation = operation
         first = router.config.instances[decision.instance]
         whole = max(router.config.defaults.request_timeout, first.request_timeout)
         self.deadline = time.monotonic() + whole
@@ -163,6 +174,8 @@ class _Attempts:
         if exc.reason.fails_over:
             self.router.report_failure(key, exc)
             self.router.metrics.failover(key, exc.reason)
+        if exc.reason is Reason.NOT_SUPPORTED:
+            self.router.report_unsupported(key, self.operation)
 
     def final_error(self, last: BackendError | None, decision: Decision) -> BackendError:
         """What to raise when no attempt answered: 429 when every attempt was rate-limited."""
@@ -187,21 +200,48 @@ class _Attempts:
         return dataclasses.replace(decision, warnings=(*decision.warnings, note))
 
 
-async def complete(router: RouterLike, request: Mapping[str, Any], *,
-                   provider: str | None = None, session: str | None = None) -> Completion:
-    """Answer an OpenAI-shaped ``request`` (non-streaming), failing over as needed.
+#: The request description (:data:`routing._request_specs.REQUESTS`) of each operation.
+_SPECS = {Operation.COMPLETION: "openai.completion", Operation.EMBEDDING: "openai.embedding",
+          Operation.MESSAGES: "anthropic.messages"}
 
-    ``session`` is an explicit session id (``X-Session-ID``) for the sticky strategy; without
-    one the request's ``user``, else its system prompt and first user message, key it.
+
+def _prepare(operation: Operation, request: Mapping[str, Any], session: str | None
+             ) -> str | None:
+    """Check ``request`` for ``operation`` (InvalidRequest); return its sticky session key."""
+    if operation is Operation.CHAT:
+        validate_openai_chat(request)
+    else:
+        validate_request(_SPECS[operation], request)
+    if operation is Operation.MESSAGES:
+        return messages_session_key(request, session)
+    return session_key(request, session)
+
+
+def _noted(decision: Decision, note: str) -> Decision:
+    return dataclasses.replace(decision, reason=f"{decision.reason}; {note}") if note \
+        else decision
+
+
+async def complete(router: RouterLike, request: Mapping[str, Any], *,
+                   provider: str | None = None, session: str | None = None,
+                   operation: Operation = Operation.CHAT) -> Completion:
+    """Answer a ``request`` for ``operation`` (non-streaming), failing over as needed.
+
+    ``request`` has the shape of the operation's door: an OpenAI chat, text-completions or
+    embeddings body, or an Anthropic Messages body (``operation="messages"``; the reply is
+    then a message).  ``session`` is an explicit session id (``X-Session-ID``) for the sticky
+    strategy; without one the request's ``user`` (Anthropic: ``metadata.user_id``), else its
+    system prompt and first user message, key it.
 
     Raises :class:`~routing.errors.NoRouteError` when nothing serves the model, the
     :class:`BackendRejected` of a 4xx at once, or the last attempt's :class:`BackendError`;
-    :class:`~routing.errors.InvalidRequest` before anything else for a malformed request.
+    :class:`~routing.errors.InvalidRequest` before anything else for a malformed request
+    (and for a field that cannot be translated for the backend chosen).
     """
-    validate_openai_chat(request)
+    sticky = _prepare(operation, request, session)
     decision = await router.resolve(provider=provider, model=request.get("model"),
-                                    session=session_key(request, session))
-    plan = _Attempts(router, decision)
+                                    session=sticky, operation=operation)
+    plan = _Attempts(router, decision, operation)
     last: BackendError | None = None
     for failovers, (current, inst) in enumerate(plan.plan()):
         remaining = plan.remaining()
@@ -212,8 +252,8 @@ async def complete(router: RouterLike, request: Mapping[str, Any], *,
         timeout = client_timeout(inst, min(inst.request_timeout, remaining))
         router.begin(inst.key)
         try:
-            reply, raw = await get_adapter(inst.api).chat_raw(router.session, inst, model,
-                                                              request, timeout)
+            reply, raw, note = await send_once(get_adapter(inst.api), router.session, inst,
+                                               operation, model, request, timeout)
         except BackendError as exc:
             plan.failed(current, exc, time.perf_counter() - started)
             if not exc.reason.fails_over:
@@ -225,7 +265,7 @@ async def complete(router: RouterLike, request: Mapping[str, Any], *,
         router.report_success(inst.key)
         router.metrics.request(inst.key, model, "ok", time.perf_counter() - started)
         plan.attempts.append((inst.key, None))
-        current = plan.verified(current, inst, reply.get("model"))
+        current = plan.verified(_noted(current, note), inst, reported_model(operation, reply))
         return Completion(reply, current, plan.attempts, failovers, raw)
     raise plan.final_error(last, decision)
 
@@ -313,17 +353,19 @@ async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
 
 
 async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
-                      provider: str | None = None, session: str | None = None
-                      ) -> StreamHandle:
+                      provider: str | None = None, session: str | None = None,
+                      operation: Operation = Operation.CHAT) -> StreamHandle:
     """Start a stream, failing over until a first chunk arrives; return its handle.
 
-    Raises like :func:`complete` when no instance produces a first chunk; ``session`` as
-    there.  The instance counts the stream in flight until the handle is finished or closed.
+    Raises like :func:`complete` when no instance produces a first chunk; ``session`` and
+    ``operation`` as there (text completions stream OpenAI chunks, messages Anthropic's
+    events as dicts whose ``type`` is the event name).  The instance counts the stream in
+    flight until the handle is finished or closed.
     """
-    validate_openai_chat(request)
+    sticky = _prepare(operation, request, session)
     decision = await router.resolve(provider=provider, model=request.get("model"),
-                                    session=session_key(request, session))
-    plan = _Attempts(router, decision)
+                                    session=sticky, operation=operation)
+    plan = _Attempts(router, decision, operation)
     last: BackendError | None = None
     for failovers, (current, inst) in enumerate(plan.plan()):
         remaining = plan.remaining()
@@ -331,8 +373,8 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
             break
         model = current.model or current.requested_model or ""
         started = time.perf_counter()
-        chunks = get_adapter(inst.api).stream(
-            router.session, inst, model, request,
+        chunks, route = stream_once(
+            get_adapter(inst.api), router.session, inst, operation, model, request,
             client_timeout(inst, min(inst.request_timeout, remaining)))
         router.begin(inst.key)
         try:
@@ -349,7 +391,8 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
         else:
             router.report_success(inst.key)
             plan.attempts.append((inst.key, None))
-            current = plan.verified(current, inst, first.get("model"))
+            current = plan.verified(_noted(current, route.note), inst,
+                                    reported_model(operation, first))
             return StreamHandle(router, inst, chunks, first, current, plan.attempts,
                                 failovers, started)
         router.end(inst.key)

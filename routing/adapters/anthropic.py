@@ -6,6 +6,7 @@ tested without a server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -23,8 +24,10 @@ from routing.adapters._http import (
     read_object,
     wants_usage,
 )
+from routing.adapters._native import send_native, stream_native
 from routing.adapters._probe import Probed, check, get_json, openai_ids
 from routing.errors import BackendProtocolError, BackendUnavailable, Reason
+from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.config import Instance
@@ -270,6 +273,8 @@ class AnthropicAdapter:
     """Adapter for Anthropic's ``/v1/messages``."""
 
     api = "anthropic"
+    #: Anthropic messages (passed through) and chat (translated to messages).
+    operations = frozenset({Operation.CHAT, Operation.MESSAGES})
     kinds: Mapping[str, int | None] = MappingProxyType({"anthropic": None})
     url_suffix = ""  # the client adds /v1/messages itself
     #: A trailing part of a configured URL that is not the server's root (stripped).
@@ -340,6 +345,52 @@ class AnthropicAdapter:
         if not converter.done:
             raise BackendProtocolError("stream ended before it was complete (no message_stop)",
                                        instance=key)
+
+
+    def passthrough(self, instance: Instance) -> frozenset[Operation]:
+        """Messages and token counts go out as the client sent them."""
+        return _NATIVE
+
+    def _url(self, instance: Instance, operation: Operation) -> str:
+        if operation not in _NATIVE:
+            raise BackendUnavailable(f"Anthropic's API does not serve {operation.noun}",
+                                     instance=instance.key, reason=Reason.NOT_SUPPORTED)
+        return instance.url + _PATHS[operation]
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        operation: Operation,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """A messages request or a token count, as the client sent it; the reply as sent."""
+        return await send_native(session, self._url(instance, operation), operation, model,
+                                 request, key=instance.key, headers=headers(instance),
+                                 timeout=timeout)
+
+    async def send_stream(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        operation: Operation,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A streamed messages request; yields each SSE event as its JSON object."""
+        events = stream_native(session, self._url(instance, operation), operation, model,
+                               request, key=instance.key, headers=headers(instance),
+                               timeout=timeout)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+
+_NATIVE = frozenset({Operation.MESSAGES, Operation.COUNT_TOKENS})
+_PATHS = {Operation.MESSAGES: "/v1/messages", Operation.COUNT_TOKENS: "/v1/messages/count_tokens"}
 
 
 def headers(instance: Instance) -> dict[str, str]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 
 from routing.adapters._probe import Probed
+from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.config import Instance
@@ -23,9 +24,19 @@ class Adapter(Protocol):
     carries a usage chunk (``choices: []``) only when ``stream_options.include_usage`` is
     true in ``request``, as OpenAI's own API does.
     Failures raise the :mod:`routing.errors` tree, mapped ``from`` the low-level error.
+
+    Operations other than chat (:mod:`routing.operations`) go through :meth:`send` and
+    :meth:`send_stream`, in the shapes of the doors they come from: ``completion`` an OpenAI
+    ``/v1/completions`` body in, ``text_completion`` replies and chunks out; ``embedding`` an
+    OpenAI ``/v1/embeddings`` body in and out (never streamed); ``messages`` and
+    ``count_tokens`` Anthropic bodies in and out, stream events as dicts whose ``type`` is
+    the event name (only where :meth:`passthrough` says so: elsewhere the gateway translates
+    messages to chat).
     """
 
     api: str
+    #: The operations this style can serve at all (messages: natively or translated to chat).
+    operations: frozenset[Operation]
     #: Server kinds speaking this style -> default port (None: hosted, always a URL).
     kinds: Mapping[str, int | None]
     #: Appended to an instance's root URL for the style's official client (``/v1``); a
@@ -83,4 +94,34 @@ class Adapter(Protocol):
         timeout: aiohttp.ClientTimeout,
     ) -> AsyncIterator[dict[str, Any]]:
         """Send a streaming request; yield OpenAI ``chat.completion.chunk`` dicts as they come."""
+        ...
+
+    def passthrough(self, instance: Instance) -> frozenset[Operation]:
+        """The operations ``instance`` takes in the door's own protocol (Anthropic Messages on
+        an Anthropic API or a llama.cpp server); anything else is translated."""
+        ...
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        operation: Operation,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """Send a non-streaming ``operation`` (not chat); the reply and, when they encode it
+        exactly, its bytes as the backend sent them (else ``None``)."""
+        ...
+
+    def send_stream(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        operation: Operation,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Send a streaming ``operation`` (completion, messages); yield chunks or events."""
         ...

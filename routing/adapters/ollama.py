@@ -24,9 +24,11 @@ from routing.adapters._http import (
     read_object,
     wants_usage,
 )
+from routing.adapters._ollama_ops import send_completion, send_embedding, stream_completion
 from routing.adapters._probe import Probed, ProbeFailed, check, get_json
 from routing.decision import State
-from routing.errors import BackendProtocolError, Reason
+from routing.errors import BackendProtocolError, BackendUnavailable, Reason
+from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.config import Instance
@@ -241,6 +243,9 @@ class OllamaAdapter:
     """Adapter for Ollama's native ``/api/chat``."""
 
     api = "ollama"
+    #: Chat, text completions (generate), embeddings (embed); messages translated to chat.
+    operations = frozenset({Operation.CHAT, Operation.COMPLETION, Operation.EMBEDDING,
+                            Operation.MESSAGES})
     kinds: Mapping[str, int | None] = MappingProxyType({"ollama": 11434})
     url_suffix = ""
     #: A trailing part of a configured URL that is not the server's root (stripped).
@@ -321,6 +326,55 @@ class OllamaAdapter:
         if not converter.done:
             raise BackendProtocolError("stream ended before it was complete (no done line)",
                                        instance=key)
+
+
+    def passthrough(self, instance: Instance) -> frozenset[Operation]:
+        """None: every request is converted to Ollama's own API."""
+        return frozenset()
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        operation: Operation,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], None]:
+        """Embeddings (``/api/embed``) and text completions (``/api/generate``), converted
+        from and to OpenAI's shapes (see :mod:`routing.adapters._ollama_ops`)."""
+        if operation is Operation.EMBEDDING:
+            send = send_embedding
+        elif operation is Operation.COMPLETION:
+            send = send_completion
+        else:
+            raise _unsupported(instance, operation)
+        reply = await send(session, instance.url, model, request, key=instance.key,
+                           headers=_headers(instance), timeout=timeout)
+        return reply, None
+
+    async def send_stream(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        operation: Operation,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Streamed text completions: ``/api/generate`` lines as OpenAI chunks."""
+        if operation is not Operation.COMPLETION:
+            raise _unsupported(instance, operation)
+        chunks = stream_completion(session, instance.url, model, request, key=instance.key,
+                                   headers=_headers(instance), timeout=timeout)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
+
+
+def _unsupported(instance: Instance, operation: Operation) -> BackendUnavailable:
+    return BackendUnavailable(f"Ollama's API does not serve {operation.noun} here",
+                              instance=instance.key, reason=Reason.NOT_SUPPORTED)
 
 
 def _headers(instance: Instance) -> dict[str, str]:

@@ -15,6 +15,7 @@ import aiohttp
 
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import expect_object, iter_sse, loads, post, post_read
+from routing.adapters._native import send_native, stream_native
 from routing.adapters._probe import (
     Probed,
     check,
@@ -23,7 +24,8 @@ from routing.adapters._probe import (
     openai_ids,
     slots_load,
 )
-from routing.errors import BackendProtocolError, Reason
+from routing.errors import BackendProtocolError, BackendUnavailable, Reason
+from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.config import Instance
@@ -81,6 +83,9 @@ class OpenAIAdapter:
     """Adapter for servers speaking ``POST {base_url}/chat/completions``."""
 
     api = "openai"
+    #: Chat, text completions, embeddings; Anthropic messages (llama.cpp natively, the
+    #: others translated to chat by the gateway).
+    operations = frozenset(Operation)
     #: Server kinds speaking this style, with the port each listens on by default (None:
     #: a hosted API, always given a URL).
     kinds: Mapping[str, int | None] = MappingProxyType(
@@ -182,3 +187,54 @@ class OpenAIAdapter:
         if not finished:
             raise BackendProtocolError("stream ended before it was complete (no [DONE])",
                                        instance=key)
+
+    def passthrough(self, instance: Instance) -> frozenset[Operation]:
+        """llama.cpp serves Anthropic's Messages API (and its token count) natively."""
+        return _LLAMACPP_NATIVE if instance.kind == "llamacpp" else frozenset()
+
+    def _url(self, instance: Instance, operation: Operation) -> str:
+        if operation in self.passthrough(instance):
+            return instance.url + _MESSAGES_PATHS[operation]
+        path = _PATHS.get(operation)
+        if path is None:
+            raise BackendUnavailable(f"{instance.kind} servers do not serve {operation.noun}",
+                                     instance=instance.key, reason=Reason.NOT_SUPPORTED)
+        return instance.base_url + path
+
+    async def send(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        operation: Operation,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """Text completions and embeddings (and, on llama.cpp, Anthropic messages and token
+        counts) as the client sent them; the reply forwarded as sent."""
+        return await send_native(session, self._url(instance, operation), operation, model,
+                                 request, key=instance.key, headers=headers(instance),
+                                 timeout=timeout)
+
+    async def send_stream(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        operation: Operation,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream text completions (and, on llama.cpp, Anthropic messages) as sent."""
+        items = stream_native(session, self._url(instance, operation), operation, model,
+                              request, key=instance.key, headers=headers(instance),
+                              timeout=timeout)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                yield item
+
+
+_PATHS = {Operation.COMPLETION: "/completions", Operation.EMBEDDING: "/embeddings"}
+_MESSAGES_PATHS = {Operation.MESSAGES: "/v1/messages",
+                   Operation.COUNT_TOKENS: "/v1/messages/count_tokens"}
+_LLAMACPP_NATIVE = frozenset({Operation.MESSAGES, Operation.COUNT_TOKENS})

@@ -26,6 +26,7 @@ from routing.adapters._probe import Probed, check, get_json
 from routing.config import Instance, parse_config
 from routing.engine import Router
 from routing.errors import BackendProtocolError, ConfigError
+from routing.operations import Operation
 from routing.gateway import Gateway
 
 
@@ -33,6 +34,7 @@ class PlaintextAdapter:
     """A whole API style: conversions, chat, stream, probe, headers, kinds, URL facts."""
 
     api = "plaintext"
+    operations = frozenset({Operation.CHAT})
     kinds: Mapping[str, int | None] = MappingProxyType({"plainserver": 9999})
     url_suffix = ""
     strip_suffix = ""

@@ -101,7 +101,7 @@ class StubRouter:
         return self._session
 
     async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: str | None = None) -> Decision:
+                      session: str | None = None, operation: str = "chat") -> Decision:
         return self.decision
 
     def begin(self, key: str) -> None:
@@ -121,6 +121,9 @@ class StubRouter:
 
     def report_success(self, key: str) -> None:
         self.successes.append(key)
+
+    def report_unsupported(self, key: str, operation: str) -> None:
+        self.failures.append((key, RuntimeError(f"not_supported: {operation}")))
 
     async def close(self) -> None:
         if self._session is not None:
