@@ -20,20 +20,32 @@ to chat …``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from routing._anthropic_convert import chat_to_message, messages_to_chat, translate_events
+from routing._anthropic_convert import (
+    chat_to_message,
+    estimate_tokens,
+    messages_session_key,
+    messages_to_chat,
+    translate_events,
+)
+from routing._request_specs import validate_request
+from routing.adapters import get_adapter
+from routing.adapters._http import client_timeout
+from routing.decision import Decision
 from routing.errors import BackendError, Reason
 from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.adapters.base import Adapter
     from routing.config import Instance
+    from routing.failover import RouterLike
 
-__all__ = ["Route", "reported_model", "send_once", "stream_once"]
+__all__ = ["Route", "count_tokens", "reported_model", "send_once", "stream_once"]
 
 
 class Route:
@@ -138,3 +150,37 @@ def reported_model(operation: Operation, first: Mapping[str, Any]) -> Any:
         message = first.get("message")
         return message.get("model") if isinstance(message, Mapping) else first.get("model")
     return first.get("model")
+
+
+async def count_tokens(router: RouterLike, request: Mapping[str, Any], *,
+                       provider: str | None = None, session: str | None = None
+                       ) -> tuple[dict[str, Any], bytes | None, Decision]:
+    """Anthropic's token count of a Messages ``request``: asked of the instance the request
+    would go to when it speaks Messages natively, else estimated here (one token per four
+    characters); the decision's reason says which.  A 4xx of the backend is raised."""
+    validate_request("anthropic.messages", request)
+    decision = await router.resolve(provider=provider, model=request.get("model"),
+                                    session=messages_session_key(request, session),
+                                    operation=Operation.MESSAGES)
+    inst = router.config.instances[decision.instance]
+    adapter = get_adapter(inst.api)
+    if Operation.COUNT_TOKENS in adapter.passthrough(inst):
+        timeout = client_timeout(inst, inst.request_timeout)
+        router.begin(inst.key)
+        try:
+            reply, raw = await adapter.send(router.session, inst, Operation.COUNT_TOKENS,
+                                            decision.model or "", request, timeout)
+        except BackendError as exc:
+            exc.redact(router.secrets)
+            if not exc.reason.fails_over:
+                raise
+            note = f"token count estimated by the gateway ({inst.key} failed: {exc.reason})"
+        else:
+            return reply, raw, dataclasses.replace(
+                decision, reason=f"{decision.reason}; token count by {inst.kind}")
+        finally:
+            router.end(inst.key)
+    else:
+        note = f"token count estimated by the gateway ({inst.kind} has no token count API)"
+    estimate = {"input_tokens": estimate_tokens(request)}
+    return estimate, None, dataclasses.replace(decision, reason=f"{decision.reason}; {note}")

@@ -221,6 +221,20 @@ def _anthropic_door(request: web.Request) -> bool:
     return request.path.startswith("/v1/messages")
 
 
+# Anthropic's error types are named by status (its clients and docs read them so).
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+                    403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+                    429: "rate_limit_error", 500: "api_error", 502: "api_error",
+                    503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
+
+
+def _door_shaped(request: web.Request, body: dict[str, Any]) -> bool:
+    """True when a backend's error ``body`` already has the shape of the request's door."""
+    if _ollama_door(request):
+        return False
+    return (body.get("type") == "error") == _anthropic_door(request)
+
+
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
@@ -237,7 +251,8 @@ def error_response(request: web.Request, status: int, message: str, *,
     if _ollama_door(request):
         payload: dict[str, Any] = {"error": message}
     elif _anthropic_door(request):
-        payload = {"type": "error", "error": {"type": type_, "message": message}}
+        kind = _ANTHROPIC_TYPES.get(status, type_)
+        payload = {"type": "error", "error": {"type": kind, "message": message}}
     else:
         payload = {"error": {"message": message, "type": type_, "param": param, "code": code,
                              **(extra or {})}}
@@ -303,7 +318,7 @@ def routing_error_response(request: web.Request, exc: RoutingError) -> web.Respo
     if isinstance(exc, BackendRejected):
         status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 400
         message, openai_body = _rejected_body(exc)
-        if openai_body is not None and not _ollama_door(request):
+        if openai_body is not None and _door_shaped(request, openai_body):
             return web.Response(body=dumps(openai_body), status=status,
                                 content_type="application/json")
         return error_response(request, status, message, code="backend_rejected")

@@ -45,7 +45,7 @@ from typing import Any
 
 from aiohttp import web
 
-from routing import _dashboard, _gateway_ollama
+from routing import _dashboard, _gateway_anthropic, _gateway_ollama
 from routing._auth import Gatekeeper, is_loopback
 from routing._dashboard import DECISIONS
 from routing._decisions import DecisionLog
@@ -259,6 +259,7 @@ def create_app(pool: RouterPool, *,
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     _gateway_ollama.add_routes(app, expect_handler=_expect_continue)
+    _gateway_anthropic.add_routes(app, expect_handler=_expect_continue)
     _dashboard.add_routes(app)
     app.on_response_prepare.append(_routing_headers)
     return app
