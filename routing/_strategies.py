@@ -99,6 +99,12 @@ def order(candidates: Sequence[Candidacy], strategy: Strategy, *, rotation: int 
     if strategy is Strategy.STICKY and not session:
         strategy = Strategy.LEAST_BUSY
         reasons["*"] = "sticky without a session key: least-busy"
+    if strategy is Strategy.FIRST and all(
+            c.warmth is Warmth.LOADED and not c.saturated for c in candidates):
+        as_declared = list(candidates)  # the common case: nothing to sort
+        for rank, c in enumerate(as_declared):
+            reasons[c.key] = _reason(c, rank, strategy, as_declared[0])
+        return as_declared, reasons
     tiers: dict[tuple[int, bool], list[Candidacy]] = {}
     for c in candidates:
         tiers.setdefault((_TIER[c.warmth], c.saturated), []).append(c)
@@ -119,28 +125,28 @@ def order(candidates: Sequence[Candidacy], strategy: Strategy, *, rotation: int 
     return ordered, reasons
 
 
+_WARMTH_TEXT = {Warmth.LOADED: "loaded", Warmth.LOADING: "cold: loading",
+                Warmth.LOADABLE: "cold: must load"}
+_LEADER_TEXT = {Strategy.FIRST: "; first in declaration order",
+                Strategy.ROUND_ROBIN: "; its turn (round-robin)",
+                Strategy.LEAST_BUSY: "; least busy",
+                Strategy.STICKY: "; session's instance (sticky)"}
+
+
 def _reason(c: Candidacy, rank: int, strategy: Strategy, best: Candidacy) -> str:
-    parts = [c.warmth.value if c.warmth is Warmth.LOADED else f"cold: {c.warmth.value}"]
-    if c.warmth is not Warmth.LOADED:
-        parts[0] = "cold: must load" if c.warmth is Warmth.LOADABLE else "cold: loading"
-    busy = f"{c.inflight} in flight"
+    """One candidate's place in the order, for the trace (on every resolve: kept cheap)."""
+    text = f"{_WARMTH_TEXT[c.warmth]}; {c.inflight} in flight"
     if c.reported_busy is not None:
-        busy += f", server reports {c.reported_busy} busy"
+        text += f", server reports {c.reported_busy} busy"
         if c.slots is not None:
-            busy += f" of {c.slots} slots"
-    parts.append(busy)
-    if c.saturated:
-        parts.append("saturated")
+            text += f" of {c.slots} slots"
+        if c.saturated:
+            text += "; saturated"
     if rank == 0:
-        parts.append({
-            Strategy.FIRST: "first in declaration order",
-            Strategy.ROUND_ROBIN: "its turn (round-robin)",
-            Strategy.LEAST_BUSY: "least busy",
-            Strategy.STICKY: "session's instance (sticky)",
-        }[strategy])
-    elif best.warmth is not c.warmth and _TIER[best.warmth] < _TIER[c.warmth]:
-        parts.append(f"{best.key} has the model {best.warmth.value}")
-    return "; ".join(parts)
+        return text + _LEADER_TEXT[strategy]
+    if best.warmth is not c.warmth and _TIER[best.warmth] < _TIER[c.warmth]:
+        text += f"; {best.key} has the model {best.warmth.value}"
+    return text
 
 
 def session_key(request: Mapping[str, object], header: str | None = None) -> str | None:
