@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port to bind (default 8000, or gateway.port)")
     p.add_argument("--allow-unauthenticated", action="store_true",
                    help="serve an address other than loopback without gateway.auth")
+    p.add_argument("--workers", type=_positive, default=1, metavar="N",
+                   help="worker processes sharing the port (default 1; Linux SO_REUSEPORT)")
 
     sub.add_parser("demo", help="start bundled fakes and a gateway, route sample requests, stop")
 
@@ -68,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="a file of cases or a directory of them")
     p.add_argument("-k", dest="pattern", help="only cases whose name contains PATTERN")
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -155,6 +164,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
               "configs/auth.yaml), bind 127.0.0.1, or pass --allow-unauthenticated",
               file=sys.stderr)
         return EXIT_USAGE
+    if args.workers > 1:
+        from routing._workers import supervise
+
+        port = args.port if args.port is not None else config.gateway.port
+        return supervise(args.config, host, port, args.workers)
     asyncio.run(serve(args.config, args.host, args.port))
     return EXIT_OK
 

@@ -41,7 +41,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -67,6 +67,9 @@ from routing.engine import Router
 from routing.errors import BackendError, ConfigError, ConfigIssue, RoutingError
 from routing.prometheus import CONTENT_TYPE, render
 from routing.reload import ConfigWatcher, RouterPool
+
+if TYPE_CHECKING:
+    from routing._workers import WorkerSeat
 
 __all__ = ["POOL", "BindError", "Gateway", "create_app", "serve"]
 
@@ -385,8 +388,12 @@ class Gateway:
             logger.warning("gateway host/port changes need a restart; still on %s", self.url)
         self.pool.swap(Router(config))
 
-    async def start(self, host: str | None = None, port: int | None = None) -> Gateway:
-        """Bind ``host:port`` (default: the config's ``gateway`` section) and serve."""
+    async def start(self, host: str | None = None, port: int | None = None, *,
+                    reuse_port: bool = False) -> Gateway:
+        """Bind ``host:port`` (default: the config's ``gateway`` section) and serve.
+
+        ``reuse_port`` sets ``SO_REUSEPORT`` (several workers on one port, Linux).
+        """
         self.host = host if host is not None else self.host
         self.port = port if port is not None else self.port
         settings = self.router.config.gateway
@@ -398,7 +405,7 @@ class Gateway:
                          lingering_time=min(settings.read_timeout, 2.0))
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port)
+            site = web.TCPSite(runner, self.host, self.port, reuse_port=reuse_port or None)
             await site.start()
         except OSError as exc:
             await runner.cleanup()
@@ -449,11 +456,13 @@ class _Formatter(logging.Formatter):
         return f"{self._second[1]},{int(record.msecs):03d}"
 
 
-async def serve(config_path: str, host: str | None = None, port: int | None = None) -> None:
+async def serve(config_path: str, host: str | None = None, port: int | None = None, *,
+                worker: WorkerSeat | None = None) -> None:
     """Run the gateway for ``config_path`` until SIGINT or SIGTERM; SIGHUP reloads.
 
     Prints ``listening on http://HOST:PORT`` first.  Raises :class:`ConfigError` when the
     initial config is invalid; later invalid configs are logged and the old one kept.
+    ``worker``: this process is one of ``routing serve --workers N`` (:mod:`routing._workers`).
     """
     config = load_config(config_path)
     if not logging.getLogger().handlers:
@@ -465,7 +474,9 @@ async def serve(config_path: str, host: str | None = None, port: int | None = No
         logging._srcfile = None
         logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     gateway = Gateway(config, config_path=os.fspath(config_path))
-    await gateway.start(host, port)
+    if worker is not None:
+        worker.attach(gateway)
+    await gateway.start(host, port, reuse_port=worker is not None)
     # Config, routes and modules live as long as the process: keep the cyclic GC from
     # walking them again and again while requests allocate.
     gc.freeze()
@@ -473,6 +484,8 @@ async def serve(config_path: str, host: str | None = None, port: int | None = No
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     try:
+        if worker is not None:
+            await worker.start(stop.set)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
@@ -484,4 +497,6 @@ async def serve(config_path: str, host: str | None = None, port: int | None = No
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
+        if worker is not None:
+            await worker.stop()
         await gateway.stop()
