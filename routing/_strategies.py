@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from typing import NamedTuple
 
 __all__ = ["Candidacy", "Strategy", "Warmth", "order", "session_key", "sticky_weight"]
 
@@ -58,9 +59,9 @@ class Warmth(StrEnum):
 _TIER = {Warmth.LOADED: 0, Warmth.LOADING: 1, Warmth.LOADABLE: 2}
 
 
-@dataclass(frozen=True, slots=True)
-class Candidacy:
-    """One READY candidate that serves the model: what the strategies weigh."""
+class Candidacy(NamedTuple):
+    """One READY candidate that serves the model: what the strategies weigh (a named
+    tuple: one is made per candidate on every resolve, and tuples are made fastest)."""
 
     key: str
     warmth: Warmth
@@ -81,11 +82,30 @@ class Candidacy:
         return self.slots is not None and self.slots > 0 and self.load >= self.slots
 
 
-def sticky_weight(session: str, key: str) -> int:
-    """The rendezvous weight of instance ``key`` for ``session`` (stable across processes)."""
-    digest = hashlib.blake2b(f"{session}\x00{key}".encode("utf-8", "surrogatepass"),
-                             digest_size=8).digest()
+_MASK = (1 << 64) - 1
+
+
+def _hash64(text: str) -> int:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big")
+
+
+_key_hash = lru_cache(maxsize=8192)(_hash64)  # instance names: few, asked on every resolve
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser: a bijection of 64-bit ints in which every input bit moves
+    every output bit (so a session's order over instances looks random, and is stable)."""
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def sticky_weight(session: str, key: str) -> int:
+    """The rendezvous weight of instance ``key`` for ``session`` (stable across processes):
+    the session's hash and the instance's (cached) hash, combined and mixed; one hash per
+    request, however many candidates."""
+    return _mix(_hash64(session) ^ _key_hash(key))
 
 
 def order(candidates: Sequence[Candidacy], strategy: Strategy, *, rotation: int = 0,
@@ -118,7 +138,8 @@ def order(candidates: Sequence[Candidacy], strategy: Strategy, *, rotation: int 
             tier = sorted(tier, key=lambda c: c.load)  # stable: declaration order on ties
         elif strategy is Strategy.STICKY:
             assert session is not None
-            tier = sorted(tier, key=lambda c: sticky_weight(session, c.key), reverse=True)
+            seed = _hash64(session)
+            tier = sorted(tier, key=lambda c: _mix(seed ^ _key_hash(c.key)), reverse=True)
         ordered.extend(tier)
     for rank, c in enumerate(ordered):
         reasons[c.key] = _reason(c, rank, strategy, ordered[0])
