@@ -45,7 +45,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from routing import _dashboard, _gateway_anthropic, _gateway_ollama
+from routing import (
+    _dashboard,
+    _gateway_anthropic,
+    _gateway_ollama,
+    _gateway_ollama_extra,
+    _gateway_openai_extra,
+)
 from routing._auth import Gatekeeper, is_loopback
 from routing._dashboard import DECISIONS
 from routing._decisions import DecisionLog
@@ -263,6 +269,8 @@ def create_app(pool: RouterPool, *,
     app.router.add_get("/healthz", _healthz)
     _gateway_ollama.add_routes(app, expect_handler=_expect_continue)
     _gateway_anthropic.add_routes(app, expect_handler=_expect_continue)
+    _gateway_openai_extra.add_routes(app, expect_handler=_expect_continue)
+    _gateway_ollama_extra.add_routes(app, expect_handler=_expect_continue)
     _dashboard.add_routes(app)
     app.on_response_prepare.append(_routing_headers)
     return app
