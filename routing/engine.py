@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from routing._dispatch import count_tokens
 from routing._strategies import Candidacy, Strategy, Warmth, order
 from routing.adapters import get_adapter
 from routing.config import Config, Instance, load_config
@@ -531,6 +532,61 @@ class Router:
         # failover.stream closes the upstream response when the caller stops early.
         async for chunk in stream(self, messages, model=model, provider=provider, **params):
             yield chunk
+
+    # -- the other operations (the doors' library equivalents) ----------------------------
+
+    async def embed(self, input: str | Sequence[str], *, model: str | None = None,
+                    provider: str | None = None, **params: Any) -> dict[str, Any]:
+        """Embeddings of ``input`` (a text or texts) from an instance that can embed: an
+        OpenAI embeddings list (``data[i].embedding``) whatever the backend's API style."""
+        request = {**params, "input": input if isinstance(input, str) else list(input),
+                   "model": model}
+        return (await self.complete(request, provider=provider,
+                                    operation=Operation.EMBEDDING)).reply
+
+    async def complete_text(self, prompt: str, *, model: str | None = None,
+                            provider: str | None = None, **params: Any) -> dict[str, Any]:
+        """A text completion of ``prompt`` (no chat template): an OpenAI
+        ``text_completion`` dict (``choices[0].text``) whatever the backend's API style."""
+        request = {**params, "prompt": prompt, "model": model}
+        return (await self.complete(request, provider=provider,
+                                    operation=Operation.COMPLETION)).reply
+
+    async def stream_text(self, prompt: str, *, model: str | None = None,
+                          provider: str | None = None, **params: Any
+                          ) -> AsyncIterator[dict[str, Any]]:
+        """Yield the OpenAI ``text_completion`` chunks of a streamed text completion."""
+        request = {**params, "prompt": prompt, "model": model, "stream": True}
+        async with await self.open_stream(request, provider=provider,
+                                          operation=Operation.COMPLETION) as handle:
+            async for chunk in handle:
+                yield chunk
+
+    async def message(self, messages: Sequence[Mapping[str, Any]], *, model: str,
+                      provider: str | None = None, **params: Any) -> dict[str, Any]:
+        """Send Anthropic-shaped ``messages`` (``system``, ``max_tokens``, ``tools`` … in
+        ``params``); return an Anthropic message whatever the backend's API style."""
+        request = {**params, "messages": list(messages), "model": model}
+        return (await self.complete(request, provider=provider,
+                                    operation=Operation.MESSAGES)).reply
+
+    async def stream_message(self, messages: Sequence[Mapping[str, Any]], *, model: str,
+                             provider: str | None = None, **params: Any
+                             ) -> AsyncIterator[dict[str, Any]]:
+        """Yield Anthropic's stream events (dicts whose ``type`` is the event name)."""
+        request = {**params, "messages": list(messages), "model": model, "stream": True}
+        async with await self.open_stream(request, provider=provider,
+                                          operation=Operation.MESSAGES) as handle:
+            async for event in handle:
+                yield event
+
+    async def count_tokens(self, messages: Sequence[Mapping[str, Any]], *, model: str,
+                           provider: str | None = None, **params: Any) -> int:
+        """Anthropic's input token count of ``messages``: the backend's own where it has a
+        count (Anthropic, llama.cpp), else an estimate (one token per four characters)."""
+        request = {**params, "messages": list(messages), "model": model}
+        reply, _, _ = await count_tokens(self, request, provider=provider)
+        return int(reply["input_tokens"])
 
 
 def _secrets(config: Config) -> tuple[str, ...]:
