@@ -1,0 +1,8 @@
+"""Fixtures for the scale tests: ``routing serve`` processes (one or many workers)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
