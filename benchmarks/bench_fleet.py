@@ -70,11 +70,12 @@ def context(conv: int, words: int) -> str:
     first token on (so no two conversations share a cached prefix)."""
     rng = random.Random(conv)
     out = [f"Conversation {conv}. You review project {rng.choice(_TOPICS)}-{conv}. Notes:"]
-    n = 0
-    while len(out) < words // 9:
+    count, n = 7, 0
+    while count < words:  # bounded: each note adds 7 words
         n += 1
         out.append(f"Note {n}: the {rng.choice(_TOPICS)} {rng.choice(_VERBS)} "
                    f"{rng.randrange(1000)} {rng.choice(_THINGS)}.")
+        count += 7
     return " ".join(out)
 
 
