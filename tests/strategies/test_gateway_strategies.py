@@ -216,6 +216,37 @@ def test_warm_over_cold_through_the_gateway_and_status() -> None:
     run(scenario())
 
 
+def test_anthropic_door_metadata_user_id_is_the_session() -> None:
+    """The Anthropic door keys sticky on `metadata.user_id`: each user lands where the
+    OpenAI door sends the same `user`, and a system + first message conversation where
+    the OpenAI door sends the same conversation."""
+
+    async def scenario() -> None:
+        fakes = await _three()
+        try:
+            async with gateway(config_text(fakes, strategy="sticky")) as gw, \
+                    aiohttp.ClientSession() as http:
+                headers = {"anthropic-version": "2023-06-01"}
+                for user in ("alice", "bob", "carol", "dave", "erin"):
+                    anthropic = await post(http, gw.url + "/v1/messages", {
+                        "model": MODEL, "max_tokens": 4, "metadata": {"user_id": user},
+                        "messages": [{"role": "user", "content": "hi"}]}, headers)
+                    assert anthropic[:2] == (200, hash_order(f"u:{user}", list(fakes))[0])
+                for conv in range(4):
+                    system, first = f"You are bot {conv}.", f"Question {conv}?"
+                    anthropic = await post(http, gw.url + "/v1/messages", {
+                        "model": MODEL, "max_tokens": 4, "system": system,
+                        "messages": [{"role": "user", "content": first}]}, headers)
+                    openai = await post(http, gw.url + "/v1/chat/completions", body([
+                        {"role": "system", "content": system},
+                        {"role": "user", "content": first}]))
+                    assert anthropic[:2] == openai[:2]
+        finally:
+            await stop_all(list(fakes.values()))
+
+    run(scenario())
+
+
 def test_ollama_door_session_header_is_sticky_too() -> None:
     """The Ollama door reads X-Session-ID like the OpenAI door: same session, same place."""
 
