@@ -65,7 +65,7 @@ def _server_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--embeddings",
         action="store_true",
-        help="llama.cpp started with --embeddings: embeddings served, chat answered 501",
+        help="llama.cpp started with --embeddings: /v1/embeddings served (else a 501)",
     )
     parser.add_argument(
         "--loaded",

@@ -174,8 +174,7 @@ class FakeState:
     """While True, llama.cpp chat requests wait (processing) until released."""
     released: asyncio.Event = field(default_factory=asyncio.Event)
     embeddings: bool = False
-    """llama.cpp started with ``--embeddings``: it serves embeddings, and answers chat,
-    completions and messages 501 (else embeddings are the 501)."""
+    """llama.cpp started with ``--embeddings``: it serves embeddings (else they are a 501)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

@@ -8,13 +8,14 @@ Each follows a capture of the real server in ``shared/wire/llamacpp`` (``embeddi
   tell which input got which vector. ``encoding_format: "base64"`` packs them as
   little-endian float32, as OpenAI does. A llama.cpp fake serves them only when started
   with ``embeddings=True`` (``--embeddings``), else answers 501 ``not_supported_error``
-  exactly as captured; started so, it answers chat, completions and messages 501 instead.
+  exactly as captured; like the real server, it goes on answering chat, completions and
+  messages either way, and names the model the request named in an embeddings reply.
 - **Ollama** ``/api/embed`` (``embeddings: [[...]]``) and the legacy ``/api/embeddings``
   (``embedding: [...]``), from the same vectors.
 - **Text completions** (``/v1/completions``): the self-naming text of
   :func:`fake_servers._inputs.plan_reply` (the ``prompt`` read as the user's text) as
-  ``text_completion`` objects, streamed word by word; llama.cpp puts ``usage`` and
-  ``timings`` on its last chunk whatever the request asked.
+  ``text_completion`` objects, streamed word by word; llama.cpp adds ``timings`` and puts
+  ``usage`` on its last chunk whatever the request asked.
 - **Messages on llama.cpp** (``/v1/messages``, ``/v1/messages/count_tokens``): as the
   Anthropic fake, with llama.cpp's differences seen in the captures: ids ``chatcmpl-…``, the
   loaded model answering any name, ``cache_read_input_tokens`` in ``usage``, no ``ping``.
@@ -41,6 +42,7 @@ from fake_servers._core import (
     read_json,
 )
 from fake_servers._inputs import Shape, last_user_text, plan_reply
+from fake_servers._openai_chat import _timings
 from fake_servers.anthropic import _blocks, _content, _stop_reason, _system_tokens
 
 __all__ = ["DIMENSIONS", "completions_handler", "count_tokens_handler", "embeddings_handler",
@@ -53,9 +55,6 @@ ErrorFactory = Callable[[int, str, str], web.Response]
 Resolve = Callable[[FakeState, str | None], str | None]
 
 EMBEDDINGS_NOT_ENABLED = "This server does not support embeddings. Start it with `--embeddings`"
-COMPLETIONS_NOT_ENABLED = (
-    "This server does not support completions. Start it without `--embeddings`"
-)
 
 
 def vector(text: str) -> list[float]:
@@ -103,12 +102,15 @@ def embeddings_handler(
                          "invalid_request_error")
         tokens = sum(len(t.split()) for t in texts)
         encoding = body.get("encoding_format")
-        data = [{"embedding": _encode(vector(t), encoding), "index": i, "object": "embedding"}
-                for i, t in enumerate(texts)]
+        data: list[JSONDict] = [{"embedding": _encode(vector(t), encoding), "index": i,
+                                 "object": "embedding"} for i, t in enumerate(texts)]
+        if llamacpp and encoding == "base64":  # llama.cpp says so in every item
+            data = [{**item, "encoding_format": "base64"} for item in data]
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         shown = state.reported(model)
-        if llamacpp:  # key order as captured
-            return json_response({"model": shown, "object": "list", "usage": usage,
+        if llamacpp:  # key order as captured; the model named as the request named it
+            named = requested if isinstance(requested, str) else shown
+            return json_response({"model": named, "object": "list", "usage": usage,
                                   "data": data})
         return json_response({"object": "list", "data": data, "model": shown, "usage": usage})
 
@@ -121,8 +123,6 @@ def completions_handler(
     """``POST /v1/completions``: ``text_completion`` objects, streamed as SSE when asked."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if llamacpp and state.embeddings:
-            return error(501, COMPLETIONS_NOT_ENABLED, "not_supported_error")
         body, problem = await read_json(request)
         if problem is not None or not isinstance(body, dict):
             return error(400, problem or "request body must be a JSON object",
@@ -148,10 +148,12 @@ def completions_handler(
             base["system_fingerprint"] = "b0-fake"
         base["object"] = "text_completion"
         finish = "stop"
+        timings = {"timings": _timings(n_prompt, reply.tokens)} if llamacpp else {}
         if not body.get("stream"):
             choice = {"text": reply.text, "index": 0, "logprobs": None, "finish_reason": finish}
             return json_response({"choices": [choice], **base, "usage": usage,
-                                  "id": new_id("chatcmpl-" if llamacpp else "cmpl-")})
+                                  "id": new_id("chatcmpl-" if llamacpp else "cmpl-"),
+                                  **timings})
         writer = StreamWriter(state, request, "sse")
         await writer.start()
         chunk_id = new_id("chatcmpl-" if llamacpp else "cmpl-")
@@ -165,7 +167,7 @@ def completions_handler(
         if llamacpp:
             last["usage"] = usage  # llama.cpp: on the last chunk, asked or not
         last["id"] = chunk_id
-        await writer.send(last)
+        await writer.send({**last, **timings})
         if wants_usage and not llamacpp:
             await writer.send({"choices": [], **base, "id": chunk_id, "usage": usage})
         await writer.send("[DONE]")
@@ -186,8 +188,6 @@ def llamacpp_messages_handler(state: FakeState, error: ErrorFactory
     """llama.cpp's ``POST /v1/messages``: Anthropic's format, llama.cpp's details."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if state.embeddings:
-            return error(501, COMPLETIONS_NOT_ENABLED, "not_supported_error")
         body, problem = await read_json(request)
         if problem is not None or not isinstance(body, dict):
             return error(400, problem or "request body must be a JSON object",

@@ -22,7 +22,6 @@ from aiohttp import web
 
 from fake_servers._core import DropConnection, FakeState, KindSpec, json_response, new_id
 from fake_servers._extra_ops import (
-    COMPLETIONS_NOT_ENABLED,
     completions_handler,
     count_tokens_handler,
     embeddings_handler,
@@ -248,8 +247,6 @@ def routes(state: FakeState) -> list[web.RouteDef]:
     router_chat = chat_handler(state, _ROUTER_FLAVOR)
 
     async def chat(request: web.Request) -> web.StreamResponse:
-        if state.embeddings:
-            return error(501, COMPLETIONS_NOT_ENABLED, "not_supported_error")
         state.processing += 1
         try:
             if state.held:

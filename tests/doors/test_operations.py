@@ -19,43 +19,45 @@ EMBED = {"model": MODEL, "input": ["a", "b"]}
 
 @pytest.fixture
 def pair(fake_server: Any) -> tuple[Any, Any, str]:
-    """An embeddings-only llama.cpp declared first and a chat one, both naming one model."""
-    emb = fake_server("llamacpp", [MODEL], embeddings=True)
+    """A chat llama.cpp declared first and one started with --embeddings, one model name."""
     chat = fake_server("llamacpp", [MODEL])
-    return emb, chat, config_text({"llamacpp:emb": emb, "llamacpp:chat": chat})
+    emb = fake_server("llamacpp", [MODEL], embeddings=True)
+    return chat, emb, config_text({"llamacpp:chat": chat, "llamacpp:emb": emb})
 
 
 def test_each_operation_lands_where_it_can_be_done(pair: tuple[Any, Any, str]) -> None:
-    """Chat fails over from the embeddings server once, then skips it; embeddings land there."""
-    emb, _, text = pair
+    """Chat, completions and messages stay on the first server; embeddings fail over from it
+    once, then go straight to the embeddings server; no health penalty."""
+    chat, emb, text = pair
+    hi = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 
-    async def go() -> tuple[list[str], Any, Any, list[dict[str, Any]]]:
+    async def go() -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
         async with Router(parse_config(text, environ={})) as router:
-            first = await router.complete({"model": MODEL, "messages": [
-                {"role": "user", "content": "hi"}]})
-            second = await router.complete({"model": MODEL, "messages": [
-                {"role": "user", "content": "hi"}]})
-            vectors = await router.complete(EMBED, operation=Operation.EMBEDDING)
-            decided = await router.resolve(model=MODEL, operation=Operation.CHAT)
-            return ([first.decision.instance, second.decision.instance,
-                     vectors.decision.instance], first, decided, router.status())
+            tried: dict[str, list[str]] = {}
+            for name, request, operation in (
+                    ("embedding 1", EMBED, Operation.EMBEDDING),
+                    ("embedding 2", EMBED, Operation.EMBEDDING),
+                    ("chat", hi, Operation.CHAT),
+                    ("completion", {"model": MODEL, "prompt": "x"}, Operation.COMPLETION),
+                    ("messages", {**hi, "max_tokens": 8}, Operation.MESSAGES)):
+                done = await router.complete(request, operation=operation)
+                tried[name] = [key for key, _ in done.attempts]
+            return tried, router.status()
 
-    landed, first, decided, status = run(go())
-    assert landed == ["llamacpp:chat", "llamacpp:chat", "llamacpp:emb"]
-    assert [key for key, _ in first.attempts] == ["llamacpp:emb", "llamacpp:chat"]
-    assert first.attempts[0][1].reason == "not_supported"
-    trace = {c.instance: c.why for c in decided.trace}
-    assert trace["llamacpp:emb"] == "cannot do chat (not_supported)"
+    tried, status = run(go())
+    assert tried == {"embedding 1": ["llamacpp:chat", "llamacpp:emb"],
+                     "embedding 2": ["llamacpp:emb"], "chat": ["llamacpp:chat"],
+                     "completion": ["llamacpp:chat"], "messages": ["llamacpp:chat"]}
     states = {row["instance"]: (row["state"], row["unsupported"]) for row in status}
-    assert states == {"llamacpp:emb": ("READY", ["chat"]), "llamacpp:chat": ("READY", [])}
-    assert [r["path"] for r in emb.requests if r["method"] == "POST"] == [
-        "/v1/chat/completions", "/v1/embeddings"]
+    assert states == {"llamacpp:chat": ("READY", ["embedding"]), "llamacpp:emb": ("READY", [])}
+    assert [r["path"] for r in emb.requests if r["method"] == "POST"] == ["/v1/embeddings"] * 2
+    assert [r["path"] for r in chat.requests if r["method"] == "POST"] == [
+        "/v1/embeddings", "/v1/chat/completions", "/v1/completions", "/v1/messages"]
 
 
 def test_embeddings_skip_a_chat_server_after_its_501(pair: tuple[Any, Any, str]) -> None:
-    """A chat-only llama.cpp first in line: embeddings fail over once, then skip it."""
-    emb, chat, _ = pair
-    text = config_text({"llamacpp:chat": chat, "llamacpp:emb": emb})
+    """The trace of a later embeddings decision says why the chat server is skipped."""
+    chat, _, text = pair
 
     async def go() -> tuple[list[list[str]], str]:
         async with Router(parse_config(text, environ={})) as router:
@@ -115,19 +117,24 @@ def test_memory_is_forgotten_when_the_instance_is_seen_down(fake_server: Any) ->
     assert (before, after) == (["embedding"], [])
 
 
-def test_explain_takes_an_operation(pair: tuple[Any, Any, str], tmp_path: Path,
+def test_explain_takes_an_operation(fake_server: Any, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """`routing explain --operation embedding` shows the decision for that operation."""
-    text = pair[2]
+    """`routing explain --operation` decides for that operation and says why not the others."""
+    keys = set_keys(monkeypatch)
+    claude = fake_server("anthropic", [MODEL], api_key=keys["anthropic"])
+    emb = fake_server("llamacpp", [MODEL], embeddings=True)
     path = tmp_path / "routing.yaml"
-    path.write_text(text, encoding="utf-8")
-    assert main(["explain", str(path), "--model", MODEL, "--json",
-                 "--operation", "embedding"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["instance"] == "llamacpp:emb"
-    anthropic_only = path.with_name("claude.yaml")
-    anthropic_only.write_text(text.replace("api: openai", "api: anthropic").replace(
-        "kind: llamacpp", "kind: anthropic"), encoding="utf-8")
-    assert main(["explain", str(anthropic_only), "--model", MODEL,
+    path.write_text(config_text({"anthropic:claude": claude, "llamacpp:emb": emb}), "utf-8")
+    chosen = {}
+    for operation in ("chat", "embedding"):
+        assert main(["explain", str(path), "--model", MODEL, "--json",
+                     "--operation", operation]) == 0
+        out = json.loads(capsys.readouterr().out)
+        chosen[operation] = out["instance"]
+        why = out["candidates"][0]["why"]
+    assert chosen == {"chat": "anthropic:claude", "embedding": "llamacpp:emb"}
+    assert why == "cannot do embeddings (API style anthropic)"
+    assert main(["explain", str(path), "--model", MODEL, "--provider", "anthropic",
                  "--operation", "embedding"]) == 3
-    assert "cannot do embeddings (API style anthropic)" in capsys.readouterr().out
+    assert "can do embeddings" in capsys.readouterr().out
