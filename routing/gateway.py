@@ -5,7 +5,13 @@ Routes (contract in DESIGN.md):
 - ``POST /v1/chat/completions`` OpenAI request/response; ``stream: true`` as SSE passed
   through chunk by chunk.  ``X-Routing-Provider: P`` or ``P:instance`` narrows the choice.
 - ``GET /v1/models`` models of READY instances, ``owned_by`` = ``provider:instance``.
-- ``POST /api/chat``, ``GET /api/tags``, ``GET /api/version`` the Ollama door.
+- ``POST /v1/completions``, ``POST /v1/embeddings``, ``GET /v1/models/{id}``: the rest of
+  the OpenAI door (:mod:`routing._gateway_openai_extra`).
+- ``POST /v1/messages``, ``POST /v1/messages/count_tokens``: the Anthropic door
+  (:mod:`routing._gateway_anthropic`).
+- ``POST /api/chat``, ``GET /api/tags``, ``GET /api/version`` the Ollama door; its
+  ``generate``, ``embed``, ``embeddings``, ``show``, ``ps`` and ``GET /`` in
+  :mod:`routing._gateway_ollama_extra`.
 - ``GET /status`` instance states (never secrets), ``GET /metrics`` Prometheus text.
 - ``GET /healthz`` 200 while the gateway serves (for load balancers and Kubernetes).
 - ``GET /ui`` the dashboard, ``GET /ui/data`` what it shows (:mod:`routing._dashboard`).
