@@ -31,6 +31,7 @@ _FIELDS = (
     "loading_seconds",
     "api_key",
     "tool_calls",
+    "embeddings",
 )
 
 
@@ -47,6 +48,8 @@ class ServerSpec:
     loading_seconds: float = 0.0
     api_key: str | None = None
     tool_calls: int = 0
+    embeddings: bool = False
+    """A llama.cpp fake started with ``--embeddings``."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -77,6 +80,7 @@ class ServerSpec:
             loading_seconds=float(data.get("loading_seconds", 0.0)),
             api_key=None if data.get("api_key") is None else str(data["api_key"]),
             tool_calls=int(data.get("tool_calls", 0)),
+            embeddings=data.get("embeddings") is True,
         )
 
     def build(self) -> FakeServer:
@@ -90,6 +94,7 @@ class ServerSpec:
             loading_seconds=self.loading_seconds,
             api_key=self.api_key,
             tool_calls=self.tool_calls,
+            embeddings=self.embeddings,
         )
 
 

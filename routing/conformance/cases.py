@@ -27,6 +27,9 @@ A fake's model states: ``router_mode: true`` (llama.cpp router mode, every model
 with its status) with ``loaded: [...]`` (default none); ``loaded:`` alone sets an Ollama's
 ``/api/ps``; ``busy: N`` makes a llama.cpp fake report N of its 4 slots processing.
 ``expect.loads: {member: N}``: the model loads the request caused on that fake.
+``request.door`` (default ``openai``) is where the request comes in, on both paths
+(:mod:`routing.conformance.doors`); ``embeddings: true`` starts a llama.cpp fake as
+``--embeddings``.
 """
 
 from __future__ import annotations
@@ -61,8 +64,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CASE_KEYS = {"name", "area", "bug", "description", "env", "fleet", "config", "request",
               "expect", "real"}
 _MEMBER_KEYS = {"name", "kind", "url", "models", "fault", "chat_fault", "state", "api_key",
-                "router_mode", "loaded", "busy"}
-_REQUEST_KEYS = {"model", "provider", "stream", "max_tokens"}
+                "router_mode", "loaded", "busy", "embeddings"}
+_REQUEST_KEYS = {"model", "provider", "stream", "max_tokens", "door"}
+_DOORS = ("openai", "openai-completions", "openai-embeddings", "anthropic", "ollama",
+          "ollama-generate", "ollama-embed")
 _EXPECT_KEYS = {"instance", "model", "answered_by", "failovers", "fallback_used", "error",
                 "http_status", "candidates", "warning", "stream_broken", "probed",
                 "no_auth", "within", "loads"}
@@ -87,6 +92,7 @@ class Member:
     router_mode: bool = False
     loaded: tuple[str, ...] | None = None
     busy: int = 0
+    embeddings: bool = False
 
     @property
     def fake(self) -> bool:
@@ -96,12 +102,14 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What the case asks: ``model`` and ``provider`` may be None; ``stream`` or not."""
+    """What the case asks: ``model`` and ``provider`` may be None; ``stream`` or not;
+    ``door``: where it comes in (:mod:`routing.conformance.doors`; default ``openai``)."""
 
     model: str | None = None
     provider: str | None = None
     stream: bool = False
     max_tokens: int = 4
+    door: str = "openai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +227,9 @@ def _member(data: Any, where: str) -> Member:
     if busy != 0 and (isinstance(busy, bool) or not isinstance(busy, int) or busy < 0
                       or kind != "llamacpp"):
         raise _fail(where, "busy: a whole number >= 0, for a llamacpp fake")
+    embeddings = data.get("embeddings", False)
+    if embeddings is not False and (embeddings is not True or kind != "llamacpp"):
+        raise _fail(where, "embeddings: true is for a llamacpp fake (started --embeddings)")
     return Member(
         name=name,
         kind=kind,
@@ -231,6 +242,7 @@ def _member(data: Any, where: str) -> Member:
         router_mode=router_mode,
         loaded=loaded,
         busy=busy,
+        embeddings=embeddings,
     )
 
 
@@ -240,11 +252,15 @@ def _request(data: Any, where: str) -> Request:
     for key in ("model", "provider"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise _fail(where, f"{key}: expected a string or null")
+    door = str(data.get("door", "openai"))
+    if door not in _DOORS:
+        raise _fail(where, f"door: {door!r} is not one of {', '.join(_DOORS)}")
     return Request(
         model=data.get("model"),
         provider=data.get("provider"),
         stream=bool(data.get("stream", False)),
         max_tokens=int(data.get("max_tokens", 4)),
+        door=door,
     )
 
 

@@ -17,8 +17,12 @@ from typing import Any
 from fake_servers import FakeServer, Fleet
 from routing.config import parse_config
 from routing.conformance.cases import Case, CaseError, Member
+from routing.conformance.doors import library_request, take
+from routing.conformance.doors import reply_text as door_text
+from routing.conformance.doors import reported_model as door_model
 from routing.engine import Router
 from routing.errors import BackendError, NoRouteError, RoutingError
+from routing.operations import Operation
 
 __all__ = ["CASE_TIMEOUT", "Outcome", "Result", "Target", "case_environment", "check",
            "real_skip_reason", "run_library", "start_targets"]
@@ -97,6 +101,8 @@ def real_skip_reason(case: Case) -> str | None:
             return f"real llama.cpp cannot be held in the loading state ({name})"
         if m.router_mode or m.busy:
             return f"needs a fake's router mode or busy slots ({name})"
+        if m.embeddings:
+            return f"needs a fake started with --embeddings ({name})"
         if not m.models:
             return f"member {name} names no model to use as --alias"
     return None
@@ -130,7 +136,7 @@ async def start_targets(case: Case, real: Mapping[str, Sequence[str]] | None = N
     fakes = [m for m in case.fleet if m.fake and m.name not in use_real]
     fleet = Fleet.from_specs([
         {"name": m.name, "kind": m.kind, "models": list(m.models), "fault": m.fault,
-         "api_key": m.api_key} for m in fakes])
+         "api_key": m.api_key, "embeddings": m.embeddings} for m in fakes])
     taken: dict[str, int] = {}
     async with fleet:
         targets: dict[str, Target] = {}
@@ -203,7 +209,12 @@ async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
     config = parse_config(render_config(case, targets), file=f"<{case.name}>",
                           environ=dict(case.env))
     outcome = Outcome()
-    request, provider = chat_request(case), case.request.provider
+    provider = case.request.provider
+    try:
+        operation, request = library_request(case)
+    except RoutingError as exc:  # the Ollama doors refuse what they cannot translate
+        _record_error(outcome, exc)
+        return outcome
     async with Router(config) as router:
         if any(t.member.chat_fault for t in targets.values()):
             with suppress(NoRouteError):  # the probes ran; that is all the warm-up is for
@@ -211,21 +222,23 @@ async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
             set_chat_faults(targets)
         started = time.perf_counter()
         try:
-            if case.request.stream:
-                handle = await router.open_stream(request, provider=provider)
+            if case.request.stream and operation is not Operation.EMBEDDING:
+                handle = await router.open_stream(request, provider=provider,
+                                                  operation=operation)
                 decision, outcome.failovers = handle.decision, handle.failovers
                 async with handle:
                     try:
                         async for chunk in handle:
-                            take_chunk(outcome, chunk)
+                            take(outcome, operation, "openai", chunk)
                     except BackendError as exc:
                         outcome.stream_broken = True
                         outcome.message = str(exc)
             else:
-                completion = await router.complete(request, provider=provider)
+                completion = await router.complete(request, provider=provider,
+                                                   operation=operation)
                 decision, outcome.failovers = completion.decision, completion.failovers
-                outcome.reply_model = completion.reply.get("model")
-                outcome.text = reply_text(completion.reply)
+                outcome.reply_model = door_model(operation, completion.reply)
+                outcome.text = door_text(operation, "openai", completion.reply)
         except RoutingError as exc:
             _record_error(outcome, exc)
         else:
@@ -291,7 +304,7 @@ def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]
                 problems.append(f"http status: want an error, got {o.http_status}")
         else:
             differ("http status", want_status, o.http_status)
-        if e.error == "NoRouteError" and o.http_status == 404:
+        if e.error == "NoRouteError" and o.http_status == 404 and case.request.door == "openai":
             differ("error code", "model_not_found", o.error)
     if e.error is None:
         differ("instance", e.instance, o.instance)

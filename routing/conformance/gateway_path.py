@@ -1,10 +1,10 @@
 """The gateway path of a case: :class:`routing.gateway.Gateway` on 127.0.0.1 port 0, over HTTP.
 
-The request goes to ``POST /v1/chat/completions`` (``X-Routing-Provider`` when the case
-names a provider). The outcome is read from the wire: status, ``X-Routed-To``, the reply
-or the SSE stream (broken when it ends without ``[DONE]`` or with an in-band error), the
-OpenAI-shaped error with its ``candidates``, and the failover and wrong-model counters of
-``GET /metrics``.
+The request goes to its door (``POST /v1/chat/completions`` unless ``request.door`` names
+another, see :mod:`routing.conformance.doors`; ``X-Routing-Provider`` when the case names a
+provider). The outcome is read from the wire: status, ``X-Routed-To``, the reply or the
+stream (broken when it ends unfinished or with an in-band error), the error with its
+``candidates``, and the failover and wrong-model counters of ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ import aiohttp
 
 from routing.config import parse_config
 from routing.conformance.cases import Case
+from routing.conformance.doors import DOORS, gateway_request, read_stream, reported_model
+from routing.conformance.doors import reply_text as door_text
 from routing.conformance.driver import (
     Outcome,
     Target,
-    chat_request,
     render_config,
-    reply_text,
     set_chat_faults,
     take_chunk,
 )
 from routing.errors import NoRouteError
+from routing.operations import Operation
 
 __all__ = ["run_gateway", "unavailable_reason"]
 
@@ -64,18 +65,21 @@ async def run_gateway(case: Case, targets: Mapping[str, Target]) -> Outcome:
         async with aiohttp.ClientSession() as session:
             outcome = Outcome()
             started = time.perf_counter()
-            async with session.post(gateway.url + "/v1/chat/completions",
-                                    json=chat_request(case), headers=headers) as resp:
+            door = DOORS[case.request.door]
+            async with session.post(gateway.url + door.path, json=gateway_request(case),
+                                    headers=headers) as resp:
                 outcome.http_status = resp.status
                 outcome.instance = resp.headers.get("X-Routed-To")
                 if resp.status != 200:
                     _read_error(outcome, await resp.read())
-                elif case.request.stream:
+                elif case.request.stream and door.name == "openai":
                     await _read_stream(outcome, resp)
+                elif case.request.stream and door.operation is not Operation.EMBEDDING:
+                    await read_stream(door, resp, outcome)
                 else:
-                    reply = await resp.json()
-                    outcome.reply_model = reply.get("model")
-                    outcome.text = reply_text(reply)
+                    reply = json.loads(await resp.read())
+                    outcome.reply_model = reported_model(door.operation, reply)
+                    outcome.text = door_text(door.operation, door.shape, reply)
             outcome.elapsed = time.perf_counter() - started
             async with session.get(gateway.url + "/metrics") as resp:
                 _read_metrics(outcome, await resp.text())
@@ -90,6 +94,8 @@ def _read_error(outcome: Outcome, raw: bytes) -> None:
     except ValueError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, str):  # the Ollama door's shape
+        error = {"message": error}
     if not isinstance(error, dict):
         outcome.error = f"HTTP {outcome.http_status}"
         outcome.message = raw[:300].decode(errors="replace")
