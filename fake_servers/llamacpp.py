@@ -279,7 +279,14 @@ def _extra_routes(state: FakeState) -> list[web.RouteDef]:
         web.post("/v1/completions", completions),
         web.post("/v1/messages", llamacpp_messages_handler(state, error)),
         web.post("/v1/messages/count_tokens", count_tokens_handler(state, error)),
+        web.post("/infill", _infill),
     ]
+
+
+async def _infill(request: web.Request) -> web.Response:
+    """``/infill`` as captured from a model without fill-in-the-middle tokens: a 501."""
+    return error(501, "Infill is not supported by this model: prefix token is missing. suffix "
+                 "token is missing. middle token is missing. ", "not_supported_error")
 
 
 SPEC = KindSpec(
