@@ -17,6 +17,7 @@ from fake_servers import FakeServerHandle, LoopThread
 WIRE = Path(__file__).parents[3] / "shared" / "wire" / "llamacpp"
 MODEL = "my-alias.gguf"
 HI = [{"role": "user", "content": "hi"}]
+Pair = tuple[FakeServerHandle, FakeServerHandle]
 
 pytestmark = pytest.mark.skipif(not WIRE.is_dir(), reason=f"no captures at {WIRE}")
 
@@ -47,7 +48,7 @@ def _same_kind(reply: Reply, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fakes(fake_loop: LoopThread) -> Iterator[tuple[FakeServerHandle, FakeServerHandle]]:
+def fakes(fake_loop: LoopThread) -> Iterator[Pair]:
     """A chat llama.cpp fake and one started with --embeddings, both named as captured."""
     chat = FakeServerHandle.start_new(fake_loop, "llamacpp", [MODEL])
     emb = FakeServerHandle.start_new(fake_loop, "llamacpp", [MODEL], embeddings=True)
@@ -63,7 +64,7 @@ def fakes(fake_loop: LoopThread) -> Iterator[tuple[FakeServerHandle, FakeServerH
     ("messages_count_tokens.txt", "/v1/messages/count_tokens", {"model": MODEL,
                                                                 "messages": HI}),
 ], ids=["completions", "messages", "messages-no-max-tokens", "count-tokens"])
-def test_whole_replies(fakes: tuple[FakeServerHandle, FakeServerHandle], name: str, path: str, body: dict[str, Any]) -> None:
+def test_whole_replies(fakes: Pair, name: str, path: str, body: dict[str, Any]) -> None:
     """Keys in the captured order, values of the captured types."""
     reply = http("POST", fakes[0].url + path, body)
     captured = json.loads(_same_kind(reply, name))
@@ -73,7 +74,7 @@ def test_whole_replies(fakes: tuple[FakeServerHandle, FakeServerHandle], name: s
     assert _shape(got) == _shape(captured)
 
 
-def test_embeddings(fakes: tuple[FakeServerHandle, FakeServerHandle]) -> None:
+def test_embeddings(fakes: Pair) -> None:
     """Embeddings with the flag as captured; without it the captured 501, byte for byte."""
     reply = http("POST", fakes[1].url + "/v1/embeddings", {"model": "my-embed",
                                                            "input": ["a", "b"]})
@@ -90,7 +91,7 @@ def test_embeddings(fakes: tuple[FakeServerHandle, FakeServerHandle]) -> None:
     ("messages_stream.txt", "/v1/messages", {"model": MODEL, "max_tokens": 4, "messages": HI,
                                              "stream": True}),
 ], ids=["completions", "messages"])
-def test_streams(fakes: tuple[FakeServerHandle, FakeServerHandle], name: str, path: str, body: dict[str, Any]) -> None:
+def test_streams(fakes: Pair, name: str, path: str, body: dict[str, Any]) -> None:
     """Streams: the captured event names around the deltas, first and last items' keys."""
     reply = http("POST", fakes[0].url + path, body)
     captured = sse_events(_same_kind(reply, name).encode())
