@@ -10,7 +10,8 @@ messages, passed through   ``adapter.send`` / ``adapter.send_stream`` when the i
                            Anthropic Messages (``adapter.passthrough``); a ``not_supported``
                            answer (a llama.cpp from before its Messages API) is retried on the
                            same instance translated
-messages, translated       to OpenAI chat and back (:mod:`routing._anthropic_convert`)
+messages, translated       to OpenAI chat (:mod:`routing._anthropic_convert`) and back
+                           (:mod:`routing._anthropic_reply`)
 =========================  =================================================================
 
 The decision's reason says which (``Anthropic messages passed through …`` / ``… translated
@@ -26,13 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from routing._anthropic_convert import (
-    chat_to_message,
-    estimate_tokens,
-    messages_session_key,
-    messages_to_chat,
-    translate_events,
-)
+from routing._anthropic_convert import estimate_tokens, messages_session_key, messages_to_chat
+from routing._anthropic_reply import chat_to_message, translate_events
 from routing._request_specs import validate_request
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout

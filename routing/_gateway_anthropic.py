@@ -4,8 +4,9 @@ Anthropic clients (Claude Code with ``ANTHROPIC_BASE_URL``, the ``anthropic`` SD
 the gateway as to Anthropic's API, whatever backend serves the model: the request is routed
 by model like every other (operation ``messages``), passed through to instances that speak
 Messages natively (an ``anthropic`` instance, a llama.cpp server) and translated to and from
-OpenAI chat for the others (:mod:`routing._anthropic_convert`); ``X-Routing-Reason`` says
-which.  A stream is Anthropic's named SSE events (``event: message_start`` ...), a failure
+OpenAI chat for the others (:mod:`routing._anthropic_convert`,
+:mod:`routing._anthropic_reply`); ``X-Routing-Reason`` says which.  A stream is
+Anthropic's named SSE events (``event: message_start`` ...), a failure
 after its first byte an ``event: error``; errors before it come as
 ``{"type": "error", "error": {"type", "message"}}``.  ``metadata.user_id`` is the sticky
 strategy's session key (after ``X-Session-ID``).

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from routing._anthropic_convert import EventStream, chat_to_message, messages_to_chat
+from routing._anthropic_convert import messages_to_chat
+from routing._anthropic_reply import EventStream, chat_to_message
 from routing._ollama_generate import embed_to_openai, embeddings_to_openai, generate_to_openai
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._ollama_ops import (
