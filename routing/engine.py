@@ -92,8 +92,11 @@ class Router:
         self._own_session = session is None
         self.secrets = _secrets(config)
         self._busy: dict[str, int] = {}  # requests in flight per instance (ours)
-        # Operations an instance answered not_supported for (until it is seen not READY).
+        # Operations an instance answered not_supported for (until it is seen not READY),
+        # and what its API style can do at all (read once: resolve is the hot path).
         self._unsupported: dict[str, set[Operation]] = {}
+        self._operations = {key: get_adapter(inst.api).operations
+                            for key, inst in config.instances.items()}
         self._rotation: dict[tuple[str, ...], int] = {}
         # Probes ask servers for their load only when a strategy will read it.
         load_aware = {Strategy.LEAST_BUSY, Strategy.STICKY}
@@ -255,10 +258,10 @@ class Router:
 
     def _cannot(self, key: str, operation: Operation) -> str:
         """Why ``key`` cannot do ``operation`` ("" when it can)."""
-        api = self.config.instances[key].api
-        if operation not in get_adapter(api).operations:
-            return f"cannot do {operation.noun} (API style {api})"
-        if operation in self._unsupported.get(key, ()):
+        if operation not in self._operations[key]:
+            return f"cannot do {operation.noun} (API style {self.config.instances[key].api})"
+        unsupported = self._unsupported.get(key)
+        if unsupported and operation in unsupported:
             return f"cannot do {operation.noun} (not_supported)"
         return ""
 
