@@ -149,6 +149,8 @@ def test_every_client_lands_on_the_right_server(servers: Servers) -> None:
     with ollama.Client(host=url) as local:
         embedded = local.embed(model=ALIAS, input=["alpha", "beta"])
         generated = local.generate(model=ALIAS, prompt="hi", options={"num_predict": 4})
+        shown = local.show(ALIAS)
+        loaded = {m.model for m in local.ps().models}
     assert [r.headers["X-Routed-To"] for r in (first, second, text, message)] == [
         "llamacpp:embed", "llamacpp:embed", "llamacpp:chat", "llamacpp:chat"]
     assert len(vectors.data[0].embedding) > 100
@@ -156,6 +158,7 @@ def test_every_client_lands_on_the_right_server(servers: Servers) -> None:
     assert message.parse().type == "message" and final.stop_reason == "max_tokens"
     assert counted.input_tokens > 0
     assert len(embedded.embeddings) == 2 and generated.done
+    assert shown.capabilities == ["completion"] and loaded == {ALIAS}
     status = json.loads(http("GET", url + "/status").body)
     unsupported = {row["instance"]: row["unsupported"] for row in status["instances"]}
     assert unsupported == {"llamacpp:chat": ["embedding"], "llamacpp:embed": []}
