@@ -20,8 +20,12 @@ completions ``prompt``           ``/api/generate`` ``prompt`` with ``raw: true``
 ``top_p``, ``stop``, ``seed``,   ``stop``, ``seed``, ``presence_penalty``,
 penalties                        ``frequency_penalty``
 ``n`` > 1, ``best_of`` > 1,      no Ollama equivalent: a 400 naming the field
-``echo``, ``logprobs``, several
+``echo``, ``logprobs``,
+``logit_bias``, several
 prompts, token-id prompts
+``user``                         not sent (an end-user id for OpenAI's abuse monitoring;
+                                 the gateway's sticky strategy reads it)
+other fields                     passed through untouched
 reply ``choices[0].text``        ``response``; ``finish_reason`` from ``done_reason``
 ===============================  ============================================================
 
@@ -76,6 +80,9 @@ def embed_to_wire(model: str, request: Mapping[str, Any]) -> dict[str, Any]:
         body["dimensions"] = request["dimensions"]
     for name, value in _private(request).items():
         body.setdefault(name, value)
+    for name, value in request.items():
+        if name not in _EMBEDDING_FIELDS and value is not None:
+            body.setdefault(name, value)  # unknown to us: passed through untouched
     return body
 
 
@@ -120,6 +127,8 @@ def completion_to_wire(model: str, request: Mapping[str, Any], *, stream: bool
         raise _unmappable("echo", "Ollama does not repeat the prompt")
     if request.get("logprobs") not in (None, 0, False):
         raise _unmappable("logprobs", "Ollama's generate API reports no log probabilities")
+    if request.get("logit_bias"):
+        raise _unmappable("logit_bias", "Ollama takes no token biases")
     body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": stream}
     suffix = request.get("suffix")
     if suffix:
@@ -138,7 +147,17 @@ def completion_to_wire(model: str, request: Mapping[str, Any], *, stream: bool
         body["options"] = options
     for name, value in private.items():
         body[name] = value  # raw, system, template, images, format, keep_alive …
+    for name, value in request.items():
+        if name not in _COMPLETION_FIELDS and value is not None:
+            body.setdefault(name, value)  # unknown to us: passed through untouched
     return body
+
+
+_COMPLETION_FIELDS = frozenset({"model", "prompt", "suffix", "stream", "stream_options", "stop",
+                                "n", "best_of", "echo", "logprobs", "logit_bias", "user",
+                                OLLAMA_PRIVATE, *_OPTIONS})
+_EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user",
+                               OLLAMA_PRIVATE})
 
 
 def _usage(reply: Mapping[str, Any]) -> dict[str, int]:

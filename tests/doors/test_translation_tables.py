@@ -280,12 +280,13 @@ def test_openai_completion_to_ollama_generate_and_back() -> None:
     """A text completion goes out as a raw generate (options mapped), and comes back."""
     body = completion_to_wire("m", {"prompt": ["x ="], "max_tokens": 4, "temperature": 0.2,
                                     "top_p": 0.5, "seed": 7, "stop": "\n", "top_k": 3,
+                                    "user": "u", "x_new": 1,
                                     "presence_penalty": 0.1, "frequency_penalty": 0.2,
                                     OLLAMA_PRIVATE: {"keep_alive": "1m",
                                                      "options": {"num_ctx": 64}}},
                               stream=False)
     assert body == {"model": "m", "prompt": "x =", "stream": False, "raw": True,
-                    "keep_alive": "1m",
+                    "keep_alive": "1m", "x_new": 1,
                     "options": {"num_ctx": 64, "num_predict": 4, "temperature": 0.2,
                                 "top_p": 0.5, "seed": 7, "presence_penalty": 0.1,
                                 "frequency_penalty": 0.2, "top_k": 3, "stop": ["\n"]}}
@@ -301,7 +302,8 @@ def test_openai_completion_to_ollama_generate_and_back() -> None:
     ({"prompt": ["a", "b"]}, "prompt"), ({"prompt": [1, 2]}, "prompt"),
     ({"prompt": "a", "n": 2}, "n"), ({"prompt": "a", "best_of": 3}, "best_of"),
     ({"prompt": "a", "echo": True}, "echo"), ({"prompt": "a", "logprobs": 2}, "logprobs"),
-], ids=["several prompts", "token ids", "n", "best_of", "echo", "logprobs"])
+    ({"prompt": "a", "logit_bias": {"50256": -100}}, "logit_bias"),
+], ids=["several prompts", "token ids", "n", "best_of", "echo", "logprobs", "logit_bias"])
 def test_openai_completion_unmappable_to_ollama(given: dict[str, Any], param: str) -> None:
     """A completion Ollama cannot make is refused, naming the field."""
     with pytest.raises(InvalidRequest) as info:
@@ -311,9 +313,9 @@ def test_openai_completion_unmappable_to_ollama(given: dict[str, Any], param: st
 
 def test_openai_embeddings_to_ollama_embed_and_back() -> None:
     """Embeddings go out as /api/embed and come back in OpenAI's shape, base64 on request."""
-    assert embed_to_wire("m", {"input": "a", "dimensions": 2,
+    assert embed_to_wire("m", {"input": "a", "dimensions": 2, "user": "u", "x_new": 1,
                                OLLAMA_PRIVATE: {"truncate": True}}) == {
-        "model": "m", "input": ["a"], "dimensions": 2, "truncate": True}
+        "model": "m", "input": ["a"], "dimensions": 2, "truncate": True, "x_new": 1}
     wire = {"model": "m", "embeddings": [[0.5, -1.0]], "prompt_eval_count": 2}
     floats = embed_from_wire(wire, "o:a", {})
     assert floats == {"object": "list", "data": [{"object": "embedding", "index": 0,
