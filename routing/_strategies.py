@@ -7,8 +7,12 @@ that order.  Two rules come before any strategy:
    is *loading*, which comes before one where it is only *loadable* (llama.cpp router mode
    ``unloaded``, an Ollama model not running).  Routing never makes a server
    load a model while another candidate has it loaded.
-2. **Saturated last.**  A candidate whose server reports every slot busy comes after the
-   ones with room, within its warmth tier.
+2. **Saturated last.**  A candidate whose slots are all busy *and* has requests already
+   waiting for one (more in flight than slots) comes after the ones with room, within its
+   warmth tier.  Every slot busy is not enough: a llama.cpp server queues, and waiting for
+   one slot costs less than recomputing a long prompt on a server that has not cached it
+   (measured in benchmarks/bench_fleet.py: with one slot per server, spilling on "every
+   slot busy" moved sticky conversations on every collision and cost a fifth of the cache).
 
 Within a tier:
 
@@ -78,8 +82,9 @@ class Candidacy(NamedTuple):
 
     @property
     def saturated(self) -> bool:
-        """True when the server's slots are all taken (unknown slot count: never)."""
-        return self.slots is not None and self.slots > 0 and self.load >= self.slots
+        """True when every slot is taken and requests already wait for one (more in flight
+        than slots; unknown slot count: never)."""
+        return self.slots is not None and self.slots > 0 and self.load > self.slots
 
 
 _MASK = (1 << 64) - 1

@@ -52,8 +52,9 @@ def test_least_busy_uses_own_and_reported_load() -> None:
 
 
 def test_saturated_goes_last_within_its_tier() -> None:
-    """A server with every slot busy comes after those with room (warm tier first)."""
-    cands = [Candidacy(A, Warmth.LOADED, reported_busy=1, slots=1),
+    """A server with every slot busy and a request waiting comes after those with room
+    (warm tier first)."""
+    cands = [Candidacy(A, Warmth.LOADED, inflight=2, reported_busy=1, slots=1),
              Candidacy(B, Warmth.LOADED, inflight=5), Candidacy(C, Warmth.LOADABLE)]
     ordered, reasons = order(cands, Strategy.FIRST)
     assert _keys(ordered) == [B, A, C] and "saturated" in reasons[A]
@@ -87,7 +88,7 @@ def test_sticky_spills_when_saturated() -> None:
     s = "conv"
     weights = sorted((A, B), key=lambda k: sticky_weight(s, k), reverse=True)
     top, other = weights
-    cands = [Candidacy(top, Warmth.LOADED, reported_busy=2, slots=2),
+    cands = [Candidacy(top, Warmth.LOADED, inflight=3, reported_busy=2, slots=2),
              Candidacy(other, Warmth.LOADED)]
     assert _keys(order(cands, Strategy.STICKY, session=s)[0]) == [other, top]
 

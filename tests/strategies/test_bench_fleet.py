@@ -48,7 +48,7 @@ def test_contexts_are_long_and_distinct() -> None:
     """Each conversation's context is its own from the first word, and long (~700 words)."""
     bench = _module()
     a, b = bench.context(0, 700), bench.context(1, 700)
-    assert a.split()[:2] != b.split()[:2] and 600 <= len(a.split()) <= 800
+    assert a.split()[:2] != b.split()[:2] and 690 <= len(a.split()) <= 710
 
 
 def test_resolve_only_prints_a_row_per_strategy() -> None:

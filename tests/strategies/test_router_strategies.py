@@ -231,24 +231,34 @@ def test_sticky_spills_in_hash_order_when_the_instance_is_down() -> None:
 
 
 def test_sticky_spills_when_the_instance_is_saturated() -> None:
-    """The pinned server reporting every slot busy: the session goes to the next in its
-    hash order (the trace says saturated), and returns when a slot frees."""
+    """A one-slot pinned server with its slot busy keeps the session (a wait beats
+    recomputing the prompt elsewhere); with a request already waiting it is saturated: the
+    session goes to the next in its hash order (the trace says so) and returns when free."""
 
     async def scenario() -> None:
         fakes = dict(zip((A, B), [await start("llamacpp", [MODEL]) for _ in range(2)],
                          strict=True))
-        session = "busy-conversation"
-        first, second = hash_order(f"h:{session}", list(fakes))
+        session = "h:busy-conversation"
+        first, second = hash_order(session, list(fakes))
+        pinned = fakes[first]
         try:
             async with Router(config(fakes, strategy="sticky"), clock=FakeClock()) as router:
-                fakes[first].set_busy(4)
-                decision = await router.resolve(model=MODEL, session=f"h:{session}")
-                assert decision.instance == second
-                assert "saturated" in {c.instance: c.why for c in decision.trace}[first]
-                fakes[first].set_busy(3)
+                pinned.set_busy(0, slots=1)
                 await router.refresh()
-                again = await router.resolve(model=MODEL, session=f"h:{session}")
-                assert again.instance == first
+                pinned.hold()
+                held = [asyncio.create_task(router.complete(body(), provider=first))]
+                await until(lambda: router.inflight(first) == 1)
+                busy = await router.resolve(model=MODEL, session=session)
+                assert busy.instance == first
+                held.append(asyncio.create_task(router.complete(body(), provider=first)))
+                await until(lambda: router.inflight(first) == 2)
+                spilled = await router.resolve(model=MODEL, session=session)
+                assert spilled.instance == second
+                why = {c.instance: c.why for c in spilled.trace}[first]
+                assert "2 in flight" in why and "saturated" in why
+                pinned.hold(False)
+                await asyncio.gather(*held)
+                assert (await router.resolve(model=MODEL, session=session)).instance == first
         finally:
             await stop_all(list(fakes.values()))
 
