@@ -340,14 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=4)
     parser.add_argument("--turns", type=int, default=4)
-    parser.add_argument("--words", type=int, default=700,
+    parser.add_argument("--words", type=int, default=480,
                         help="words of own context per conversation (about 1,000 tokens)")
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--ctx", type=int, default=2048)
     parser.add_argument("--request-timeout", type=float, default=300)
     parser.add_argument("--deadline", type=float, default=900, help="bound of the whole run (s)")
     parser.add_argument("--modes", default=",".join(MODES))
-    parser.add_argument("--resolve-calls", type=int, default=20_000)
+    parser.add_argument("--resolve-calls", type=int, default=10_000)
     parser.add_argument("--resolve-repeats", type=int, default=3)
     parser.add_argument("--resolve-only", action="store_true")
     parser.add_argument("--json", type=Path)
