@@ -25,6 +25,7 @@ from routing._schema_check import schema_issues
 from routing._semantics import check_meaning, instance_url
 from routing._urls import is_local
 from routing._yaml import MarkedDocument, load_marked, shorten
+from routing.adapters import get_adapter, known_kinds
 from routing.errors import ConfigError, ConfigIssue
 
 __all__ = [
@@ -44,12 +45,12 @@ __all__ = [
     "parse_config",
 ]
 
-ApiStyle = Literal["openai", "ollama", "anthropic"]
+#: An API style: a name in :data:`routing.adapters.ADAPTERS` (openai, ollama, anthropic, …).
+ApiStyle = str
 FallbackMode = Literal["none", "any-ready"]
 
 logger = logging.getLogger("routing.config")
 
-_KNOWN_KINDS = ("llamacpp", "lmstudio", "openai", "ollama", "anthropic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ class Instance:
     @property
     def base_url(self) -> str:
         """The base URL that API style's official client takes (``.../v1`` for openai)."""
-        return self.url + "/v1" if self.api == "openai" else self.url
+        return self.url + get_adapter(self.api).url_suffix
 
     @property
     def local(self) -> bool:
@@ -254,7 +255,7 @@ def _build(doc: MarkedDocument, env: Mapping[str, str]) -> Config:
     providers: dict[str, Provider] = {}
     instances: dict[str, Instance] = {}
     for pname, p in data["providers"].items():
-        kind = p.get("kind") or (pname if pname in _KNOWN_KINDS else "generic")
+        kind = p.get("kind") or (pname if pname in known_kinds() else "generic")
         built = []
         for iname, i in p["instances"].items():
             inst = Instance(

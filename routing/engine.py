@@ -274,8 +274,8 @@ class Router:
     def _strategy(self, model: str | None, provider: str | None) -> Strategy:
         rule = self.rules.first_match(model) if provider is None else None
         if rule is not None and rule.rule.strategy:
-            return Strategy(rule.rule.strategy)
-        return Strategy(self.config.defaults.strategy)
+            return _STRATEGIES[rule.rule.strategy]
+        return _STRATEGIES[self.config.defaults.strategy]
 
     def _candidacy(self, key: str, result: ProbeResult, sent: str) -> Candidacy:
         if result.loaded is None or sent in result.loaded:
@@ -360,7 +360,7 @@ class Router:
         candidates = tuple(
             Candidate(k, r.state, self._models_of(k, r), k == key,
                       _why(k, key, why, reasons, fallback_used, alternatives),
-                      inflight=self._busy.get(k, 0), loaded=tuple(_loaded_of(r)))
+                      inflight=self._busy.get(k, 0), loaded=_loaded_of(r))
             for k, r, why in trace)
         inst = self.config.instances[key]
         if fallback_used:
@@ -482,7 +482,7 @@ class Router:
             out.append({
                 "instance": key, "provider": h.instance.provider, "api": h.instance.api,
                 "kind": h.instance.kind, "url": h.instance.url, "state": h.state,
-                "models": list(h.known_models), "loaded": _loaded_of(r) if r else [],
+                "models": list(h.known_models), "loaded": list(_loaded_of(r)) if r else [],
                 "loading": list(r.loading) if r else [],
                 "inflight": self._busy.get(key, 0),
                 "unsupported": sorted(self._unsupported.get(key, ())),
@@ -602,11 +602,14 @@ def _secrets(config: Config) -> tuple[str, ...]:
     return tuple(sorted(found, key=len, reverse=True))
 
 
-def _loaded_of(result: ProbeResult) -> list[str]:
+_STRATEGIES = {s.value: s for s in Strategy}
+
+
+def _loaded_of(result: ProbeResult) -> tuple[str, ...]:
     """The models a result says are loaded (all of them when the server does not say)."""
     if not result.ready:
-        return []
-    return list(result.models if result.loaded is None else result.loaded)
+        return ()
+    return result.models if result.loaded is None else result.loaded
 
 
 def _why(key: str, chosen: str, why: str, reasons: Mapping[str, str], fallback: bool,

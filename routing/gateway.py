@@ -161,18 +161,24 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
-    """Answer ``Expect: 100-continue`` only once the announced body fits the limit."""
+    """Answer ``Expect: 100-continue`` only once the announced body fits the limit.
+
+    Runs before the handler (and the middleware): refusals are answered here, in the door's
+    error shape.
+    """
     expect = request.headers.get("Expect", "").lower()
     if expect != "100-continue":
-        raise web.HTTPExpectationFailed(text=f"unknown Expect: {expect}")
+        return error_response(request, 417, f"unsupported Expect: {expect[:40]!r} "
+                              "(only 100-continue)", code="expectation_failed")
     limit = request.app[POOL].current.config.gateway.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+        return error_response(request, 413, f"request body is larger than {limit} bytes",
+                              code="request_too_large")
     refused = refusal_before_body(request)  # no key: 401 before the client sends the body
     if refused is not None:
         return refused
-    if request.version >= (1, 1):
-        request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # type: ignore[union-attr]
+    if request.version >= (1, 1) and request.transport is not None:
+        request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None
 
 
