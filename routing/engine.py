@@ -241,13 +241,13 @@ class Router:
         return tuple(i.key for i in prov.instances), None, f"provider {provider} chosen by caller"
 
     async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: str | None = None,
+                      session: str | Callable[[], str | None] | None = None,
                       operation: Operation = Operation.CHAT) -> Decision:
         """Decide where a request for ``model`` (optionally on ``provider``) goes.
 
         Among the READY candidates that serve the model and can do ``operation``, warm ones
         come first, then the rule's (or ``defaults.strategy``) order; ``session`` is the
-        sticky strategy's key (see :func:`routing._strategies.session_key`).  Raises
+        sticky strategy's key, or a function giving it (called only when sticky).  Raises
         :class:`NoRouteError` when no READY candidate serves the model; its ``candidates``
         say, for each instance asked, its state and its models (``unsupported`` is set when
         the model is served, but by none that can do the operation).
@@ -288,7 +288,8 @@ class Router:
 
     def _decide(
         self, keys: Sequence[str], results: Mapping[str, ProbeResult], provider: str | None,
-        model: str | None, rule: str | None, how: str, session: str | None = None,
+        model: str | None, rule: str | None, how: str,
+        session: str | Callable[[], str | None] | None = None,
         operation: Operation = Operation.CHAT,
     ) -> Decision:
         serving: list[Candidacy] = []
@@ -342,7 +343,10 @@ class Router:
                 self._rotation[ring] = rotation + 1
                 if len(self._rotation) > 4096:  # bounded, whatever models callers name
                     self._rotation.clear()
-            ordered, reasons = order(serving, strategy, rotation=rotation, session=session)
+            if strategy is Strategy.STICKY and callable(session):
+                session = session()  # hashed only now: no other strategy needs it
+            ordered, reasons = order(serving, strategy, rotation=rotation,
+                                     session=session if isinstance(session, str) else None)
             chosen = (ordered[0].key, sent_ids[ordered[0].key])
             alternatives = tuple(c.key for c in ordered[1:])
         elif cooling:

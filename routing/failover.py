@@ -22,10 +22,11 @@ another model than the one routed to is logged (logger ``routing``), counted
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -65,7 +66,7 @@ class RouterLike(Protocol):
         ...
 
     async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: str | None = None,
+                      session: str | Callable[[], str | None] | None = None,
                       operation: Operation = Operation.CHAT) -> Decision:
         """Decide where a request for ``model`` goes (``session``: the sticky key) to have
         ``operation`` done."""
@@ -206,15 +207,16 @@ _SPECS = {Operation.COMPLETION: "openai.completion", Operation.EMBEDDING: "opena
 
 
 def _prepare(operation: Operation, request: Mapping[str, Any], session: str | None
-             ) -> str | None:
-    """Check ``request`` for ``operation`` (InvalidRequest); return its sticky session key."""
+             ) -> Callable[[], str | None]:
+    """Check ``request`` for ``operation`` (InvalidRequest); return how to get its sticky
+    session key (computed only if a sticky strategy asks: it hashes the prompt)."""
     if operation is Operation.CHAT:
         validate_openai_chat(request)
     else:
         validate_request(_SPECS[operation], request)
     if operation is Operation.MESSAGES:
-        return messages_session_key(request, session)
-    return session_key(request, session)
+        return functools.partial(messages_session_key, request, session)
+    return functools.partial(session_key, request, session)
 
 
 def _noted(decision: Decision, note: str) -> Decision:

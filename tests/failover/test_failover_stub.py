@@ -101,7 +101,7 @@ class StubRouter:
         return self._session
 
     async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: str | None = None, operation: str = "chat") -> Decision:
+                      session: object = None, operation: str = "chat") -> Decision:
         return self.decision
 
     def begin(self, key: str) -> None:
