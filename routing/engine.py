@@ -299,10 +299,11 @@ class Router:
         trace: list[tuple[str, ProbeResult, str]] = []
         unable_keys: list[str] = []
         now = self.clock()
+        ready_state = State.READY
         for key in keys:
             result = results[key]
             health = self._health[key]
-            if not result.ready:
+            if result.state != ready_state:
                 why = result.detail or result.state
                 if model is not None and model in health.names:
                     why += f" (served {model!r} when last seen)"
@@ -315,7 +316,7 @@ class Router:
                 sent = result.models[0] if result.models else None
             else:
                 sent = health.names.get(model)
-            wait = health.cooling(now)
+            wait = health.cool_until - now
             if sent is None:
                 why = ("serves no model" if model is None
                        else f"does not serve {model!r}")
@@ -361,10 +362,13 @@ class Router:
         if chosen is None:
             raise self._no_route(trace, provider, model, operation if unable_keys else None)
         key, sent = chosen
+        busy = self._busy
         candidates = tuple(
-            Candidate(k, r.state, self._models_of(k, r), k == key,
+            Candidate(k, r.state, r.models, k == key,
                       _why(k, key, why, reasons, fallback_used, alternatives),
-                      inflight=self._busy.get(k, 0), loaded=_loaded_of(r))
+                      busy.get(k, 0), r.models if r.loaded is None else r.loaded)
+            if r.state == ready_state else
+            Candidate(k, r.state, self._health[k].known_models, False, why)
             for k, r, why in trace)
         inst = self.config.instances[key]
         if fallback_used:
