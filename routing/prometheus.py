@@ -86,12 +86,27 @@ def render(metrics: Metrics, status: Iterable[Mapping[str, Any]] = (),
         out.append(f"routing_wrong_model_replies_total{labels} {n}")
 
     _family(out, "routing_instance_state", "gauge",
-            "1 for the current state of each instance (READY, LOADING, DOWN, UNHEALTHY).")
+            "1 for the current state of each instance (READY, LOADING, DOWN, UNHEALTHY, "
+            "MISCONFIGURED).")
     for row in status:
         for state in _STATES:
             value = 1 if row.get("state") == state else 0
             labels = _labels([("instance", str(row["instance"])), ("state", state)])
             out.append(f"routing_instance_state{labels} {value}")
+
+    _family(out, "routing_instance_inflight", "gauge",
+            "Requests this gateway has in flight on each instance (what least-busy weighs).")
+    for row in status:
+        out.append(f"routing_instance_inflight{_labels([('instance', str(row['instance']))])} "
+                   f"{int(row.get('inflight') or 0)}")
+
+    _family(out, "routing_model_loaded", "gauge",
+            "1 for each model an instance has loaded, 0 for one it could load (warm routing).")
+    for row in status:
+        loaded = set(row.get("loaded") or ())
+        for model in row.get("models") or ():
+            labels = _labels([("instance", str(row["instance"])), ("model", str(model))])
+            out.append(f"routing_model_loaded{labels} {1 if model in loaded else 0}")
 
     if http is not None:
         _family(out, "routing_gateway_responses_total", "counter",

@@ -86,6 +86,11 @@ def test_metrics_parse_as_prometheus(fake_server: FakeFactory,
                for name, labels in samples)
     assert any(name == "routing_wrong_model_replies_total" for name, _ in samples)
     assert any(name == "routing_probes_total" for name, _ in samples)
+    assert samples[("routing_instance_inflight", (("instance", "llamacpp:one"),))] == 0
+    warm = ("routing_model_loaded", (("instance", "llamacpp:two"), ("model", "a.gguf")))
+    assert samples[warm] == 1  # a single-model llama.cpp has what it lists loaded
+    gone = ("routing_model_loaded", (("instance", "llamacpp:one"), ("model", "a.gguf")))
+    assert samples[gone] == 0  # its 500s were confirmed by the probe: nothing is served
     state = ("routing_instance_state", (("instance", "llamacpp:two"), ("state", "READY")))
     assert samples[state] == 1
     http_ok = ("routing_gateway_responses_total",
