@@ -20,8 +20,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _fakeproc import FakeProcess
 
+from routing._engine import Router
 from routing.config import parse_config
-from routing.engine import Router
 
 MODEL = "bench.gguf"
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -40,7 +40,7 @@ Post = Callable[[], Awaitable[None]]
 
 
 async def _gateway(config: Path) -> tuple[asyncio.subprocess.Process, str]:
-    code = ("import asyncio, sys; from routing.gateway import serve; "
+    code = ("import asyncio, sys; from routing._gateway import serve; "
             "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, str(config), stdout=asyncio.subprocess.PIPE,

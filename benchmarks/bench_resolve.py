@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
+from routing._decision import State
+from routing._engine import Router
+from routing._health import ProbeResult
 from routing.config import parse_config
-from routing.decision import State
-from routing.engine import Router
 from routing.errors import NoRouteError
-from routing.health import ProbeResult
 
 RULES = 200
 PER_PROVIDER = 5

@@ -54,8 +54,8 @@ import soak_faults  # noqa: E402
 from _fakeproc import FakeProcess  # noqa: E402
 from _soak_chaos import kill_leftovers  # noqa: E402
 
+from routing._engine import Router  # noqa: E402
 from routing.config import parse_config  # noqa: E402
-from routing.engine import Router  # noqa: E402
 
 SECTIONS = ("resolve", "library", "gateway", "soak", "faults", "compare")
 LEVELS = (1, 4, 8, 16, 32)

@@ -20,8 +20,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _fakeproc import FakeProcess
 
+from routing._engine import Router
 from routing.config import parse_config
-from routing.engine import Router
 from routing.errors import RoutingError
 
 MODEL = "soak.gguf"

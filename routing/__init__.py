@@ -29,6 +29,11 @@ from routing.errors import (
 )
 
 if TYPE_CHECKING:
+    from routing._decision import Candidate, Decision, State
+    from routing._engine import Router
+    from routing._failover import Completion, StreamHandle
+    from routing._gateway import BindError, Gateway
+    from routing._operations import Operation
     from routing.config import (
         BreakerSettings,
         Config,
@@ -41,11 +46,6 @@ if TYPE_CHECKING:
         load_config,
         parse_config,
     )
-    from routing.decision import Candidate, Decision, State
-    from routing.engine import Router
-    from routing.failover import Completion, StreamHandle
-    from routing.gateway import BindError, Gateway
-    from routing.operations import Operation
 
 # The engine pulls in aiohttp and the config pulls in jsonschema (together most of a second
 # on a busy machine); they load on first use, so `import routing` and the CLI's error paths
@@ -54,10 +54,10 @@ _LAZY = {
     "BreakerSettings": "routing.config",
     "GatewaySettings": "routing.config",
     "ProbeSettings": "routing.config",
-    "Completion": "routing.failover",
-    "StreamHandle": "routing.failover",
-    "BindError": "routing.gateway",
-    "Gateway": "routing.gateway",
+    "Completion": "routing._failover",
+    "StreamHandle": "routing._failover",
+    "BindError": "routing._gateway",
+    "Gateway": "routing._gateway",
     "Config": "routing.config",
     "Defaults": "routing.config",
     "Instance": "routing.config",
@@ -65,11 +65,11 @@ _LAZY = {
     "Rule": "routing.config",
     "load_config": "routing.config",
     "parse_config": "routing.config",
-    "Candidate": "routing.decision",
-    "Decision": "routing.decision",
-    "State": "routing.decision",
-    "Router": "routing.engine",
-    "Operation": "routing.operations",
+    "Candidate": "routing._decision",
+    "Decision": "routing._decision",
+    "State": "routing._decision",
+    "Router": "routing._engine",
+    "Operation": "routing._operations",
 }
 
 

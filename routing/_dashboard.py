@@ -26,7 +26,7 @@ from routing._gateway_auth import GATEKEEPER
 from routing._gateway_http import POOL, dumps, public_row
 
 if TYPE_CHECKING:
-    from routing.engine import Router
+    from routing._engine import Router
 
 __all__ = ["DECISIONS", "PAGE", "add_routes", "dashboard_data"]
 

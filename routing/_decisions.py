@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from routing.decision import Decision
+from routing._decision import Decision
 
 __all__ = ["DecisionLog", "DecisionRecord"]
 

@@ -29,17 +29,17 @@ import aiohttp
 
 from routing._anthropic_convert import estimate_tokens, messages_session_key, messages_to_chat
 from routing._anthropic_reply import chat_to_message, translate_events
+from routing._decision import Decision
+from routing._operations import Operation
 from routing._request_specs import validate_request
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout
-from routing.decision import Decision
 from routing.errors import BackendError, Reason
-from routing.operations import Operation
 
 if TYPE_CHECKING:
+    from routing._failover import RouterLike
     from routing.adapters.base import Adapter
     from routing.config import Instance
-    from routing.failover import RouterLike
 
 __all__ = ["Route", "count_tokens", "reported_model", "send_once", "stream_once"]
 

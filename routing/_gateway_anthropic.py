@@ -28,11 +28,11 @@ from routing._gateway_http import (
     route_info,
     session_header,
 )
+from routing._operations import Operation
 from routing.errors import BackendError, Reason
-from routing.operations import Operation
 
 if TYPE_CHECKING:
-    from routing.engine import Router
+    from routing._engine import Router
 
 __all__ = ["add_routes"]
 

@@ -19,8 +19,9 @@ from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from aiohttp.http_exceptions import ContentEncodingError
 
 from routing._auth import ClientKey
+from routing._decision import Decision
+from routing._reload import RouterPool
 from routing._request_body import parse_json_object
-from routing.decision import Decision
 from routing.errors import (
     BackendError,
     BackendRejected,
@@ -29,7 +30,6 @@ from routing.errors import (
     Reason,
     RoutingError,
 )
-from routing.reload import RouterPool
 
 __all__ = [
     "POOL",
@@ -92,7 +92,7 @@ def route_info(request: web.Request) -> RouteInfo:
     return info
 
 
-#: The app key holding the :class:`~routing.reload.RouterPool` both doors serve from.
+#: The app key holding the :class:`~routing._reload.RouterPool` both doors serve from.
 POOL = web.AppKey("routing.pool", RouterPool)
 
 

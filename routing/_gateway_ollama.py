@@ -29,7 +29,7 @@ from routing._request_specs import validate_request
 from routing.errors import BackendError
 
 if TYPE_CHECKING:
-    from routing.engine import Router
+    from routing._engine import Router
 
 __all__ = ["OLLAMA_VERSION", "add_routes", "to_ollama_reply", "to_openai_request"]
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from routing._decision import State
 from routing._gateway_http import (
     POOL,
     RequestError,
@@ -33,13 +34,12 @@ from routing._ollama_generate import (
     embeddings_to_openai,
     generate_to_openai,
 )
+from routing._operations import Operation
 from routing._request_specs import validate_request
-from routing.decision import State
 from routing.errors import BackendError
-from routing.operations import Operation
 
 if TYPE_CHECKING:
-    from routing.engine import Router
+    from routing._engine import Router
 
 __all__ = ["add_routes"]
 

@@ -26,11 +26,11 @@ from routing._gateway_http import (
     route_info,
     session_header,
 )
+from routing._operations import Operation
 from routing.errors import BackendError
-from routing.operations import Operation
 
 if TYPE_CHECKING:
-    from routing.engine import Router
+    from routing._engine import Router
 
 __all__ = ["add_routes"]
 

@@ -36,9 +36,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from routing._ollama_request import ollama_chat_to_openai
+from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE, validate_request
 from routing.errors import InvalidRequest
-from routing.operations import Operation
 
 __all__ = ["embed_reply", "embed_to_openai", "embeddings_to_openai", "generate_to_openai"]
 

@@ -56,11 +56,11 @@ from aiohttp import web
 from routing._auth import KeyUsage
 from routing._gateway_auth import GATEKEEPER
 from routing._gateway_http import POOL, dumps, public_row
-from routing.metrics import Metrics
-from routing.prometheus import CONTENT_TYPE, render
+from routing._metrics import Metrics
+from routing._prometheus import CONTENT_TYPE, render
 
 if TYPE_CHECKING:
-    from routing.gateway import Gateway
+    from routing._gateway import Gateway
 
 __all__ = ["CRASH_WINDOW", "MAX_CRASHES", "STOP_GRACE", "WorkerSeat", "supervise"]
 
@@ -225,15 +225,15 @@ class WorkerSeat:
 
 
 def _http_counts(app: web.Application) -> Counter[tuple[str, str, int]]:
-    from routing.gateway import _HTTP  # the gateway's own per-route response counts
+    from routing._gateway import _HTTP  # the gateway's own per-route response counts
 
     return app[_HTTP]
 
 
 def _worker_main(argv: list[str] | None = None) -> int:
     """``python -m routing._workers CONFIG HOST PORT INDEX COUNT DIR``: one worker."""
+    from routing._gateway import serve
     from routing.errors import ConfigError, RoutingError
-    from routing.gateway import serve
 
     p = argparse.ArgumentParser(prog="routing-worker")
     p.add_argument("config")
@@ -262,7 +262,7 @@ def _worker_main(argv: list[str] | None = None) -> int:
 
 def _reserve(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port`` with SO_REUSEPORT, never listening (holds the port)."""
-    from routing.gateway import BindError
+    from routing._gateway import BindError
 
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -399,7 +399,7 @@ async def _supervise(config_path: str, host: str, port: int, count: int) -> int:
 def supervise(config_path: str, host: str, port: int, count: int) -> int:
     """Run ``count`` workers of ``routing serve`` on ``host:port``; return the exit code."""
     if not sys.platform.startswith("linux"):
-        from routing.gateway import BindError
+        from routing._gateway import BindError
 
         raise BindError("--workers needs SO_REUSEPORT load balancing (Linux); "
                         "run one process per port behind a load balancer instead")

@@ -20,7 +20,7 @@ from routing.config import load_config
 from routing.errors import BackendError, ConfigError, NoRouteError, RoutingError
 
 if TYPE_CHECKING:
-    from routing.decision import Decision
+    from routing._decision import Decision
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -106,8 +106,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 async def _explain(args: argparse.Namespace) -> Decision:
-    from routing.engine import Router  # aiohttp loads only for the commands that talk
-    from routing.operations import Operation
+    from routing._engine import Router  # aiohttp loads only for the commands that talk
+    from routing._operations import Operation
 
     async with Router.from_file(args.config) as router:
         return await router.resolve(provider=args.provider, model=args.model,
@@ -134,7 +134,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from routing.engine import Router
+    from routing._engine import Router
 
     async with Router.from_file(args.config) as router:
         await router.refresh()
@@ -154,7 +154,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from routing.gateway import serve
+    from routing._gateway import serve
 
     config = load_config(args.config)  # fail fast, located, before binding anything
     host = args.host if args.host is not None else config.gateway.host
@@ -174,7 +174,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from routing.demo import run_demo
+    from routing._demo import run_demo
 
     return run_demo()
 

@@ -148,7 +148,7 @@ class Provider:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A match rule as written; :mod:`routing.rules` compiles it."""
+    """A match rule as written; :mod:`routing._rules` compiles it."""
 
     index: int
     name: str | None

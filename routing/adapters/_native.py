@@ -27,10 +27,10 @@ from typing import Any
 
 import aiohttp
 
+from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import expect_object, iter_sse, loads, post, post_read
 from routing.errors import BackendError, BackendProtocolError, BackendUnavailable, Reason
-from routing.operations import Operation
 
 __all__ = ["native_body", "send_native", "stream_native"]
 

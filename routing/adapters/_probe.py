@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from routing.decision import State
+from routing._decision import State
 
 __all__ = ["ProbeFailed", "Probed", "check", "get_json", "model_states", "openai_ids",
            "slots_load"]

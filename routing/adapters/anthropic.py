@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from routing._operations import Operation
 from routing.adapters._http import (
     expect_object,
     iter_sse,
@@ -27,7 +28,6 @@ from routing.adapters._http import (
 from routing.adapters._native import send_native, stream_native
 from routing.adapters._probe import Probed, check, get_json, openai_ids
 from routing.errors import BackendProtocolError, BackendUnavailable, Reason
-from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.config import Instance

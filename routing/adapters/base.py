@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 
+from routing._operations import Operation
 from routing.adapters._probe import Probed
-from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.config import Instance
@@ -25,7 +25,7 @@ class Adapter(Protocol):
     true in ``request``, as OpenAI's own API does.
     Failures raise the :mod:`routing.errors` tree, mapped ``from`` the low-level error.
 
-    Operations other than chat (:mod:`routing.operations`) go through :meth:`send` and
+    Operations other than chat (:mod:`routing._operations`) go through :meth:`send` and
     :meth:`send_stream`, in the shapes of the doors they come from: ``completion`` an OpenAI
     ``/v1/completions`` body in, ``text_completion`` replies and chunks out; ``embedding`` an
     OpenAI ``/v1/embeddings`` body in and out (never streamed); ``messages`` and

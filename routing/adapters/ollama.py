@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from routing._decision import State
+from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import (
     iter_ndjson,
@@ -26,9 +28,7 @@ from routing.adapters._http import (
 )
 from routing.adapters._ollama_ops import send_completion, send_embedding, stream_completion
 from routing.adapters._probe import Probed, ProbeFailed, check, get_json
-from routing.decision import State
 from routing.errors import BackendProtocolError, BackendUnavailable, Reason
-from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.config import Instance

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import expect_object, iter_sse, loads, post, post_read
 from routing.adapters._native import send_native, stream_native
@@ -25,7 +26,6 @@ from routing.adapters._probe import (
     slots_load,
 )
 from routing.errors import BackendProtocolError, BackendUnavailable, Reason
-from routing.operations import Operation
 
 if TYPE_CHECKING:
     from routing.config import Instance

@@ -28,7 +28,7 @@ import aiohttp
 
 from routing._gateway_ollama import to_openai_request
 from routing._ollama_generate import embed_to_openai, generate_to_openai
-from routing.operations import Operation
+from routing._operations import Operation
 
 if TYPE_CHECKING:
     from routing.conformance.cases import Case

@@ -1,7 +1,7 @@
 """Run one conformance case: start its fleet, send its request, compare with ``expect``.
 
-Each path (``library``: :class:`routing.engine.Router`; ``gateway``: the aiohttp app of
-:mod:`routing.gateway` on port 0) gets a fresh fleet, so no state leaks between them.
+Each path (``library``: :class:`routing._engine.Router`; ``gateway``: the aiohttp app of
+:mod:`routing._gateway` on port 0) gets a fresh fleet, so no state leaks between them.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fake_servers import FakeServer, Fleet
+from routing._engine import Router
+from routing._operations import Operation
 from routing.config import parse_config
 from routing.conformance.cases import Case, CaseError, Member
 from routing.conformance.doors import library_request, take
 from routing.conformance.doors import reply_text as door_text
 from routing.conformance.doors import reported_model as door_model
-from routing.engine import Router
 from routing.errors import BackendError, NoRouteError, RoutingError
-from routing.operations import Operation
 
 __all__ = ["CASE_TIMEOUT", "Outcome", "Result", "Target", "case_environment", "check",
            "real_skip_reason", "run_library", "start_targets"]

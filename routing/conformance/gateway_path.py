@@ -1,4 +1,4 @@
-"""The gateway path of a case: :class:`routing.gateway.Gateway` on 127.0.0.1 port 0, over HTTP.
+"""The gateway path of a case: :class:`routing._gateway.Gateway` on 127.0.0.1 port 0, over HTTP.
 
 The request goes to its door (``POST /v1/chat/completions`` unless ``request.door`` names
 another, see :mod:`routing.conformance.doors`; ``X-Routing-Provider`` when the case names a
@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from routing._operations import Operation
 from routing.config import parse_config
 from routing.conformance.cases import Case
 from routing.conformance.doors import DOORS, gateway_request, read_stream, reported_model
@@ -29,7 +30,6 @@ from routing.conformance.driver import (
     take_chunk,
 )
 from routing.errors import NoRouteError
-from routing.operations import Operation
 
 __all__ = ["run_gateway", "unavailable_reason"]
 
@@ -37,17 +37,17 @@ __all__ = ["run_gateway", "unavailable_reason"]
 def unavailable_reason() -> str | None:
     """Why the gateway path cannot run (None when it can)."""
     try:
-        from routing.gateway import Gateway
+        from routing._gateway import Gateway
     except ImportError as exc:
-        return f"routing.gateway is not importable ({exc})"
+        return f"routing._gateway is not importable ({exc})"
     if not hasattr(Gateway, "start") or not hasattr(Gateway, "stop"):
-        return "routing.gateway.Gateway has no start/stop"
+        return "routing._gateway.Gateway has no start/stop"
     return None
 
 
 async def run_gateway(case: Case, targets: Mapping[str, Target]) -> Outcome:
     """Start a gateway for the case's config, send the request, read the outcome."""
-    from routing.gateway import Gateway
+    from routing._gateway import Gateway
 
     config = parse_config(render_config(case, targets), file=f"<{case.name}>",
                           environ=dict(case.env))

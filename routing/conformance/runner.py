@@ -28,7 +28,7 @@ __all__ = ["PATHS", "Report", "default_cases_dir", "format_report", "main_confor
            "real_aliases", "run_suite"]
 
 PATHS = ("library", "gateway")
-"""The ways a case is sent: through :class:`routing.engine.Router`, and through the gateway."""
+"""The ways a case is sent: through :class:`routing._engine.Router`, and through the gateway."""
 
 
 @dataclass(slots=True)

@@ -20,14 +20,14 @@ import pytest
 from aiohttp import web
 
 import routing.adapters
+from routing._engine import Router
+from routing._gateway import Gateway
+from routing._operations import Operation
 from routing.adapters import get_adapter, register
 from routing.adapters._http import post_read
 from routing.adapters._probe import Probed, check, get_json
 from routing.config import Instance, parse_config
-from routing.engine import Router
 from routing.errors import BackendProtocolError, ConfigError
-from routing.operations import Operation
-from routing.gateway import Gateway
 
 
 class PlaintextAdapter:

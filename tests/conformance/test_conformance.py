@@ -1,6 +1,6 @@
 """The conformance suite (cases as data in ``cases/``) driven through pytest.
 
-Every case runs against fakes through the library and, when :mod:`routing.gateway` is
+Every case runs against fakes through the library and, when :mod:`routing._gateway` is
 there, through the gateway. The ``real`` test runs the real-capable cases against real
 llama.cpp servers (extra ``real``), started once for the module.
 """

@@ -12,8 +12,8 @@ from typing import Any
 from gateway_support import GatewayHandle, chat, config_text, http, wait_until
 
 from routing._dashboard import PAGE
+from routing._decision import Candidate, Decision
 from routing._decisions import DecisionLog
-from routing.decision import Candidate, Decision
 
 FakeFactory = Callable[..., Any]
 GatewayFactory = Callable[..., GatewayHandle]

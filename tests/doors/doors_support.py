@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fake_servers import FakeServerHandle, LoopThread
+from routing._gateway import Gateway
 from routing.config import load_config
-from routing.gateway import Gateway
 
 T = TypeVar("T")
 

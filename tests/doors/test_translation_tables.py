@@ -13,6 +13,7 @@ import pytest
 from routing._anthropic_convert import messages_to_chat
 from routing._anthropic_reply import EventStream, chat_to_message
 from routing._ollama_generate import embed_to_openai, embeddings_to_openai, generate_to_openai
+from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._ollama_ops import (
     completion_from_wire,
@@ -21,7 +22,6 @@ from routing.adapters._ollama_ops import (
     embed_to_wire,
 )
 from routing.errors import InvalidRequest
-from routing.operations import Operation
 
 BASE = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 USER = {"role": "user", "content": "hi"}

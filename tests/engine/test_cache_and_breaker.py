@@ -7,11 +7,11 @@ import asyncio
 from support import FakeClock, config, provider, run
 
 from fake_servers import start_fake
+from routing._decision import State
+from routing._engine import Router
+from routing._health import Breaker
 from routing.config import BreakerSettings
-from routing.decision import State
-from routing.engine import Router
 from routing.errors import BackendRejected, BackendUnavailable
-from routing.health import Breaker
 
 
 def test_breaker_opens_after_failures_and_half_open_probe_decides() -> None:

@@ -8,11 +8,12 @@ import pytest
 from support import FakeClock, config, provider, run
 
 from fake_servers import start_fake
-from routing import engine as engine_module
+from routing import _engine as engine_module
+from routing._decision import State
+from routing._engine import Router
+from routing._health import Breaker
 from routing.adapters._http import classify_status, retry_after_seconds, sent_secrets
 from routing.config import BreakerSettings
-from routing.decision import State
-from routing.engine import Router
 from routing.errors import (
     BackendError,
     BackendProtocolError,
@@ -20,7 +21,6 @@ from routing.errors import (
     NoRouteError,
     Reason,
 )
-from routing.health import Breaker
 
 
 def test_breaker_opens_once_per_streak_under_concurrent_failures() -> None:

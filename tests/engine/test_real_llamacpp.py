@@ -6,8 +6,8 @@ import pytest
 from support import config, provider, run
 
 from routing import NoRouteError
+from routing._engine import Router
 from routing.conformance.real_llamacpp import RealLlamaCpp, missing_reason
-from routing.engine import Router
 
 pytestmark = [
     pytest.mark.real,

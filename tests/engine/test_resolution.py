@@ -7,8 +7,8 @@ from support import FakeClock, config, provider, run
 
 from fake_servers import start_fake
 from routing import NoRouteError
-from routing.decision import State
-from routing.engine import Router
+from routing._decision import State
+from routing._engine import Router
 
 
 def test_provider_chosen_by_caller_is_honoured() -> None:

@@ -18,9 +18,9 @@ from failover_support import (
     stream_text,
 )
 
-from routing.engine import Router
+from routing._engine import Router
+from routing._failover import Completion, StreamHandle
 from routing.errors import BackendProtocolError, BackendUnavailable, InvalidRequest
-from routing.failover import Completion, StreamHandle
 
 KINDS = ("llamacpp", "ollama", "anthropic")
 # Faults after which the request must move to the second instance.

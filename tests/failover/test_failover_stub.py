@@ -11,13 +11,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from routing._decision import Decision
+from routing._failover import Completion, model_matches, open_stream
+from routing._failover import complete as failover_complete
+from routing._failover import stream as failover_stream
+from routing._metrics import Metrics
 from routing.config import Defaults, Instance
-from routing.decision import Decision
 from routing.errors import BackendTimeout
-from routing.failover import Completion, model_matches, open_stream
-from routing.failover import complete as failover_complete
-from routing.failover import stream as failover_stream
-from routing.metrics import Metrics
 
 HI = {"messages": [{"role": "user", "content": "hi"}], "model": "m"}
 

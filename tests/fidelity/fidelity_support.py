@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from fake_servers import FakeServerHandle, LoopThread
+from routing._gateway import Gateway
 from routing.config import load_config
-from routing.gateway import Gateway
 
 MODELS = {"llamacpp": "qwen-coder.gguf", "lmstudio": "qwen2.5-7b-instruct",
           "openai": "gpt-4o-mini", "ollama": "llama3:latest",

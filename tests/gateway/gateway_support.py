@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from fake_servers import FakeServerHandle, LoopThread
+from routing._gateway import Gateway
 from routing.config import load_config
-from routing.gateway import Gateway
 
 API = {"llamacpp": "openai", "lmstudio": "openai", "openai": "openai", "ollama": "ollama",
        "anthropic": "anthropic"}

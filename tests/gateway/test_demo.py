@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from routing import demo
+from routing import _demo as demo
 
 
 def test_run_demo_exits_0_with_expected_rows() -> None:

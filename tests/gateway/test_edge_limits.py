@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from routing._gateway import Gateway
 from routing.config import parse_config
-from routing.gateway import Gateway
 
 CONFIG = ("version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"
           "      a: {port: 9}\n"

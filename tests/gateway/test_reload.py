@@ -24,8 +24,8 @@ from typing import IO, Any
 import pytest
 from gateway_support import GatewayHandle, chat, config_text, wait_until
 
+from routing._reload import ConfigWatcher
 from routing.config import Config, parse_config
-from routing.reload import ConfigWatcher
 
 FakeFactory = Callable[..., Any]
 GatewayFactory = Callable[..., GatewayHandle]
@@ -110,7 +110,7 @@ def test_serve_sighup_and_sigterm(fake_server: FakeFactory, tmp_path: Path) -> N
     fake = fake_server("llamacpp", ["a.gguf"])
     path = tmp_path / "serve.yaml"
     path.write_text(config_text({"llamacpp:a": fake}), encoding="utf-8")
-    code = ("import asyncio, sys; from routing.gateway import serve; "
+    code = ("import asyncio, sys; from routing._gateway import serve; "
             "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
@@ -289,7 +289,7 @@ def test_any_exception_while_loading_or_applying_is_survived(
             raise RuntimeError("router would not start")
         applied.append(config)
 
-    monkeypatch.setattr("routing.reload.parse_config", parse_once_broken)
+    monkeypatch.setattr("routing._reload.parse_config", parse_once_broken)
 
     async def scenario() -> list[bool]:
         watcher = ConfigWatcher(str(path), apply)

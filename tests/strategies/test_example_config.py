@@ -7,8 +7,8 @@ from pathlib import Path
 
 from strategies_support import FakeClock, body, hash_order, run, start, stop_all
 
+from routing._engine import Router
 from routing.config import parse_config
-from routing.engine import Router
 
 EXAMPLE = Path(__file__).parents[2] / "configs" / "strategies.yaml"
 

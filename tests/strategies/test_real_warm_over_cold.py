@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from strategies_support import Remote, config, run
 
+from routing._engine import Router
+from routing._gateway import Gateway
 from routing.conformance.real_llamacpp import RealLlamaCpp, missing_reason
-from routing.engine import Router
-from routing.gateway import Gateway
 
 SHARED, OTHER = "shared", "other"
 

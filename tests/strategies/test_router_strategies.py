@@ -20,7 +20,7 @@ from strategies_support import (
     until,
 )
 
-from routing.engine import Router
+from routing._engine import Router
 
 A, B, C = "llamacpp:a", "llamacpp:b", "llamacpp:c"
 

@@ -20,8 +20,8 @@ from strategies_support import (
     until,
 )
 
+from routing._engine import Router
 from routing._strategies import Strategy
-from routing.engine import Router
 
 R, S, T = "llamacpp:router", "llamacpp:single", "llamacpp:single2"
 OTHER = "other.gguf"

@@ -1,4 +1,4 @@
-"""The Router: live probes + compiled rules -> a :class:`~routing.decision.Decision`.
+"""The Router: live probes + compiled rules -> a :class:`~routing._decision.Decision`.
 
 Resolution (the contract of DESIGN.md):
 
@@ -26,11 +26,17 @@ from typing import Any
 
 import aiohttp
 
+from routing._decision import Candidate, Decision, State
 from routing._dispatch import count_tokens
+from routing._failover import Completion, StreamHandle, complete, open_stream, stream
+from routing._health import Breaker, InstanceHealth, ProbeResult
+from routing._metrics import Metrics
+from routing._operations import Operation
+from routing._probes import probe_instance
+from routing._rules import RuleSet
 from routing._strategies import Candidacy, Strategy, Warmth, order
 from routing.adapters import get_adapter
 from routing.config import Config, Instance, load_config
-from routing.decision import Candidate, Decision, State
 from routing.errors import (
     BackendError,
     BackendUnavailable,
@@ -38,12 +44,6 @@ from routing.errors import (
     Reason,
     redact_text,
 )
-from routing.failover import Completion, StreamHandle, complete, open_stream, stream
-from routing.health import Breaker, InstanceHealth, ProbeResult
-from routing.metrics import Metrics
-from routing.operations import Operation
-from routing.probes import probe_instance
-from routing.rules import RuleSet
 
 __all__ = ["Router"]
 
@@ -515,7 +515,7 @@ class Router:
         """Send a request with failover; the reply, decision and attempts.
 
         ``request`` has the shape of ``operation``'s door (OpenAI chat by default; see
-        :func:`routing.failover.complete`); ``session`` is an explicit sticky session id
+        :func:`routing._failover.complete`); ``session`` is an explicit sticky session id
         (the gateway's ``X-Session-ID``)."""
         return await complete(self, request, provider=provider, session=session,
                               operation=operation)

@@ -1,4 +1,4 @@
-"""Render :class:`routing.metrics.Metrics` (and instance states) as Prometheus text.
+"""Render :class:`routing._metrics.Metrics` (and instance states) as Prometheus text.
 
 Text exposition format 0.0.4, written by hand: the engine already keeps plain counters on
 its hot path, so rendering them is a few lines and ``routing`` needs no metrics library at
@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from routing._auth import KeyUsage
-from routing.decision import State
-from routing.metrics import LATENCY_BUCKETS, Metrics
+from routing._decision import State
+from routing._metrics import LATENCY_BUCKETS, Metrics
 
 __all__ = ["CONTENT_TYPE", "render"]
 

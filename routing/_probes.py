@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import aiohttp
 
+from routing._decision import State
+from routing._health import ProbeResult
 from routing.adapters import get_adapter
 from routing.adapters._probe import ProbeFailed
 from routing.config import Instance
-from routing.decision import State
-from routing.health import ProbeResult
 
 __all__ = ["probe_instance"]
 

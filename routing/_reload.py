@@ -1,6 +1,6 @@
 """Hot reload: swap the gateway's Router for a new config while requests are in flight.
 
-:class:`RouterPool` holds the current :class:`~routing.engine.Router`; every request takes
+:class:`RouterPool` holds the current :class:`~routing._engine.Router`; every request takes
 it with ``async with pool.use() as router`` and finishes on that router even if a reload
 swaps in a new one meanwhile.  A replaced router is closed once its last request is done.
 
@@ -24,8 +24,8 @@ import os
 from collections.abc import Callable, Mapping
 
 from routing._config_file import decode_config, read_config_bytes
+from routing._engine import Router
 from routing.config import Config, parse_config
-from routing.engine import Router
 from routing.errors import ConfigError, ConfigIssue
 
 __all__ = ["ConfigWatcher", "RouterPool"]

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from routing._gateway import Gateway
 from routing.config import Config, load_config, parse_config
-from routing.gateway import Gateway
 
 __all__ = ["DEMO_CONFIG", "demo_config", "run_demo"]
 
@@ -122,7 +122,7 @@ def demo_config(ports: Mapping[str, int]) -> Config:
     environ = {**os.environ, **{FAKES[name][2]: str(port) for name, port in ports.items()}}
     if CONFIG_FILE.is_file():
         return load_config(CONFIG_FILE, environ)
-    return parse_config(DEMO_CONFIG, file="<routing.demo:DEMO_CONFIG>", environ=environ)
+    return parse_config(DEMO_CONFIG, file="<routing._demo:DEMO_CONFIG>", environ=environ)
 
 
 async def _send(session: aiohttp.ClientSession, url: str, step: Step

@@ -61,6 +61,7 @@ from routing import (
 from routing._auth import Gatekeeper, is_loopback
 from routing._dashboard import DECISIONS
 from routing._decisions import DecisionLog
+from routing._engine import Router
 from routing._gateway_auth import GATEKEEPER, auth_middleware, refusal_before_body
 from routing._gateway_http import (
     POOL,
@@ -74,11 +75,10 @@ from routing._gateway_http import (
     routing_error_response,
     session_header,
 )
+from routing._prometheus import CONTENT_TYPE, render
+from routing._reload import ConfigWatcher, RouterPool
 from routing.config import Config, load_config
-from routing.engine import Router
 from routing.errors import BackendError, ConfigError, ConfigIssue, RoutingError
-from routing.prometheus import CONTENT_TYPE, render
-from routing.reload import ConfigWatcher, RouterPool
 
 if TYPE_CHECKING:
     from routing._workers import WorkerSeat
@@ -364,7 +364,7 @@ class Gateway:
     """The gateway as an object: ``async with Gateway(config, config_path=...) as gw:``.
 
     ``start(host, port)`` binds (port 0 picks a free port; see :attr:`url`); with a
-    ``config_path`` the file is watched and reloaded (see :mod:`routing.reload`).
+    ``config_path`` the file is watched and reloaded (see :mod:`routing._reload`).
     """
 
     def __init__(self, config: Config, *, config_path: str | None = None,

@@ -34,16 +34,16 @@ from typing import Any, Protocol
 import aiohttp
 
 from routing._anthropic_convert import messages_session_key
+from routing._decision import Decision
 from routing._dispatch import reported_model, send_once, stream_once
+from routing._metrics import Metrics
+from routing._operations import Operation
 from routing._request_specs import validate_openai_chat, validate_request
 from routing._strategies import session_key
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout
 from routing.config import Config, Instance
-from routing.decision import Decision
 from routing.errors import BackendError, BackendProtocolError, BackendTimeout, Reason
-from routing.metrics import Metrics
-from routing.operations import Operation
 
 __all__ = ["Completion", "RouterLike", "StreamHandle", "chat", "complete", "model_matches",
            "open_stream", "stream"]

@@ -10,9 +10,9 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from routing._decision import State
 from routing.adapters import get_adapter
 from routing.config import BreakerSettings, Instance
-from routing.decision import State
 
 __all__ = ["Breaker", "InstanceHealth", "ProbeResult", "served_names"]
 
