@@ -18,8 +18,16 @@ class FakeProcess:
     async def start(self) -> FakeProcess:
         """Start it and wait for its ``listening on`` line (the port is kept for restarts)."""
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fake_servers", self.kind, "--model", self.model,
-            "--port", str(self.port), stdout=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "fake_servers",
+            self.kind,
+            "--model",
+            self.model,
+            "--port",
+            str(self.port),
+            stdout=asyncio.subprocess.PIPE,
+        )
         assert self.proc.stdout is not None
         line = (await asyncio.wait_for(self.proc.stdout.readline(), 15)).decode()
         if "listening on" not in line:

@@ -32,27 +32,36 @@ def nginx_binary() -> str | None:
 def site_conf(listen: int, upstreams: list[int]) -> str:
     """deploy/nginx/routing.conf pointed at ``upstreams`` and listening on 127.0.0.1:``listen``."""
     text = DEPLOY_CONF.read_text(encoding="utf-8")
-    servers = "".join(f"    server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;\n"
-                      for port in upstreams)
-    text, n = re.subn(r"(?m)^    server 127\.0\.0\.1:\d+ .*\n(?:    server 127\.0\.0\.1:\d+ .*\n)*",
-                      lambda _: servers, text)
+    servers = "".join(
+        f"    server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;\n" for port in upstreams
+    )
+    text, n = re.subn(
+        r"(?m)^    server 127\.0\.0\.1:\d+ .*\n(?:    server 127\.0\.0\.1:\d+ .*\n)*",
+        lambda _: servers,
+        text,
+    )
     assert n == 1, "the upstream block of deploy/nginx/routing.conf changed shape"
     text, n = re.subn(r"(?m)^    listen \d+;", f"    listen 127.0.0.1:{listen};", text)
     assert n == 1, "the listen line of deploy/nginx/routing.conf changed shape"
-    text = text.replace("proxy_pass http://routing;",
-                        "proxy_pass http://routing;\n        "
-                        "add_header X-Upstream $upstream_addr always;")
+    text = text.replace(
+        "proxy_pass http://routing;",
+        "proxy_pass http://routing;\n        add_header X-Upstream $upstream_addr always;",
+    )
     return text
 
 
 def main_conf(directory: Path, site: str) -> str:
     """A whole nginx.conf whose every path is inside ``directory``."""
     user = f"user {pwd.getpwuid(0).pw_name};\n" if os.geteuid() == 0 else ""
-    temps = "".join(f"    {kind}_temp_path {directory / kind};\n"
-                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return (f"{user}worker_processes 1;\npid {directory / 'nginx.pid'};\n"
-            f"error_log {directory / 'error.log'} warn;\nevents {{ worker_connections 1024; }}\n"
-            f"http {{\n    access_log off;\n{temps}{site}\n}}\n")
+    temps = "".join(
+        f"    {kind}_temp_path {directory / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return (
+        f"{user}worker_processes 1;\npid {directory / 'nginx.pid'};\n"
+        f"error_log {directory / 'error.log'} warn;\nevents {{ worker_connections 1024; }}\n"
+        f"http {{\n    access_log off;\n{temps}{site}\n}}\n"
+    )
 
 
 class Nginx:
@@ -64,12 +73,13 @@ class Nginx:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.conf = directory / "nginx.conf"
-        self.conf.write_text(main_conf(directory, site_conf(listen, upstreams)),
-                             encoding="utf-8")
+        self.conf.write_text(main_conf(directory, site_conf(listen, upstreams)), encoding="utf-8")
         self.url = f"http://127.0.0.1:{listen}"
         self.proc = subprocess.Popen(
             [binary, "-c", str(self.conf), "-p", str(directory), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._wait_ready(listen)
 
     def _wait_ready(self, port: int, timeout: float = 15.0) -> None:
@@ -104,7 +114,10 @@ def check_conf(directory: Path) -> subprocess.CompletedProcess[str]:
     assert binary is not None, "nginx is not installed"
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "nginx.conf"
-    conf.write_text(main_conf(directory, DEPLOY_CONF.read_text(encoding="utf-8")),
-                    encoding="utf-8")
-    return subprocess.run([binary, "-t", "-c", str(conf), "-p", str(directory)],
-                          capture_output=True, text=True, timeout=30)
+    conf.write_text(main_conf(directory, DEPLOY_CONF.read_text(encoding="utf-8")), encoding="utf-8")
+    return subprocess.run(
+        [binary, "-t", "-c", str(conf), "-p", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )

@@ -36,8 +36,19 @@ MODELS = (LLAMA_MODEL, LLAMA_MODEL, LLAMA_MODEL, OLLAMA_MODEL)  # drawn from at 
 REQUEST_TIMEOUT, PROBE_TIMEOUT, TTL = 2.0, 0.5, 1.0
 CLIENT_TIMEOUT = REQUEST_TIMEOUT + PROBE_TIMEOUT + 2.5  # only a hung gateway reaches it
 # Eleven faults over five in-process fakes (coprime counts: every pair comes up in turn).
-FAULTS = ("hang", "garbage", "drop", "error500", "loading", "error429", "poison", "slow:40",
-          "wrong-model", "error401", "redirect")
+FAULTS = (
+    "hang",
+    "garbage",
+    "drop",
+    "error500",
+    "loading",
+    "error429",
+    "poison",
+    "slow:40",
+    "wrong-model",
+    "error401",
+    "redirect",
+)
 FAULT_EVERY, KILL_EVERY, DOWN_FOR, RELOAD_EVERY, SAMPLE_EVERY = 0.5, 3.0, 1.0, 1.0, 0.5
 FAULTED_AT_ONCE = 2
 FINAL = 4  # config_text variant for the cool-down: variant 0, bytes never written before
@@ -105,7 +116,8 @@ def config_text(fakes: list[FakeServer], child: FakeProcess, variant: int) -> st
         + "".join(f"      {n}: {{port: {llama[n]}}}\n" for n in names)
         + "  ollama:\n    api: ollama\n    instances:\n"
         + "".join(f"      {n}: {{url: 'http://127.0.0.1:{ollama[n]}'}}\n" for n in onames)
-        + "rules:\n  - match: {model: '*.gguf'}\n    route: llamacpp\n  - route: ollama\n")
+        + "rules:\n  - match: {model: '*.gguf'}\n    route: llamacpp\n  - route: ollama\n"
+    )
     if variant == FINAL:
         return text + "# the config of the cool-down\n"
     return text + "gateway: {read_timeout: 30\n" if variant == 3 else text
@@ -138,7 +150,7 @@ def summarise_log(text: str) -> LogSummary:
         if line.startswith("Traceback (most recent call last):"):
             out.tracebacks += 1
             if len(out.excerpts) < 3:
-                out.excerpts.append("\n".join(lines[max(i - 1, 0):i + 25]))
+                out.excerpts.append("\n".join(lines[max(i - 1, 0) : i + 25]))
         elif match := _LOG_LINE.match(line):
             out.levels[f"{match[1]} {match[2]}"] += 1
     out.refused = out.levels["ERROR routing.reload"]
@@ -173,8 +185,16 @@ class GatewayProcess:
         err = self._open_log()
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "routing.cli", "serve", str(self.config), "--port", "0",
-                stdout=asyncio.subprocess.PIPE, stderr=err)
+                sys.executable,
+                "-m",
+                "routing.cli",
+                "serve",
+                str(self.config),
+                "--port",
+                "0",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+            )
         finally:
             os.close(err)
         LIVE[self.proc.pid] = "routing serve"
@@ -215,7 +235,7 @@ class GatewayProcess:
         with open(self.dir / "stderr.log", "rb") as log:
             log.seek(self._log_read)
             chunk = log.read()
-        complete = chunk[:chunk.rfind(b"\n") + 1]
+        complete = chunk[: chunk.rfind(b"\n") + 1]
         self._log_read += len(complete)
         self._refused += summarise_log(complete.decode("utf-8", "replace")).refused
         return self._refused
@@ -273,8 +293,9 @@ class GatewayProcess:
 class Chaos:
     """Faults, a kill/restart and config rewrites, until :meth:`stop` or the deadline."""
 
-    def __init__(self, fakes: list[FakeServer], child: FakeProcess, gateway: GatewayProcess,
-                 budget: float) -> None:
+    def __init__(
+        self, fakes: list[FakeServer], child: FakeProcess, gateway: GatewayProcess, budget: float
+    ) -> None:
         self.fakes, self.child, self.gateway = fakes, child, gateway
         self.budget = budget
         self.counts: Counter[str] = Counter()
@@ -288,8 +309,9 @@ class Chaos:
     def start(self) -> None:
         """Start the three loops; they end at :meth:`stop` or after ``budget`` seconds."""
         self._deadline = time.monotonic() + self.budget
-        self._tasks = [asyncio.create_task(loop())
-                       for loop in (self._faults, self._kills, self._configs)]
+        self._tasks = [
+            asyncio.create_task(loop()) for loop in (self._faults, self._kills, self._configs)
+        ]
 
     async def _tick(self, seconds: float) -> bool:
         """Wait ``seconds``; False once stopped or past the deadline."""

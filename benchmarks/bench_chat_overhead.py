@@ -55,8 +55,9 @@ async def throughput(call: Call, n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def chat_clients(router: Router, session: aiohttp.ClientSession, url: str
-                 ) -> tuple[Callable[[], Awaitable[object]], Callable[[], Awaitable[object]]]:
+def chat_clients(
+    router: Router, session: aiohttp.ClientSession, url: str
+) -> tuple[Callable[[], Awaitable[object]], Callable[[], Awaitable[object]]]:
     """The two sides compared: a plain aiohttp POST to ``url`` and ``router.chat``, both
     parsing the JSON reply."""
 
@@ -71,17 +72,22 @@ def chat_clients(router: Router, session: aiohttp.ClientSession, url: str
     return direct, routed
 
 
-async def measure(sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
-                  concurrency: int = CONCURRENCY) -> dict[str, float]:
+async def measure(
+    sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT, concurrency: int = CONCURRENCY
+) -> dict[str, float]:
     """router.chat against direct aiohttp: medians/means (ms) at c=1, req/s at ``concurrency``."""
     fake = await FakeProcess("llamacpp", MODEL).start()
     config = parse_config(
         "version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"
-        f"      a: {{port: {fake.port}}}\n", environ={})
+        f"      a: {{port: {fake.port}}}\n",
+        environ={},
+    )
     url = fake.url + "/v1/chat/completions"
     try:
-        async with Router(config) as router, aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0)) as session:
+        async with (
+            Router(config) as router,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
+        ):
             direct, routed = chat_clients(router, session, url)
             for call in (direct, routed):  # warm up connections, probes, caches
                 await latencies(call, min(200, sequential))
@@ -98,21 +104,35 @@ async def measure(sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
         await fake.kill()
     dm, rm = statistics.median(d1) * 1e3, statistics.median(r1) * 1e3
     da, ra = statistics.fmean(d1) * 1e3, statistics.fmean(r1) * 1e3
-    return {"sequential": sequential, "concurrent": concurrent, "concurrency": concurrency,
-            "direct_median_ms": dm, "routed_median_ms": rm, "added_median_ms": rm - dm,
-            "direct_mean_ms": da, "routed_mean_ms": ra, "added_mean_ms": ra - da,
-            "direct_rps": d32, "routed_rps": r32, "throughput_ratio": r32 / d32}
+    return {
+        "sequential": sequential,
+        "concurrent": concurrent,
+        "concurrency": concurrency,
+        "direct_median_ms": dm,
+        "routed_median_ms": rm,
+        "added_median_ms": rm - dm,
+        "direct_mean_ms": da,
+        "routed_mean_ms": ra,
+        "added_mean_ms": ra - da,
+        "direct_rps": d32,
+        "routed_rps": r32,
+        "throughput_ratio": r32 / d32,
+    }
 
 
 async def main() -> None:
     r = await measure()
     dm, rm = r["direct_median_ms"], r["routed_median_ms"]
-    print(f"concurrency 1  ({r['sequential']:.0f} requests each): median direct {dm:.3f} ms, "
-          f"router.chat {rm:.3f} ms, added {rm - dm:+.3f} ms (ratio {rm / dm:.2f}x); "
-          f"mean added {r['added_mean_ms']:+.3f} ms")
-    print(f"concurrency {r['concurrency']:.0f} ({r['concurrent']:.0f} requests each): direct "
-          f"{r['direct_rps']:.0f} req/s, router.chat {r['routed_rps']:.0f} req/s, "
-          f"ratio {r['throughput_ratio']:.1%} of direct")
+    print(
+        f"concurrency 1  ({r['sequential']:.0f} requests each): median direct {dm:.3f} ms, "
+        f"router.chat {rm:.3f} ms, added {rm - dm:+.3f} ms (ratio {rm / dm:.2f}x); "
+        f"mean added {r['added_mean_ms']:+.3f} ms"
+    )
+    print(
+        f"concurrency {r['concurrency']:.0f} ({r['concurrent']:.0f} requests each): direct "
+        f"{r['direct_rps']:.0f} req/s, router.chat {r['routed_rps']:.0f} req/s, "
+        f"ratio {r['throughput_ratio']:.1%} of direct"
+    )
 
 
 if __name__ == "__main__":

@@ -40,11 +40,18 @@ Post = Callable[[], Awaitable[None]]
 
 
 async def _gateway(config: Path) -> tuple[asyncio.subprocess.Process, str]:
-    code = ("import asyncio, sys; from routing._gateway import serve; "
-            "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))")
+    code = (
+        "import asyncio, sys; from routing._gateway import serve; "
+        "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))"
+    )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, str(config), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-c",
+        code,
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     if not line.startswith("listening on "):
@@ -66,8 +73,9 @@ def _post(session: aiohttp.ClientSession, url: str, door: str, provider: str) ->
     return post
 
 
-def _stream(session: aiohttp.ClientSession, url: str, door: str,
-            provider: str) -> Callable[[], Awaitable[tuple[float, float]]]:
+def _stream(
+    session: aiohttp.ClientSession, url: str, door: str, provider: str
+) -> Callable[[], Awaitable[tuple[float, float]]]:
     path, body = DOORS[door]
     headers = {"X-Routing-Provider": provider}
     marker = b'"text_delta"' if door == "anthropic" else b'"content":"'
@@ -75,8 +83,7 @@ def _stream(session: aiohttp.ClientSession, url: str, door: str,
     async def stream() -> tuple[float, float]:
         started = time.perf_counter()
         first = 0.0
-        async with session.post(url + path, json={**body, "stream": True},
-                                headers=headers) as resp:
+        async with session.post(url + path, json={**body, "stream": True}, headers=headers) as resp:
             assert resp.status == 200, (door, resp.status)
             async for line in resp.content:
                 if not first and marker in line:
@@ -109,8 +116,15 @@ async def _throughput(post: Post, total: int, workers: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-async def _measure(session: aiohttp.ClientSession, url: str, provider: str, sequential: int,
-                   concurrent: int, streams: int, rounds: int) -> dict[str, dict[str, float]]:
+async def _measure(
+    session: aiohttp.ClientSession,
+    url: str,
+    provider: str,
+    sequential: int,
+    concurrent: int,
+    streams: int,
+    rounds: int,
+) -> dict[str, dict[str, float]]:
     """The figures of both doors over ``provider``, measured in alternating slices."""
     lat: dict[str, list[float]] = {d: [] for d in DOORS}
     rps: dict[str, list[float]] = {d: [] for d in DOORS}
@@ -128,22 +142,31 @@ async def _measure(session: aiohttp.ClientSession, url: str, provider: str, sequ
                 a, b = await stream()
                 first[door].append(a)
                 whole[door].append(b)
-    return {door: {"latency_ms": statistics.median(lat[door]) * 1000,
-                   "throughput_rps": statistics.median(rps[door]),
-                   "first_text_ms": statistics.median(first[door]) * 1000,
-                   "stream_ms": statistics.median(whole[door]) * 1000} for door in DOORS}
+    return {
+        door: {
+            "latency_ms": statistics.median(lat[door]) * 1000,
+            "throughput_rps": statistics.median(rps[door]),
+            "first_text_ms": statistics.median(first[door]) * 1000,
+            "stream_ms": statistics.median(whole[door]) * 1000,
+        }
+        for door in DOORS
+    }
 
 
-ROWS = (("latency_ms", "median latency, c=1 (ms)"),
-        ("throughput_rps", "throughput, c=16 (req/s)"),
-        ("first_text_ms", "stream: first text (ms)"),
-        ("stream_ms", "stream: to the end (ms)"))
+ROWS = (
+    ("latency_ms", "median latency, c=1 (ms)"),
+    ("throughput_rps", "throughput, c=16 (req/s)"),
+    ("first_text_ms", "stream: first text (ms)"),
+    ("stream_ms", "stream: to the end (ms)"),
+)
 
 
 def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     """The markdown table: per backend and measure, both doors and Anthropic / OpenAI."""
-    lines = ["| backend | measure | OpenAI door | Anthropic door | ratio (Anthropic / OpenAI) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| backend | measure | OpenAI door | Anthropic door | ratio (Anthropic / OpenAI) |",
+        "|---|---|---|---|---|",
+    ]
     for backend, figures in results.items():
         for key, label in ROWS:
             a, b = figures["openai"][key], figures["anthropic"][key]
@@ -153,8 +176,7 @@ def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 async def main(quick: bool) -> int:
     sequential, concurrent, streams, rounds = (20, 80, 8, 2) if quick else (400, 2000, 120, 4)
-    fakes = {"lmstudio": FakeProcess("lmstudio", MODEL), "llamacpp": FakeProcess("llamacpp",
-                                                                                 MODEL)}
+    fakes = {"lmstudio": FakeProcess("lmstudio", MODEL), "llamacpp": FakeProcess("llamacpp", MODEL)}
     gateway = None
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -163,17 +185,21 @@ async def main(quick: bool) -> int:
             config = Path(tmp) / "doors.yaml"
             config.write_text(
                 "version: 1\ndefaults:\n  probe: {timeout: 1, ttl: 3600}\nproviders:\n"
-                + "".join(f"  {kind}:\n    api: openai\n    kind: {kind}\n    instances:\n"
-                          f"      bench: {{url: \"{fake.url}\"}}\n"
-                          for kind, fake in fakes.items()), "utf-8")
+                + "".join(
+                    f"  {kind}:\n    api: openai\n    kind: {kind}\n    instances:\n"
+                    f'      bench: {{url: "{fake.url}"}}\n'
+                    for kind, fake in fakes.items()
+                ),
+                "utf-8",
+            )
             gateway, url = await _gateway(config)
             results = {}
             connector = aiohttp.TCPConnector(limit=64)
             async with aiohttp.ClientSession(connector=connector) as session:
                 for kind, how in (("lmstudio", "translated"), ("llamacpp", "passed through")):
                     results[f"{kind} ({how})"] = await asyncio.wait_for(
-                        _measure(session, url, kind, sequential, concurrent, streams, rounds),
-                        600)
+                        _measure(session, url, kind, sequential, concurrent, streams, rounds), 600
+                    )
         finally:
             if gateway is not None and gateway.returncode is None:
                 gateway.terminate()

@@ -51,8 +51,20 @@ MODES = ("first", "round-robin", "least-busy", "sticky", "pinned")
 SERVERS = ("llamacpp:s0", "llamacpp:s1")
 STRATEGIES = ("first", "round-robin", "least-busy", "sticky")
 
-_TOPICS = ("parser", "scheduler", "cache", "router", "logger", "decoder", "indexer", "queue",
-           "planner", "encoder", "monitor", "resolver")
+_TOPICS = (
+    "parser",
+    "scheduler",
+    "cache",
+    "router",
+    "logger",
+    "decoder",
+    "indexer",
+    "queue",
+    "planner",
+    "encoder",
+    "monitor",
+    "resolver",
+)
 _VERBS = ("reads", "writes", "validates", "merges", "splits", "retries", "hashes", "sorts")
 _THINGS = ("records", "tokens", "requests", "batches", "fields", "rows", "frames", "keys")
 
@@ -73,8 +85,10 @@ def context(conv: int, words: int) -> str:
     count, n = 7, 0
     while count < words:  # bounded: each note adds 7 words
         n += 1
-        out.append(f"Note {n}: the {rng.choice(_TOPICS)} {rng.choice(_VERBS)} "
-                   f"{rng.randrange(1000)} {rng.choice(_THINGS)}.")
+        out.append(
+            f"Note {n}: the {rng.choice(_TOPICS)} {rng.choice(_VERBS)} "
+            f"{rng.randrange(1000)} {rng.choice(_THINGS)}."
+        )
         count += 7
     return " ".join(out)
 
@@ -133,21 +147,43 @@ class ModeResult:
 
 
 def _config(urls: list[str], strategy: str) -> str:
-    lines = ["version: 1", "defaults:", "  connect_timeout: 1", "  request_timeout: 300",
-             "  probe: {timeout: 2.0, ttl: 1}", f"  strategy: {strategy}", "providers:",
-             "  llamacpp:", "    api: openai", "    kind: llamacpp", "    instances:"]
-    lines += [f"      s{i}: {{url: \"{url}\"}}" for i, url in enumerate(urls)]
+    lines = [
+        "version: 1",
+        "defaults:",
+        "  connect_timeout: 1",
+        "  request_timeout: 300",
+        "  probe: {timeout: 2.0, ttl: 1}",
+        f"  strategy: {strategy}",
+        "providers:",
+        "  llamacpp:",
+        "    api: openai",
+        "    kind: llamacpp",
+        "    instances:",
+    ]
+    lines += [f'      s{i}: {{url: "{url}"}}' for i, url in enumerate(urls)]
     return "\n".join(lines) + "\n"
 
 
-async def _converse(http: aiohttp.ClientSession, url: str, conv: int, args: argparse.Namespace,
-                    pin: str | None, out: list[Turn]) -> None:
-    messages: list[dict[str, Any]] = [{"role": "system", "content": context(conv, args.words)},
-                                      {"role": "user", "content": question(conv, 0)}]
+async def _converse(
+    http: aiohttp.ClientSession,
+    url: str,
+    conv: int,
+    args: argparse.Namespace,
+    pin: str | None,
+    out: list[Turn],
+) -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": context(conv, args.words)},
+        {"role": "user", "content": question(conv, 0)},
+    ]
     headers = {"X-Routing-Provider": pin} if pin else {}
     for turn in range(args.turns):
-        body = {"model": ALIAS, "messages": messages, "max_tokens": args.max_tokens,
-                "temperature": 0}
+        body = {
+            "model": ALIAS,
+            "messages": messages,
+            "max_tokens": args.max_tokens,
+            "temperature": 0,
+        }
         t0 = time.perf_counter()
         async with http.post(url, json=body, headers=headers) as resp:
             reply = await resp.json()
@@ -158,8 +194,10 @@ async def _converse(http: aiohttp.ClientSession, url: str, conv: int, args: argp
         timings = reply["timings"]
         out.append(Turn(conv, turn, latency, routed, timings["cache_n"], timings["prompt_n"]))
         answer = reply["choices"][0]["message"].get("content") or ""
-        messages += [{"role": "assistant", "content": answer},
-                     {"role": "user", "content": question(conv, turn + 1)}]
+        messages += [
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": question(conv, turn + 1)},
+        ]
 
 
 async def run_mode(mode: str, args: argparse.Namespace) -> ModeResult:
@@ -175,10 +213,19 @@ async def run_mode(mode: str, args: argparse.Namespace) -> ModeResult:
                 url = gateway.url + "/v1/chat/completions"
                 turns: list[Turn] = []
                 t0 = time.perf_counter()
-                await asyncio.gather(*(
-                    _converse(http, url, c, args,
-                              SERVERS[c % len(SERVERS)] if mode == "pinned" else None, turns)
-                    for c in range(args.conversations)))
+                await asyncio.gather(
+                    *(
+                        _converse(
+                            http,
+                            url,
+                            c,
+                            args,
+                            SERVERS[c % len(SERVERS)] if mode == "pinned" else None,
+                            turns,
+                        )
+                        for c in range(args.conversations)
+                    )
+                )
                 return ModeResult(mode, time.perf_counter() - t0, turns)
         finally:
             await gateway.stop()
@@ -191,8 +238,14 @@ def sticky_split(args: argparse.Namespace) -> dict[str, int]:
     """Where sticky's content hash puts each conversation (known before any request)."""
     split: Counter[str] = Counter()
     for c in range(args.conversations):
-        key = session_key({"messages": [{"role": "system", "content": context(c, args.words)},
-                                        {"role": "user", "content": question(c, 0)}]})
+        key = session_key(
+            {
+                "messages": [
+                    {"role": "system", "content": context(c, args.words)},
+                    {"role": "user", "content": question(c, 0)},
+                ]
+            }
+        )
         assert key is not None
         split[max(SERVERS, key=lambda k: sticky_weight(key, k))] += 1
     return dict(sorted(split.items()))
@@ -200,9 +253,11 @@ def sticky_split(args: argparse.Namespace) -> dict[str, int]:
 
 # -- resolve cost with strategies ----------------------------------------------------------
 
+
 async def _warm_resolve(strategy: str, instances: int, calls: int) -> dict[str, float]:
     text = bench_resolve._config_text(instances, bench_resolve.RULES).replace(
-        "defaults: {", f"defaults: {{strategy: {strategy}, ", 1)
+        "defaults: {", f"defaults: {{strategy: {strategy}, ", 1
+    )
     router = Router(parse_config(text, environ={}))
     now = router.clock()
     providers = instances // bench_resolve.PER_PROVIDER
@@ -226,8 +281,10 @@ async def _warm_resolve(strategy: str, instances: int, calls: int) -> dict[str, 
         gc.enable()
     await router.aclose()
     samples.sort()
-    return {"median_us": statistics.median(samples) / 1000,
-            "p99_us": samples[int(len(samples) * 0.99)] / 1000}
+    return {
+        "median_us": statistics.median(samples) / 1000,
+        "p99_us": samples[int(len(samples) * 0.99)] / 1000,
+    }
 
 
 def resolve_costs(calls: int, repeats: int) -> dict[str, dict[str, float]]:
@@ -244,48 +301,71 @@ def resolve_costs(calls: int, repeats: int) -> dict[str, dict[str, float]]:
 
 # -- report --------------------------------------------------------------------------------
 
+
 def _verdict(ok: bool) -> str:
     return "pass" if ok else "**miss**"
 
 
-def report(results: dict[str, ModeResult], resolve: dict[str, dict[str, float]],
-           args: argparse.Namespace, split: dict[str, int], prompt_tokens: int) -> str:
+def report(
+    results: dict[str, ModeResult],
+    resolve: dict[str, dict[str, float]],
+    args: argparse.Namespace,
+    split: dict[str, int],
+    prompt_tokens: int,
+) -> str:
     """The Markdown section for REPORT.md."""
     lines = []
     if results:
-        lines += [f"{args.conversations} conversations x {args.turns} turns, "
-                  f"~{prompt_tokens} prompt tokens of own context each, max_tokens "
-                  f"{args.max_tokens}, two llama-server (`-t 1 --parallel 1`, ctx {args.ctx}) "
-                  "restarted per mode; sticky's content hash split the conversations "
-                  f"{' / '.join(f'{k} {v}' for k, v in split.items())}.", "",
-                  "| Mode | req/s | median latency | cache share | requests per server "
-                  "| turns that changed server |", "|---|---:|---:|---:|---|---:|"]
+        lines += [
+            f"{args.conversations} conversations x {args.turns} turns, "
+            f"~{prompt_tokens} prompt tokens of own context each, max_tokens "
+            f"{args.max_tokens}, two llama-server (`-t 1 --parallel 1`, ctx {args.ctx}) "
+            "restarted per mode; sticky's content hash split the conversations "
+            f"{' / '.join(f'{k} {v}' for k, v in split.items())}.",
+            "",
+            "| Mode | req/s | median latency | cache share | requests per server "
+            "| turns that changed server |",
+            "|---|---:|---:|---:|---|---:|",
+        ]
         for mode, r in results.items():
             per = ", ".join(f"{k.split(':')[1]} {v}" for k, v in r.per_server.items())
-            lines.append(f"| {mode} | {r.throughput:.3f} | {r.median:.2f} s | "
-                         f"{r.cache_share:.0%} | {per} | {r.hops} |")
+            lines.append(
+                f"| {mode} | {r.throughput:.3f} | {r.median:.2f} s | "
+                f"{r.cache_share:.0%} | {per} | {r.hops} |"
+            )
         lines.append("")
         pin, sticky = results["pinned"], results["sticky"]
         rr, first, lb = results["round-robin"], results["first"], results["least-busy"]
         cache_ratio = sticky.cache_share / max(pin.cache_share, 1e-9)
         lat_ratio = sticky.median / rr.median
         tput_ratio = lb.throughput / first.throughput
-        lines += ["| Ratio (one run) | Value | Target | Result |", "|---|---:|---|---|",
-                  f"| sticky cache share / ideal pinning's | {cache_ratio:.2f} | ≥ 0.90 | "
-                  f"{_verdict(cache_ratio >= 0.9)} |",
-                  f"| sticky median latency / round-robin's | {lat_ratio:.2f} | ≤ 0.50 | "
-                  f"{_verdict(lat_ratio <= 0.5)} |",
-                  f"| least-busy throughput / first's | {tput_ratio:.2f} | ≥ 1.25 | "
-                  f"{_verdict(tput_ratio >= 1.25)} |", ""]
+        lines += [
+            "| Ratio (one run) | Value | Target | Result |",
+            "|---|---:|---|---|",
+            f"| sticky cache share / ideal pinning's | {cache_ratio:.2f} | ≥ 0.90 | "
+            f"{_verdict(cache_ratio >= 0.9)} |",
+            f"| sticky median latency / round-robin's | {lat_ratio:.2f} | ≤ 0.50 | "
+            f"{_verdict(lat_ratio <= 0.5)} |",
+            f"| least-busy throughput / first's | {tput_ratio:.2f} | ≥ 1.25 | "
+            f"{_verdict(tput_ratio >= 1.25)} |",
+            "",
+        ]
         lines += _bars(results)
     if resolve:
-        lines += ["", "Warm resolve with each strategy, 1,000 instances, 200 rules, 5 candidates "
-                  f"per model, {args.resolve_calls} calls, best median of "
-                  f"{args.resolve_repeats} interleaved runs:", "",
-                  "| Strategy | median | p99 | Target | Result |", "|---|---:|---:|---|---|"]
+        lines += [
+            "",
+            "Warm resolve with each strategy, 1,000 instances, 200 rules, 5 candidates "
+            f"per model, {args.resolve_calls} calls, best median of "
+            f"{args.resolve_repeats} interleaved runs:",
+            "",
+            "| Strategy | median | p99 | Target | Result |",
+            "|---|---:|---:|---|---|",
+        ]
         for s, r in resolve.items():
-            lines.append(f"| {s} | {r['median_us']:.1f} µs | {r['p99_us']:.1f} µs | "
-                         f"< 50 µs | {_verdict(r['median_us'] < 50)} |")
+            lines.append(
+                f"| {s} | {r['median_us']:.1f} µs | {r['p99_us']:.1f} µs | "
+                f"< 50 µs | {_verdict(r['median_us'] < 50)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -330,9 +410,12 @@ async def run_fleet(args: argparse.Namespace) -> dict[str, ModeResult]:
         for mode in args.modes:
             results[mode] = await run_mode(mode, args)
             r = results[mode]
-            print(f"  {mode:<12} {r.throughput:.3f} req/s  median {r.median:.2f} s  "
-                  f"cache {r.cache_share:.0%}  {r.per_server}  hops {r.hops}  "
-                  f"({r.wall:.1f} s)", flush=True)
+            print(
+                f"  {mode:<12} {r.throughput:.3f} req/s  median {r.median:.2f} s  "
+                f"cache {r.cache_share:.0%}  {r.per_server}  hops {r.hops}  "
+                f"({r.wall:.1f} s)",
+                flush=True,
+            )
     return results
 
 
@@ -340,8 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=4)
     parser.add_argument("--turns", type=int, default=4)
-    parser.add_argument("--words", type=int, default=480,
-                        help="words of own context per conversation (about 1,000 tokens)")
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=480,
+        help="words of own context per conversation (about 1,000 tokens)",
+    )
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--ctx", type=int, default=2048)
     parser.add_argument("--request-timeout", type=float, default=300)
@@ -358,8 +445,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
     resolve = resolve_costs(args.resolve_calls, args.resolve_repeats)
     for s, r in resolve.items():
-        print(f"warm resolve, {s:<11} 1000 instances: median {r['median_us']:.1f} us  "
-              f"p99 {r['p99_us']:.1f} us", flush=True)
+        print(
+            f"warm resolve, {s:<11} 1000 instances: median {r['median_us']:.1f} us  "
+            f"p99 {r['p99_us']:.1f} us",
+            flush=True,
+        )
     results: dict[str, ModeResult] = {}
     split: dict[str, int] = {}
     prompt_tokens = 0
@@ -370,8 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         split = sticky_split(args)
         print(f"sticky split by content hash: {split}", flush=True)
         results = asyncio.run(run_fleet(args))
-        firsts = [t.prompt_n + t.cache_n for r in results.values() for t in r.turns
-                  if t.turn == 0]
+        firsts = [t.prompt_n + t.cache_n for r in results.values() for t in r.turns if t.turn == 0]
         prompt_tokens = round(statistics.mean(firsts)) if firsts else 0
     if set(MODES) <= set(results) or args.resolve_only:
         text = report(results, resolve, args, split, prompt_tokens)
@@ -379,12 +468,28 @@ def main(argv: list[str] | None = None) -> int:
         if results and _chart(results, args.chart):
             print(f"chart written to {args.chart}")
     if args.json:
-        args.json.write_text(json.dumps({
-            "resolve": resolve, "split": split,
-            "modes": {m: {"wall": r.wall, "throughput": r.throughput, "median": r.median,
-                          "cache_share": r.cache_share, "per_server": r.per_server,
-                          "hops": r.hops, "turns": [asdict(t) for t in r.turns]}
-                      for m, r in results.items()}}, indent=2), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "resolve": resolve,
+                    "split": split,
+                    "modes": {
+                        m: {
+                            "wall": r.wall,
+                            "throughput": r.throughput,
+                            "median": r.median,
+                            "cache_share": r.cache_share,
+                            "per_server": r.per_server,
+                            "hops": r.hops,
+                            "turns": [asdict(t) for t in r.turns],
+                        }
+                        for m, r in results.items()
+                    },
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
     return 0
 
 

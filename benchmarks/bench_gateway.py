@@ -44,8 +44,8 @@ DEADLINE = 120.0  # seconds: the whole run gives up after this
 async def _child(*args: str) -> tuple[asyncio.subprocess.Process, str]:
     """Start a child that prints ``listening on URL`` first; return it and the URL."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
     if not line.startswith("listening on "):
@@ -66,8 +66,10 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 
 def _serve_args(config: Path) -> list[str]:
-    code = ("import asyncio, sys; from routing._gateway import serve; "
-            "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))")
+    code = (
+        "import asyncio, sys; from routing._gateway import serve; "
+        "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))"
+    )
     return ["-c", code, str(config)]
 
 
@@ -82,6 +84,7 @@ def _poster(session: aiohttp.ClientSession, url: str) -> Callable[[], Awaitable[
         async with session.post(url + "/v1/chat/completions", json=BODY) as resp:
             assert resp.status == 200, resp.status
             await resp.json()
+
     return post
 
 
@@ -89,13 +92,15 @@ def _first_chunk(session: aiohttp.ClientSession, url: str) -> Callable[[], Await
     async def stream() -> float:
         started = time.perf_counter()
         first = 0.0
-        async with session.post(url + "/v1/chat/completions",
-                                json={**BODY, "stream": True}) as resp:
+        async with session.post(
+            url + "/v1/chat/completions", json={**BODY, "stream": True}
+        ) as resp:
             assert resp.status == 200, resp.status
             async for line in resp.content:
                 if line.startswith(b"data: {") and not first:
                     first = time.perf_counter() - started
         return first
+
     return stream
 
 
@@ -121,9 +126,11 @@ async def _gather(coros: object) -> None:
 
 
 def _config(fake_url: str) -> str:
-    return ("version: 1\ndefaults:\n  probe: {timeout: 1, ttl: 3600}\nproviders:\n"
-            "  llamacpp:\n    api: openai\n    instances:\n"
-            f"      bench: {{url: \"{fake_url}\"}}\n")
+    return (
+        "version: 1\ndefaults:\n  probe: {timeout: 1, ttl: 3600}\nproviders:\n"
+        "  llamacpp:\n    api: openai\n    instances:\n"
+        f'      bench: {{url: "{fake_url}"}}\n'
+    )
 
 
 def _big_config() -> str:
@@ -148,8 +155,13 @@ def _wall(args: list[str], runs: int = 5) -> float:
     return best
 
 
-async def _network(tmp: Path, sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
-                   concurrency: int = CONCURRENCY, streams: int = STREAMS) -> dict[str, float]:
+async def _network(
+    tmp: Path,
+    sequential: int = SEQUENTIAL,
+    concurrent: int = CONCURRENT,
+    concurrency: int = CONCURRENCY,
+    streams: int = STREAMS,
+) -> dict[str, float]:
     fake, fake_url = await _child("-m", "fake_servers", "llamacpp", "--model", MODEL)
     config = tmp / "bench.yaml"
     config.write_text(_config(fake_url), encoding="utf-8")
@@ -179,8 +191,9 @@ async def _network(tmp: Path, sequential: int = SEQUENTIAL, concurrent: int = CO
                     spent[via] += n / await _throughput(post, n, concurrency)
             for _ in range(ROUNDS):
                 for via, url in ((False, fake_url), (True, gw_url)):
-                    ttfc[via] += [await _first_chunk(session, url)()
-                                  for _ in range(max(streams // ROUNDS, 1))]
+                    ttfc[via] += [
+                        await _first_chunk(session, url)() for _ in range(max(streams // ROUNDS, 1))
+                    ]
             d1, g1 = statistics.median(lat[False]), statistics.median(lat[True])
             done = ROUNDS * max(concurrent // ROUNDS, 1)
             d32, g32 = done / spent[False], done / spent[True]
@@ -188,12 +201,22 @@ async def _network(tmp: Path, sequential: int = SEQUENTIAL, concurrent: int = CO
     finally:
         await _stop(gateway)
         await _stop(fake)
-    return {"sequential": sequential, "concurrent": concurrent, "concurrency": concurrency,
-            "streams": streams, "direct_median_ms": d1 * 1000, "gateway_median_ms": g1 * 1000,
-            "added_median_ms": (g1 - d1) * 1000, "direct_rps": d32, "gateway_rps": g32,
-            "throughput_ratio": g32 / d32, "direct_ttfc_ms": ds * 1000,
-            "gateway_ttfc_ms": gs * 1000, "ttfc_ratio": gs / ds,
-            "ttfc_added_ms": (gs - ds) * 1000}
+    return {
+        "sequential": sequential,
+        "concurrent": concurrent,
+        "concurrency": concurrency,
+        "streams": streams,
+        "direct_median_ms": d1 * 1000,
+        "gateway_median_ms": g1 * 1000,
+        "added_median_ms": (g1 - d1) * 1000,
+        "direct_rps": d32,
+        "gateway_rps": g32,
+        "throughput_ratio": g32 / d32,
+        "direct_ttfc_ms": ds * 1000,
+        "gateway_ttfc_ms": gs * 1000,
+        "ttfc_ratio": gs / ds,
+        "ttfc_added_ms": (gs - ds) * 1000,
+    }
 
 
 async def _memory(tmp: Path) -> dict[str, float]:
@@ -211,13 +234,18 @@ async def _memory(tmp: Path) -> dict[str, float]:
     return {"instances": len(rows), "rss_start_mb": idle, "rss_after_status_mb": after}
 
 
-async def measure(sequential: int = SEQUENTIAL, concurrent: int = CONCURRENT,
-                  concurrency: int = CONCURRENCY, streams: int = STREAMS) -> dict[str, Any]:
+async def measure(
+    sequential: int = SEQUENTIAL,
+    concurrent: int = CONCURRENT,
+    concurrency: int = CONCURRENCY,
+    streams: int = STREAMS,
+) -> dict[str, Any]:
     """Gateway vs direct (``network``) and ``routing serve`` RSS with 1,000 instances
     (``memory``); each part gives up after ``DEADLINE`` seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         network = await asyncio.wait_for(
-            _network(Path(tmp), sequential, concurrent, concurrency, streams), DEADLINE)
+            _network(Path(tmp), sequential, concurrent, concurrency, streams), DEADLINE
+        )
         memory = await asyncio.wait_for(_memory(Path(tmp)), DEADLINE)
     return {"network": network, "memory": memory}
 
@@ -226,8 +254,11 @@ def import_time(runs: int = 5) -> dict[str, float]:
     """``python -c "import routing"`` and the bare interpreter, best of ``runs``, in ms."""
     bare = _wall(["-c", "pass"], runs)
     imported = _wall(["-c", "import routing"], runs)
-    return {"bare_ms": bare * 1000, "import_routing_ms": imported * 1000,
-            "import_itself_ms": (imported - bare) * 1000}
+    return {
+        "bare_ms": bare * 1000,
+        "import_routing_ms": imported * 1000,
+        "import_itself_ms": (imported - bare) * 1000,
+    }
 
 
 def main() -> None:
@@ -235,19 +266,29 @@ def main() -> None:
     print(f"cpus: {os.cpu_count()}; python {sys.version.split()[0]}")
     r = asyncio.run(measure())
     n, m = r["network"], r["memory"]
-    print(f"c=1   non-stream median: direct {n['direct_median_ms']:.2f} ms, gateway "
-          f"{n['gateway_median_ms']:.2f} ms, added {n['added_median_ms']:.2f} ms (target < 1 ms)")
-    print(f"c=32  throughput: direct {n['direct_rps']:.0f} req/s, gateway {n['gateway_rps']:.0f} "
-          f"req/s, ratio {n['throughput_ratio']:.0%} (target >= 50%)")
-    print(f"stream first chunk median: direct {n['direct_ttfc_ms']:.2f} ms, gateway "
-          f"{n['gateway_ttfc_ms']:.2f} ms, ratio {n['ttfc_ratio']:.2f}x "
-          f"(added {n['ttfc_added_ms']:.2f} ms)")
-    print(f"routing serve with {m['instances']:.0f} instances: RSS {m['rss_start_mb']:.1f} MB "
-          f"after start, {m['rss_after_status_mb']:.1f} MB after /status (target < 100 MB)")
+    print(
+        f"c=1   non-stream median: direct {n['direct_median_ms']:.2f} ms, gateway "
+        f"{n['gateway_median_ms']:.2f} ms, added {n['added_median_ms']:.2f} ms (target < 1 ms)"
+    )
+    print(
+        f"c=32  throughput: direct {n['direct_rps']:.0f} req/s, gateway {n['gateway_rps']:.0f} "
+        f"req/s, ratio {n['throughput_ratio']:.0%} (target >= 50%)"
+    )
+    print(
+        f"stream first chunk median: direct {n['direct_ttfc_ms']:.2f} ms, gateway "
+        f"{n['gateway_ttfc_ms']:.2f} ms, ratio {n['ttfc_ratio']:.2f}x "
+        f"(added {n['ttfc_added_ms']:.2f} ms)"
+    )
+    print(
+        f"routing serve with {m['instances']:.0f} instances: RSS {m['rss_start_mb']:.1f} MB "
+        f"after start, {m['rss_after_status_mb']:.1f} MB after /status (target < 100 MB)"
+    )
     t = import_time()
-    print(f"python -c 'import routing': {t['import_routing_ms']:.0f} ms (bare interpreter "
-          f"{t['bare_ms']:.0f} ms, import itself {t['import_itself_ms']:.0f} ms; "
-          "target < 150 ms)")
+    print(
+        f"python -c 'import routing': {t['import_routing_ms']:.0f} ms (bare interpreter "
+        f"{t['bare_ms']:.0f} ms, import itself {t['import_itself_ms']:.0f} ms; "
+        "target < 150 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -32,10 +32,14 @@ PER_PROVIDER = 5
 CALLS = 20_000
 
 
-def _config_text(instances: int, rules: int, ports: list[int] | None = None,
-                 probe_timeout: float = 1.0) -> str:
-    lines = ["version: 1", f"defaults: {{probe: {{timeout: {probe_timeout}, ttl: 3600}}}}",
-             "providers:"]
+def _config_text(
+    instances: int, rules: int, ports: list[int] | None = None, probe_timeout: float = 1.0
+) -> str:
+    lines = [
+        "version: 1",
+        f"defaults: {{probe: {{timeout: {probe_timeout}, ttl: 3600}}}}",
+        "providers:",
+    ]
     providers = instances // PER_PROVIDER
     for p in range(providers):
         lines += [f"  p{p}:", "    api: openai", "    kind: llamacpp", "    instances:"]
@@ -81,8 +85,10 @@ async def _warm(instances: int, calls: int = CALLS) -> dict[str, float]:
         gc.enable()
     await router.aclose()
     samples.sort()
-    return {"median_us": statistics.median(samples) / 1000,
-            "p99_us": samples[int(len(samples) * 0.99)] / 1000}
+    return {
+        "median_us": statistics.median(samples) / 1000,
+        "p99_us": samples[int(len(samples) * 0.99)] / 1000,
+    }
 
 
 def _start_fleet(
@@ -90,12 +96,22 @@ def _start_fleet(
 ) -> tuple[subprocess.Popen[str], list[int]]:
     """The fakes run in their own process, as real backends do (and on the other core)."""
     every = instances // hanging
-    specs = [{"name": f"f{i}", "kind": "llamacpp", "models": [f"m{i}.gguf"],
-              "fault": "hang" if i % every == 0 else "none"} for i in range(instances)]
+    specs = [
+        {
+            "name": f"f{i}",
+            "kind": "llamacpp",
+            "models": [f"m{i}.gguf"],
+            "fault": "hang" if i % every == 0 else "none",
+        }
+        for i in range(instances)
+    ]
     fleet_file = tmp / "fleet.yaml"
     fleet_file.write_text(yaml.safe_dump({"servers": specs}), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "fake_servers", "fleet", str(fleet_file)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fake_servers", "fleet", str(fleet_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     ports: dict[str, int] = {}
     deadline = time.monotonic() + 120
     assert proc.stdout is not None
@@ -128,13 +144,19 @@ async def _cold(ports: list[int], probe_timeout: float) -> dict[str, Any]:
         with contextlib.suppress(NoRouteError):
             await router.resolve(model=target)
         warm = time.perf_counter() - t1
-    return {"elapsed_s": elapsed, "ratio_to_timeout": elapsed / probe_timeout,
-            "down": states.count(State.DOWN), "ready": states.count(State.READY),
-            "chosen": chosen, "warm_after_s": warm}
+    return {
+        "elapsed_s": elapsed,
+        "ratio_to_timeout": elapsed / probe_timeout,
+        "down": states.count(State.DOWN),
+        "ready": states.count(State.READY),
+        "chosen": chosen,
+        "warm_after_s": warm,
+    }
 
 
-def measure(calls: int = CALLS, fleet: int = 1000, hanging: int = 100,
-            probe_timeout: float = 1.0) -> dict[str, Any]:
+def measure(
+    calls: int = CALLS, fleet: int = 1000, hanging: int = 100, probe_timeout: float = 1.0
+) -> dict[str, Any]:
     """Warm resolve at 100 and 1,000 instances, then a cold resolve over a fleet of fakes.
 
     Returns ``{"calls", "warm": {100: {...}, 1000: {...}}, "ratio", "fleet", "hanging",
@@ -155,10 +177,16 @@ def measure(calls: int = CALLS, fleet: int = 1000, hanging: int = 100,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return {"calls": calls, "warm": {100: small, 1000: large},
-            "ratio": large["median_us"] / small["median_us"], "fleet": fleet,
-            "hanging": hanging, "probe_timeout": probe_timeout, "fleet_start_s": started,
-            "cold": cold}
+    return {
+        "calls": calls,
+        "warm": {100: small, 1000: large},
+        "ratio": large["median_us"] / small["median_us"],
+        "fleet": fleet,
+        "hanging": hanging,
+        "probe_timeout": probe_timeout,
+        "fleet_start_s": started,
+        "cold": cold,
+    }
 
 
 def main() -> int:
@@ -167,14 +195,19 @@ def main() -> int:
     print(f"warm resolve, {RULES} rules, {r['calls']} calls each")
     print(f"  100 instances:   median {small['median_us']:.1f} us  p99 {small['p99_us']:.1f} us")
     print(f"  1000 instances:  median {large['median_us']:.1f} us  p99 {large['p99_us']:.1f} us")
-    print(f"  ratio 1000/100:  {r['ratio']:.2f}x "
-          f"(instance count ratio 10x; target median < 50 us)")
-    print(f"cold resolve over {r['fleet']} fake llama.cpp instances, {r['hanging']} hanging, "
-          f"probe timeout {r['probe_timeout']} s")
-    print(f"  elapsed {cold['elapsed_s']:.3f} s = {cold['ratio_to_timeout']:.2f} x probe timeout "
-          f"(target < 1.5x); {cold['ready']} READY, {cold['down']} DOWN; chose {cold['chosen']}")
-    print(f"  (fleet process up in {r['fleet_start_s']:.2f} s; next resolve "
-          f"{cold['warm_after_s'] * 1000:.2f} ms)")
+    print(f"  ratio 1000/100:  {r['ratio']:.2f}x (instance count ratio 10x; target median < 50 us)")
+    print(
+        f"cold resolve over {r['fleet']} fake llama.cpp instances, {r['hanging']} hanging, "
+        f"probe timeout {r['probe_timeout']} s"
+    )
+    print(
+        f"  elapsed {cold['elapsed_s']:.3f} s = {cold['ratio_to_timeout']:.2f} x probe timeout "
+        f"(target < 1.5x); {cold['ready']} READY, {cold['down']} DOWN; chose {cold['chosen']}"
+    )
+    print(
+        f"  (fleet process up in {r['fleet_start_s']:.2f} s; next resolve "
+        f"{cold['warm_after_s'] * 1000:.2f} ms)"
+    )
     return 0
 
 

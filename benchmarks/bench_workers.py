@@ -86,8 +86,10 @@ async def network(tmp: Path, workers: int, scale: float) -> dict[str, float]:
                         cpu["gateway"] += g1 - g0
             for _ in range(bg.ROUNDS):
                 for via, url in ((False, fake_url), (True, gw_url)):
-                    ttfc[via] += [await bg._first_chunk(session, url)()
-                                  for _ in range(max(ns // bg.ROUNDS, 1))]
+                    ttfc[via] += [
+                        await bg._first_chunk(session, url)()
+                        for _ in range(max(ns // bg.ROUNDS, 1))
+                    ]
     finally:
         if gateway is not None:
             await bg._stop(gateway)
@@ -95,13 +97,18 @@ async def network(tmp: Path, workers: int, scale: float) -> dict[str, float]:
     done = bg.ROUNDS * max(n32 // bg.ROUNDS, 1)
     d1, g1m = statistics.median(lat[False]), statistics.median(lat[True])
     ds, gs = statistics.median(ttfc[False]), statistics.median(ttfc[True])
-    return {"workers": workers, "requests_c32": done,
-            "gateway_cpu_us": cpu["gateway"] / done * 1e6,
-            "fake_cpu_us": cpu["fake_direct"] / done * 1e6,
-            "cpu_ratio": cpu["gateway"] / max(cpu["fake_direct"], 1e-9),
-            "throughput_ratio": (done / spent[True]) / (done / spent[False]),
-            "direct_rps": done / spent[False], "gateway_rps": done / spent[True],
-            "added_median_ms": (g1m - d1) * 1000, "ttfc_added_ms": (gs - ds) * 1000}
+    return {
+        "workers": workers,
+        "requests_c32": done,
+        "gateway_cpu_us": cpu["gateway"] / done * 1e6,
+        "fake_cpu_us": cpu["fake_direct"] / done * 1e6,
+        "cpu_ratio": cpu["gateway"] / max(cpu["fake_direct"], 1e-9),
+        "throughput_ratio": (done / spent[True]) / (done / spent[False]),
+        "direct_rps": done / spent[False],
+        "gateway_rps": done / spent[True],
+        "added_median_ms": (g1m - d1) * 1000,
+        "ttfc_added_ms": (gs - ds) * 1000,
+    }
 
 
 async def memory(tmp: Path, workers: int) -> dict[str, Any]:
@@ -114,8 +121,11 @@ async def memory(tmp: Path, workers: int) -> dict[str, Any]:
             pids = await _pids(session, url, gateway.pid or 0, workers)
             async with session.get(url + "/status") as reply:
                 instances = len((await reply.json())["instances"])
-        return {"instances": instances, "parent_mb": bg._rss_mb(pids[0]),
-                "workers_mb": [bg._rss_mb(pid) for pid in pids[1:]]}
+        return {
+            "instances": instances,
+            "parent_mb": bg._rss_mb(pids[0]),
+            "workers_mb": [bg._rss_mb(pid) for pid in pids[1:]],
+        }
     finally:
         await bg._stop(gateway)
 
@@ -125,15 +135,21 @@ async def main_async(counts: list[int], scale: float) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         for workers in counts:
             r = await network(Path(tmp), workers, scale)
-            print(f"--workers {workers}: gateway CPU/request {r['gateway_cpu_us']:.0f} µs = "
-                  f"{r['cpu_ratio']:.2f}x the fake's ({r['fake_cpu_us']:.0f} µs); "
-                  f"c=32 {r['gateway_rps']:.0f} vs {r['direct_rps']:.0f} req/s direct = "
-                  f"{r['throughput_ratio']:.1%}; c=1 added median {r['added_median_ms']:+.2f} ms; "
-                  f"stream TTFC added {r['ttfc_added_ms']:+.2f} ms", flush=True)
+            print(
+                f"--workers {workers}: gateway CPU/request {r['gateway_cpu_us']:.0f} µs = "
+                f"{r['cpu_ratio']:.2f}x the fake's ({r['fake_cpu_us']:.0f} µs); "
+                f"c=32 {r['gateway_rps']:.0f} vs {r['direct_rps']:.0f} req/s direct = "
+                f"{r['throughput_ratio']:.1%}; c=1 added median {r['added_median_ms']:+.2f} ms; "
+                f"stream TTFC added {r['ttfc_added_ms']:+.2f} ms",
+                flush=True,
+            )
         m = await memory(Path(tmp), max(counts))
         workers_mb = ", ".join(f"{mb:.1f}" for mb in m["workers_mb"]) or "-"
-        print(f"RSS with {m['instances']} instances, --workers {max(counts)}: parent "
-              f"{m['parent_mb']:.1f} MB, workers {workers_mb} MB", flush=True)
+        print(
+            f"RSS with {m['instances']} instances, --workers {max(counts)}: parent "
+            f"{m['parent_mb']:.1f} MB, workers {workers_mb} MB",
+            flush=True,
+        )
 
 
 def main() -> int:

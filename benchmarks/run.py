@@ -90,11 +90,25 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         """Counts small enough for the whole run to take well under a minute."""
-        return cls(resolve_calls=2000, fleet=200, hanging=20, probe_timeout=1.0,
-                   lib_sequential=200, lib_concurrent=640, gw_sequential=100,
-                   gw_concurrent=400, gw_streams=30, import_runs=2, soak_total=3000,
-                   soak_budget=8.0, faults_requests=300, faults_seconds=5.0, cmp_c1=20,
-                   cmp_cn=64, cmp_warmup=5)
+        return cls(
+            resolve_calls=2000,
+            fleet=200,
+            hanging=20,
+            probe_timeout=1.0,
+            lib_sequential=200,
+            lib_concurrent=640,
+            gw_sequential=100,
+            gw_concurrent=400,
+            gw_streams=30,
+            import_runs=2,
+            soak_total=3000,
+            soak_budget=8.0,
+            faults_requests=300,
+            faults_seconds=5.0,
+            cmp_c1=20,
+            cmp_cn=64,
+            cmp_warmup=5,
+        )
 
 
 @dataclass
@@ -135,9 +149,12 @@ async def _at_concurrency(call: Call, total: int, concurrency: int) -> dict[str,
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu
     samples.sort()
-    return {"median_ms": statistics.median(samples) * 1000,
-            "p90_ms": samples[int(len(samples) * 0.9)] * 1000, "rps": total / elapsed,
-            "cpu_ms": cpu / total * 1000}
+    return {
+        "median_ms": statistics.median(samples) * 1000,
+        "p90_ms": samples[int(len(samples) * 0.9)] * 1000,
+        "rps": total / elapsed,
+        "cpu_ms": cpu / total * 1000,
+    }
 
 
 def _litellm_router(fake_url: str) -> tuple[Any, Call]:
@@ -145,10 +162,18 @@ def _litellm_router(fake_url: str) -> tuple[Any, Call]:
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True
-    router = litellm.Router(model_list=[{
-        "model_name": MODEL,
-        "litellm_params": {"model": f"openai/{MODEL}", "api_base": fake_url + "/v1",
-                           "api_key": "sk-fake"}}])
+    router = litellm.Router(
+        model_list=[
+            {
+                "model_name": MODEL,
+                "litellm_params": {
+                    "model": f"openai/{MODEL}",
+                    "api_base": fake_url + "/v1",
+                    "api_key": "sk-fake",
+                },
+            }
+        ]
+    )
 
     async def call() -> object:
         return await router.acompletion(model=MODEL, messages=MESSAGES)
@@ -163,13 +188,16 @@ async def compare(sizes: Sizes, with_litellm: bool) -> dict[str, Any]:
     config = parse_config(
         "version: 1\ndefaults:\n  probe: {timeout: 1, ttl: 3600}\nproviders:\n"
         f"  llamacpp:\n    api: openai\n    instances:\n      a: {{port: {fake.port}}}\n",
-        environ={})
+        environ={},
+    )
     url = fake.url + "/v1/chat/completions"
     rows: dict[int, dict[str, dict[str, float]]] = {}
     lite_router: Any = None
     try:
-        async with Router(config) as router, aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0)) as session:
+        async with (
+            Router(config) as router,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
+        ):
             direct, routed = bench_chat_overhead.chat_clients(router, session, url)
             clients: dict[str, Call] = {"direct": direct, "routing": routed}
             if with_litellm:
@@ -178,8 +206,10 @@ async def compare(sizes: Sizes, with_litellm: bool) -> dict[str, Any]:
                 await _at_concurrency(call, sizes.cmp_warmup, 1)
             for level in LEVELS:
                 total = sizes.cmp_c1 if level == 1 else sizes.cmp_cn
-                rows[level] = {name: await _at_concurrency(call, total, level)
-                               for name, call in clients.items()}
+                rows[level] = {
+                    name: await _at_concurrency(call, total, level)
+                    for name, call in clients.items()
+                }
     finally:
         if lite_router is not None:
             await _close_litellm(lite_router)
@@ -206,12 +236,20 @@ def litellm_import_ms(runs: int) -> dict[str, Any]:
     best = float("inf")
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import litellm"], check=True, timeout=120,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-c", "import litellm"],
+            check=True,
+            timeout=120,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         best = min(best, time.perf_counter() - started)
     version = subprocess.run(
         [sys.executable, "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
-        capture_output=True, text=True, timeout=60).stdout.strip()
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
     return {"import_ms": best * 1000, "version": version}
 
 
@@ -220,21 +258,30 @@ def litellm_import_ms(runs: int) -> dict[str, Any]:
 
 def run_resolve(sizes: Sizes) -> dict[str, Any]:
     """bench_resolve.measure with the run's sizes."""
-    return bench_resolve.measure(calls=sizes.resolve_calls, fleet=sizes.fleet,
-                                 hanging=sizes.hanging, probe_timeout=sizes.probe_timeout)
+    return bench_resolve.measure(
+        calls=sizes.resolve_calls,
+        fleet=sizes.fleet,
+        hanging=sizes.hanging,
+        probe_timeout=sizes.probe_timeout,
+    )
 
 
 def run_library(sizes: Sizes) -> dict[str, Any]:
     """bench_chat_overhead.measure with the run's sizes."""
-    return asyncio.run(bench_chat_overhead.measure(sequential=sizes.lib_sequential,
-                                                   concurrent=sizes.lib_concurrent))
+    return asyncio.run(
+        bench_chat_overhead.measure(
+            sequential=sizes.lib_sequential, concurrent=sizes.lib_concurrent
+        )
+    )
 
 
 def run_gateway(sizes: Sizes) -> dict[str, Any]:
     """bench_gateway.measure and import_time with the run's sizes."""
-    out = asyncio.run(bench_gateway.measure(sequential=sizes.gw_sequential,
-                                            concurrent=sizes.gw_concurrent,
-                                            streams=sizes.gw_streams))
+    out = asyncio.run(
+        bench_gateway.measure(
+            sequential=sizes.gw_sequential, concurrent=sizes.gw_concurrent, streams=sizes.gw_streams
+        )
+    )
     out["imports"] = bench_gateway.import_time(runs=sizes.import_runs)
     return out
 
@@ -247,8 +294,9 @@ def run_soak(sizes: Sizes) -> dict[str, Any]:
 def run_faults(sizes: Sizes) -> dict[str, Any]:
     """soak_faults.measure with the run's sizes."""
     try:
-        return asyncio.run(soak_faults.measure(requests=sizes.faults_requests,
-                                               seconds=sizes.faults_seconds))
+        return asyncio.run(
+            soak_faults.measure(requests=sizes.faults_requests, seconds=sizes.faults_seconds)
+        )
     finally:
         kill_leftovers()  # only after a second Ctrl-C cut the clean stop short
 
@@ -263,8 +311,13 @@ def run_compare(sizes: Sizes) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[[Sizes], dict[str, Any]]] = {
-    "resolve": run_resolve, "library": run_library, "gateway": run_gateway,
-    "soak": run_soak, "faults": run_faults, "compare": run_compare}
+    "resolve": run_resolve,
+    "library": run_library,
+    "gateway": run_gateway,
+    "soak": run_soak,
+    "faults": run_faults,
+    "compare": run_compare,
+}
 
 
 # ------------------------------------------------------------------------------- the report
@@ -290,110 +343,235 @@ def _versions() -> str:
             return "not installed"
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "routing"],
-                               cwd=HERE.parent, capture_output=True, text=True,
-                               timeout=10).stdout.splitlines()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "routing"],
+            cwd=HERE.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "unknown", []
-    return (f"{os.cpu_count()} cores, {platform.machine()} {platform.system()} "
-            f"{platform.release()}; Python {platform.python_version()}; aiohttp "
-            f"{version('aiohttp')}; litellm {version('litellm')}; matplotlib "
-            f"{version('matplotlib')}; routing at {commit or 'unknown'}"
-            f"{f' with {len(dirty)} uncommitted routing/ file(s)' if dirty else ''}; "
-            f"{datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
+    return (
+        f"{os.cpu_count()} cores, {platform.machine()} {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}; aiohttp "
+        f"{version('aiohttp')}; litellm {version('litellm')}; matplotlib "
+        f"{version('matplotlib')}; routing at {commit or 'unknown'}"
+        f"{f' with {len(dirty)} uncommitted routing/ file(s)' if dirty else ''}; "
+        f"{datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}"
+    )
 
 
 def _resolve_md(r: dict[str, Any]) -> list[str]:
     small, large, cold = r["warm"][100], r["warm"][1000], r["cold"]
-    out = [f"## Resolve scaling (warm cache, {bench_resolve.RULES} rules, "
-           f"{r['calls']} calls each)", ""]
-    out += _table([
-        ("median, 100 instances", f"{small['median_us']:.2f} µs", "< 50 µs",
-         _verdict(small["median_us"] < 50)),
-        ("median, 1000 instances", f"{large['median_us']:.2f} µs", "< 50 µs",
-         _verdict(large["median_us"] < 50)),
-        ("p99, 100 / 1000 instances",
-         f"{small['p99_us']:.2f} / {large['p99_us']:.2f} µs", "—", "—"),
-        ("ratio 1000 / 100 (median)", f"{r['ratio']:.2f}×",
-         "far below 10× (instance ratio); pass if < 2×", _verdict(r["ratio"] < 2)),
-    ])
-    out += [f"## Probe fan-out (cold resolve, {r['fleet']} fake llama.cpp, "
-            f"{r['hanging']} hanging)", ""]
-    out += _table([
-        ("cold resolve", f"{cold['elapsed_s']:.3f} s", "—", "—"),
-        ("ratio to probe timeout", f"{cold['ratio_to_timeout']:.2f}× of "
-         f"{r['probe_timeout']} s", "< 1.5×", _verdict(cold["ratio_to_timeout"] < 1.5)),
-        ("candidates READY / DOWN", f"{cold['ready']} / {cold['down']}",
-         f"{r['fleet'] - r['hanging']} / {r['hanging']} (only the hanging ones DOWN)",
-         _verdict(cold["ready"] == r["fleet"] - r["hanging"])
-         + ("" if cold["ready"] == r["fleet"] - r["hanging"] else
-            " (healthy fakes missed the probe timeout: a loaded machine starves the fleet)")),
-        ("chosen", f"`{cold['chosen']}`", "—", "—"),
-        ("next (warm) resolve", f"{cold['warm_after_s'] * 1000:.2f} ms", "—", "—"),
-    ])
+    out = [
+        f"## Resolve scaling (warm cache, {bench_resolve.RULES} rules, {r['calls']} calls each)",
+        "",
+    ]
+    out += _table(
+        [
+            (
+                "median, 100 instances",
+                f"{small['median_us']:.2f} µs",
+                "< 50 µs",
+                _verdict(small["median_us"] < 50),
+            ),
+            (
+                "median, 1000 instances",
+                f"{large['median_us']:.2f} µs",
+                "< 50 µs",
+                _verdict(large["median_us"] < 50),
+            ),
+            (
+                "p99, 100 / 1000 instances",
+                f"{small['p99_us']:.2f} / {large['p99_us']:.2f} µs",
+                "—",
+                "—",
+            ),
+            (
+                "ratio 1000 / 100 (median)",
+                f"{r['ratio']:.2f}×",
+                "far below 10× (instance ratio); pass if < 2×",
+                _verdict(r["ratio"] < 2),
+            ),
+        ]
+    )
+    out += [
+        f"## Probe fan-out (cold resolve, {r['fleet']} fake llama.cpp, {r['hanging']} hanging)",
+        "",
+    ]
+    out += _table(
+        [
+            ("cold resolve", f"{cold['elapsed_s']:.3f} s", "—", "—"),
+            (
+                "ratio to probe timeout",
+                f"{cold['ratio_to_timeout']:.2f}× of {r['probe_timeout']} s",
+                "< 1.5×",
+                _verdict(cold["ratio_to_timeout"] < 1.5),
+            ),
+            (
+                "candidates READY / DOWN",
+                f"{cold['ready']} / {cold['down']}",
+                f"{r['fleet'] - r['hanging']} / {r['hanging']} (only the hanging ones DOWN)",
+                _verdict(cold["ready"] == r["fleet"] - r["hanging"])
+                + (
+                    ""
+                    if cold["ready"] == r["fleet"] - r["hanging"]
+                    else " (healthy fakes missed the probe timeout: "
+                    "a loaded machine starves the fleet)"
+                ),
+            ),
+            ("chosen", f"`{cold['chosen']}`", "—", "—"),
+            ("next (warm) resolve", f"{cold['warm_after_s'] * 1000:.2f} ms", "—", "—"),
+        ]
+    )
     return out
 
 
 def _library_md(r: dict[str, Any]) -> list[str]:
-    out = [f"## Library overhead (router.chat vs direct aiohttp, {r['sequential']} sequential, "
-           f"{r['concurrent']} at c={r['concurrency']})", ""]
-    return out + _table([
-        ("c=1 median direct / router.chat",
-         f"{r['direct_median_ms']:.3f} / {r['routed_median_ms']:.3f} ms", "—", "—"),
-        ("c=1 added median", f"{r['added_median_ms']:+.3f} ms", "< 0.3 ms",
-         _verdict(r["added_median_ms"] < 0.3)),
-        ("c=1 added mean", f"{r['added_mean_ms']:+.3f} ms", "—", "—"),
-        (f"c={r['concurrency']} direct / router.chat",
-         f"{r['direct_rps']:.0f} / {r['routed_rps']:.0f} req/s", "—", "—"),
-        (f"c={r['concurrency']} throughput ratio", f"{r['throughput_ratio']:.1%}",
-         "≥ 60% of direct", _verdict(r["throughput_ratio"] >= 0.6)),
-    ])
+    out = [
+        f"## Library overhead (router.chat vs direct aiohttp, {r['sequential']} sequential, "
+        f"{r['concurrent']} at c={r['concurrency']})",
+        "",
+    ]
+    return out + _table(
+        [
+            (
+                "c=1 median direct / router.chat",
+                f"{r['direct_median_ms']:.3f} / {r['routed_median_ms']:.3f} ms",
+                "—",
+                "—",
+            ),
+            (
+                "c=1 added median",
+                f"{r['added_median_ms']:+.3f} ms",
+                "< 0.3 ms",
+                _verdict(r["added_median_ms"] < 0.3),
+            ),
+            ("c=1 added mean", f"{r['added_mean_ms']:+.3f} ms", "—", "—"),
+            (
+                f"c={r['concurrency']} direct / router.chat",
+                f"{r['direct_rps']:.0f} / {r['routed_rps']:.0f} req/s",
+                "—",
+                "—",
+            ),
+            (
+                f"c={r['concurrency']} throughput ratio",
+                f"{r['throughput_ratio']:.1%}",
+                "≥ 60% of direct",
+                _verdict(r["throughput_ratio"] >= 0.6),
+            ),
+        ]
+    )
 
 
 def _gateway_md(r: dict[str, Any]) -> list[str]:
     n, m, t = r["network"], r["memory"], r["imports"]
-    out = [f"## Gateway vs direct (aiohttp client; {n['sequential']} sequential, "
-           f"{n['concurrent']} at c={n['concurrency']}, {n['streams']} streams)", ""]
-    out += _table([
-        ("c=1 median direct / gateway",
-         f"{n['direct_median_ms']:.2f} / {n['gateway_median_ms']:.2f} ms", "—", "—"),
-        ("c=1 added median", f"{n['added_median_ms']:+.2f} ms", "< 1 ms",
-         _verdict(n["added_median_ms"] < 1)),
-        (f"c={n['concurrency']} direct / gateway",
-         f"{n['direct_rps']:.0f} / {n['gateway_rps']:.0f} req/s", "—", "—"),
-        (f"c={n['concurrency']} throughput ratio", f"{n['throughput_ratio']:.1%}",
-         "≥ 50% of direct", _verdict(n["throughput_ratio"] >= 0.5)),
-        ("stream first chunk direct / gateway",
-         f"{n['direct_ttfc_ms']:.2f} / {n['gateway_ttfc_ms']:.2f} ms", "—", "—"),
-        ("stream TTFC ratio (added)",
-         f"{n['ttfc_ratio']:.2f}× ({n['ttfc_added_ms']:+.2f} ms)", "— (no issue target)", "—"),
-    ])
+    out = [
+        f"## Gateway vs direct (aiohttp client; {n['sequential']} sequential, "
+        f"{n['concurrent']} at c={n['concurrency']}, {n['streams']} streams)",
+        "",
+    ]
+    out += _table(
+        [
+            (
+                "c=1 median direct / gateway",
+                f"{n['direct_median_ms']:.2f} / {n['gateway_median_ms']:.2f} ms",
+                "—",
+                "—",
+            ),
+            (
+                "c=1 added median",
+                f"{n['added_median_ms']:+.2f} ms",
+                "< 1 ms",
+                _verdict(n["added_median_ms"] < 1),
+            ),
+            (
+                f"c={n['concurrency']} direct / gateway",
+                f"{n['direct_rps']:.0f} / {n['gateway_rps']:.0f} req/s",
+                "—",
+                "—",
+            ),
+            (
+                f"c={n['concurrency']} throughput ratio",
+                f"{n['throughput_ratio']:.1%}",
+                "≥ 50% of direct",
+                _verdict(n["throughput_ratio"] >= 0.5),
+            ),
+            (
+                "stream first chunk direct / gateway",
+                f"{n['direct_ttfc_ms']:.2f} / {n['gateway_ttfc_ms']:.2f} ms",
+                "—",
+                "—",
+            ),
+            (
+                "stream TTFC ratio (added)",
+                f"{n['ttfc_ratio']:.2f}× ({n['ttfc_added_ms']:+.2f} ms)",
+                "— (no issue target)",
+                "—",
+            ),
+        ]
+    )
     out += [f"## Memory (`routing serve` with {m['instances']} instances)", ""]
-    out += _table([
-        ("RSS after start", f"{m['rss_start_mb']:.1f} MB", "< 100 MB",
-         _verdict(m["rss_start_mb"] < 100)),
-        ("RSS after /status", f"{m['rss_after_status_mb']:.1f} MB", "< 100 MB",
-         _verdict(m["rss_after_status_mb"] < 100)),
-    ])
+    out += _table(
+        [
+            (
+                "RSS after start",
+                f"{m['rss_start_mb']:.1f} MB",
+                "< 100 MB",
+                _verdict(m["rss_start_mb"] < 100),
+            ),
+            (
+                "RSS after /status",
+                f"{m['rss_after_status_mb']:.1f} MB",
+                "< 100 MB",
+                _verdict(m["rss_after_status_mb"] < 100),
+            ),
+        ]
+    )
     out += ["## Import time (best of runs, wall time of a fresh interpreter)", ""]
-    out += _table([
-        ("`python -c 'import routing'`", f"{t['import_routing_ms']:.0f} ms", "< 150 ms",
-         _verdict(t["import_routing_ms"] < 150)),
-        ("bare interpreter / import itself",
-         f"{t['bare_ms']:.0f} / {t['import_itself_ms']:.0f} ms", "—", "—"),
-    ])
+    out += _table(
+        [
+            (
+                "`python -c 'import routing'`",
+                f"{t['import_routing_ms']:.0f} ms",
+                "< 150 ms",
+                _verdict(t["import_routing_ms"] < 150),
+            ),
+            (
+                "bare interpreter / import itself",
+                f"{t['bare_ms']:.0f} / {t['import_itself_ms']:.0f} ms",
+                "—",
+                "—",
+            ),
+        ]
+    )
     return out
 
 
 def _soak_md(r: dict[str, Any]) -> list[str]:
-    out = [f"## Soak ({r['sent']} of {r['total']} requests at concurrency {r['concurrency']} "
-           f"in {r['seconds']:.1f} s, {r['kills']} kills / {r['restarts']} restarts of "
-           "llamacpp:f0)", ""]
+    out = [
+        f"## Soak ({r['sent']} of {r['total']} requests at concurrency {r['concurrency']} "
+        f"in {r['seconds']:.1f} s, {r['kills']} kills / {r['restarts']} restarts of "
+        "llamacpp:f0)",
+        "",
+    ]
     rows = [(f"outcome: {k}", str(v), "—", "—") for k, v in sorted(r["outcomes"].items())]
-    rows.append(("failovers per answered request",
-                 ", ".join(f"{k}: {v}" for k, v in sorted(r["failovers"].items())), "—", "—"))
+    rows.append(
+        (
+            "failovers per answered request",
+            ", ".join(f"{k}: {v}" for k, v in sorted(r["failovers"].items())),
+            "—",
+            "—",
+        )
+    )
     rows.append(("not sent (time budget)", str(r["not_sent"]), "—", "—"))
     rows.append(("lost", str(r["lost"]), "= 0", _verdict(r["lost"] == 0)))
     return out + _table(rows)
@@ -401,13 +579,17 @@ def _soak_md(r: dict[str, Any]) -> list[str]:
 
 def _compare_md(r: dict[str, Any], chart: str) -> list[str]:
     names = ["direct", "routing"] + (["litellm"] if r["litellm"] else [])
-    label = {"direct": "direct aiohttp", "routing": "routing router.chat",
-             "litellm": "LiteLLM Router"}
-    out = ["## Latency against concurrency: direct / routing / LiteLLM (same fake llama.cpp)",
-           ""]
+    label = {
+        "direct": "direct aiohttp",
+        "routing": "routing router.chat",
+        "litellm": "LiteLLM Router",
+    }
+    out = ["## Latency against concurrency: direct / routing / LiteLLM (same fake llama.cpp)", ""]
     if not r["litellm"]:
-        out += ["LiteLLM is not installed (`pip install 'routing[bench]'`): its columns are "
-                "skipped.", ""]
+        out += [
+            "LiteLLM is not installed (`pip install 'routing[bench]'`): its columns are skipped.",
+            "",
+        ]
     head = ["c", "requests"] + [f"{label[n]} median ms" for n in names]
     head += [f"{label[n]} req/s" for n in names]
     out += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
@@ -418,19 +600,30 @@ def _compare_md(r: dict[str, Any], chart: str) -> list[str]:
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     if r["litellm"]:
-        per = [row["litellm"]["median_ms"] / row["routing"]["median_ms"]
-               for row in r["levels"].values()]
-        out += [f"LiteLLM median latency is {min(per):.1f}×–{max(per):.1f}× routing's "
-                "across these levels.", ""]
+        per = [
+            row["litellm"]["median_ms"] / row["routing"]["median_ms"]
+            for row in r["levels"].values()
+        ]
+        out += [
+            f"LiteLLM median latency is {min(per):.1f}×–{max(per):.1f}× routing's "
+            "across these levels.",
+            "",
+        ]
     cpu = r["levels"][1]
-    out += ["Client-process CPU per request at c=1 (the fake runs in a child process): "
-            + ", ".join(f"{label[n]} {cpu[n]['cpu_ms']:.2f} ms" for n in names)
-            + ". Where CPU per request is close to the c=1 latency, the client library's own "
-            "work is the bottleneck and throughput stays flat as concurrency grows.", ""]
+    out += [
+        "Client-process CPU per request at c=1 (the fake runs in a child process): "
+        + ", ".join(f"{label[n]} {cpu[n]['cpu_ms']:.2f} ms" for n in names)
+        + ". Where CPU per request is close to the c=1 latency, the client library's own "
+        "work is the bottleneck and throughput stays flat as concurrency grows.",
+        "",
+    ]
     imp = r.get("litellm_import")
     if imp:
-        out += [f"`python -c 'import litellm'` ({imp['version']}): {imp['import_ms']:.0f} ms "
-                "(best of runs; compare with the import time of routing above).", ""]
+        out += [
+            f"`python -c 'import litellm'` ({imp['version']}): {imp['import_ms']:.0f} ms "
+            "(best of runs; compare with the import time of routing above).",
+            "",
+        ]
     out += [chart, ""]
     return out
 
@@ -447,8 +640,11 @@ def chart(r: dict[str, Any], path: Path) -> str:
 
     levels = sorted(r["levels"])
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
-    style = {"direct": ("direct aiohttp", "o-"), "routing": ("routing router.chat", "s-"),
-             "litellm": ("LiteLLM Router", "^-")}
+    style = {
+        "direct": ("direct aiohttp", "o-"),
+        "routing": ("routing router.chat", "s-"),
+        "litellm": ("LiteLLM Router", "^-"),
+    }
     for name, (label, marker) in style.items():
         if name in r["levels"][levels[0]]:
             ys = [r["levels"][c][name]["median_ms"] for c in levels]
@@ -470,15 +666,22 @@ def chart(r: dict[str, Any], path: Path) -> str:
 
 def report(run: Run, out: Path, total_s: float) -> str:
     """The Markdown report of ``run``; draws the chart into ``out`` when it can."""
-    lines = ["# routing benchmark report", "",
-             f"Machine: {_versions()}.", "",
-             f"Run: {'quick (--quick, small counts)' if run.quick else 'full'}; "
-             f"{total_s:.0f} s in all ("
-             + ", ".join(f"{k} {v:.1f} s" for k, v in run.elapsed.items()) + ").", "",
-             "Loopback only; clients, routing and the fakes share the machine's cores, so "
-             "figures are noisy (other work on the machine, e.g. concurrent development, "
-             "moves them). Targets are those of the issues; *miss* marks a figure outside its "
-             "target on this run.", ""]
+    lines = [
+        "# routing benchmark report",
+        "",
+        f"Machine: {_versions()}.",
+        "",
+        f"Run: {'quick (--quick, small counts)' if run.quick else 'full'}; "
+        f"{total_s:.0f} s in all ("
+        + ", ".join(f"{k} {v:.1f} s" for k, v in run.elapsed.items())
+        + ").",
+        "",
+        "Loopback only; clients, routing and the fakes share the machine's cores, so "
+        "figures are noisy (other work on the machine, e.g. concurrent development, "
+        "moves them). Targets are those of the issues; *miss* marks a figure outside its "
+        "target on this run.",
+        "",
+    ]
     if run.interrupted:
         lines += ["**Interrupted (Ctrl-C): the report is partial.**", ""]
     r = run.results
@@ -512,8 +715,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=HERE / "out", help="report directory")
     p.add_argument("--quick", action="store_true", help="small counts (smoke test)")
-    p.add_argument("--only", default=",".join(SECTIONS),
-                   help=f"comma-separated subset of {','.join(SECTIONS)}")
+    p.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
+    )
     args = p.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.sections) - set(SECTIONS)
@@ -540,8 +744,11 @@ def main(argv: list[str] | None = None) -> int:
                 run.errors[name] = traceback.format_exc()
                 print(f"  {name} FAILED:\n{run.errors[name]}", flush=True)
             run.elapsed[name] = time.perf_counter() - t0
-            print(f"[{time.perf_counter() - started:6.1f} s] {name} done in "
-                  f"{run.elapsed[name]:.1f} s", flush=True)
+            print(
+                f"[{time.perf_counter() - started:6.1f} s] {name} done in "
+                f"{run.elapsed[name]:.1f} s",
+                flush=True,
+            )
     except KeyboardInterrupt:
         run.interrupted = True
         print("interrupted: writing a partial report", flush=True)
@@ -549,8 +756,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         text = report(run, args.out, time.perf_counter() - started)
         (args.out / "report.md").write_text(text, encoding="utf-8")
-        print(f"wrote {args.out / 'report.md'} in {time.perf_counter() - started:.1f} s",
-              flush=True)
+        print(
+            f"wrote {args.out / 'report.md'} in {time.perf_counter() - started:.1f} s", flush=True
+        )
     if run.interrupted:
         return 130
     return 1 if run.errors else 0

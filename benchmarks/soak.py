@@ -48,8 +48,9 @@ async def chaos(victim: FakeProcess, stop: asyncio.Event, log: Counter[str]) -> 
         log["restarts"] += 1
 
 
-async def measure(total: int = TOTAL, concurrency: int = CONCURRENCY,
-                  budget: float = BUDGET) -> dict[str, Any]:
+async def measure(
+    total: int = TOTAL, concurrency: int = CONCURRENCY, budget: float = BUDGET
+) -> dict[str, Any]:
     """Run the soak; return outcome counts, failovers, chaos counts, ``lost`` and timings."""
     fakes = [await FakeProcess("llamacpp", MODEL).start() for _ in range(3)]
     by_port = {f.port: f"llamacpp:f{i}" for i, f in enumerate(fakes)}
@@ -57,7 +58,9 @@ async def measure(total: int = TOTAL, concurrency: int = CONCURRENCY,
     config = parse_config(
         "version: 1\ndefaults:\n  connect_timeout: 0.5\n  request_timeout: 10\n"
         "  retries: 2\n  probe: {timeout: 0.5, ttl: 1}\n"
-        "providers:\n  llamacpp:\n    api: openai\n    instances:\n" + instances, environ={})
+        "providers:\n  llamacpp:\n    api: openai\n    instances:\n" + instances,
+        environ={},
+    )
     outcomes: Counter[str] = Counter()
     failovers: Counter[int] = Counter()
     chaos_log: Counter[str] = Counter()
@@ -99,22 +102,34 @@ async def measure(total: int = TOTAL, concurrency: int = CONCURRENCY,
     seconds = time.perf_counter() - started
     sent = sum(outcomes.values())
     lost = sum(n for k, n in outcomes.items() if k.startswith("LOST"))
-    return {"total": total, "concurrency": concurrency, "sent": sent, "seconds": seconds,
-            "outcomes": dict(outcomes), "failovers": dict(failovers),
-            "kills": chaos_log["kills"], "restarts": chaos_log["restarts"], "lost": lost,
-            "not_sent": total - sent}
+    return {
+        "total": total,
+        "concurrency": concurrency,
+        "sent": sent,
+        "seconds": seconds,
+        "outcomes": dict(outcomes),
+        "failovers": dict(failovers),
+        "kills": chaos_log["kills"],
+        "restarts": chaos_log["restarts"],
+        "lost": lost,
+        "not_sent": total - sent,
+    }
 
 
 async def main() -> int:
     r = await measure()
     sent, seconds = r["sent"], r["seconds"]
-    print(f"soak: {sent} requests in {seconds:.1f} s at concurrency {r['concurrency']} "
-          f"({sent / seconds:.0f} req/s); {r['kills']} kills, "
-          f"{r['restarts']} restarts of llamacpp:f0")
+    print(
+        f"soak: {sent} requests in {seconds:.1f} s at concurrency {r['concurrency']} "
+        f"({sent / seconds:.0f} req/s); {r['kills']} kills, "
+        f"{r['restarts']} restarts of llamacpp:f0"
+    )
     for outcome, n in sorted(r["outcomes"].items()):
         print(f"  {n:6d}  {outcome}")
-    print("  failovers per answered request: "
-          + ", ".join(f"{k}: {n}" for k, n in sorted(r["failovers"].items())))
+    print(
+        "  failovers per answered request: "
+        + ", ".join(f"{k}: {n}" for k, n in sorted(r["failovers"].items()))
+    )
     print(f"  lost: {r['lost']}; not sent (time budget): {r['not_sent']}")
     return 1 if r["lost"] else 0
 

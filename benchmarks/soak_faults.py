@@ -88,17 +88,26 @@ class Ask:
     def path_and_body(self) -> tuple[str, dict[str, Any]]:
         """The gateway path and JSON body of this request."""
         text = "POISON: fail this one" if self.poison else "hi"
-        body = {"model": self.model, "stream": self.stream,
-                "messages": [{"role": "user", "content": text}]}
+        body = {
+            "model": self.model,
+            "stream": self.stream,
+            "messages": [{"role": "user", "content": text}],
+        }
         return ("/v1/chat/completions" if self.door is Door.OPENAI else "/api/chat"), body
 
 
 def asks(count: int, seed: int) -> list[Ask]:
     """``count`` requests in a reproducible mix."""
     rnd = random.Random(seed)
-    return [Ask(Door.OLLAMA if rnd.random() < OLLAMA_SHARE else Door.OPENAI, rnd.choice(MODELS),
-                rnd.random() < STREAM_SHARE, rnd.random() < POISON_SHARE)
-            for _ in range(count)]
+    return [
+        Ask(
+            Door.OLLAMA if rnd.random() < OLLAMA_SHARE else Door.OPENAI,
+            rnd.choice(MODELS),
+            rnd.random() < STREAM_SHARE,
+            rnd.random() < POISON_SHARE,
+        )
+        for _ in range(count)
+    ]
 
 
 @dataclass
@@ -153,8 +162,13 @@ def _never() -> bool:
     return False
 
 
-async def send(session: aiohttp.ClientSession, base: str, ask: Ask, tally: Tally,
-               invalid_on_disk: Callable[[], bool] = _never) -> None:
+async def send(
+    session: aiohttp.ClientSession,
+    base: str,
+    ask: Ask,
+    tally: Tally,
+    invalid_on_disk: Callable[[], bool] = _never,
+) -> None:
     """Send one request and record its outcome in ``tally``."""
     path, body = ask.path_and_body()
     tally.sent += 1
@@ -194,9 +208,16 @@ async def send(session: aiohttp.ClientSession, base: str, ask: Ask, tally: Tally
         tally.bad[f"{kind}: 200 body is not a chat reply"] += 1
 
 
-async def paced(session: aiohttp.ClientSession, base: str, todo: list[Ask], tally: Tally,
-                concurrency: int, seconds: float, half_way: asyncio.Event,
-                invalid_on_disk: Callable[[], bool] = _never) -> None:
+async def paced(
+    session: aiohttp.ClientSession,
+    base: str,
+    todo: list[Ask],
+    tally: Tally,
+    concurrency: int,
+    seconds: float,
+    half_way: asyncio.Event,
+    invalid_on_disk: Callable[[], bool] = _never,
+) -> None:
     """Send ``todo`` spread evenly over ``seconds`` (as fast as ``concurrency`` allows when
     slower); stop taking new ones at 1.5 × ``seconds`` + 10 s (the rest is ``not_sent``)."""
     started = time.monotonic()
@@ -224,8 +245,12 @@ async def paced(session: aiohttp.ClientSession, base: str, todo: list[Ask], tall
         half_way.set()
 
 
-async def measure(requests: int = REQUESTS, seconds: float = SECONDS,
-                  concurrency: int = CONCURRENCY, seed: int = 16) -> dict[str, Any]:
+async def measure(
+    requests: int = REQUESTS,
+    seconds: float = SECONDS,
+    concurrency: int = CONCURRENCY,
+    seed: int = 16,
+) -> dict[str, Any]:
     """Run the soak; return its counts, the gateway's usage samples and the verdict."""
     tally = Tally()
     usage: dict[str, Usage] = {}
@@ -237,16 +262,26 @@ async def measure(requests: int = REQUESTS, seconds: float = SECONDS,
     try:
         await gateway.start()
         async with aiohttp.ClientSession(
-                timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+            timeout=timeout, connector=aiohttp.TCPConnector(limit=concurrency)
+        ) as session:
             warm = asks(WARMUP, seed + 1)
             await paced(session, gateway.url, warm, tally, concurrency, 0.0, asyncio.Event())
             usage["start"] = gateway.usage()
             half_way = asyncio.Event()
             started = time.monotonic()
             chaos.start()
-            traffic = asyncio.create_task(paced(session, gateway.url, asks(requests, seed),
-                                                tally, concurrency, seconds, half_way,
-                                                lambda: chaos.invalid_on_disk))
+            traffic = asyncio.create_task(
+                paced(
+                    session,
+                    gateway.url,
+                    asks(requests, seed),
+                    tally,
+                    concurrency,
+                    seconds,
+                    half_way,
+                    lambda: chaos.invalid_on_disk,
+                )
+            )
             try:
                 await half_way.wait()
                 usage["middle"] = gateway.usage()
@@ -261,8 +296,15 @@ async def measure(requests: int = REQUESTS, seconds: float = SECONDS,
             # The cool-down runs on one fresh router, as the warm-up did: the samples after
             # each compare like with like.
             await gateway.settled(session)
-            await paced(session, gateway.url, asks(WARMUP, seed + 2), tally, concurrency, 0.0,
-                        asyncio.Event())
+            await paced(
+                session,
+                gateway.url,
+                asks(WARMUP, seed + 2),
+                tally,
+                concurrency,
+                0.0,
+                asyncio.Event(),
+            )
             usage["end"] = gateway.usage()
             usage["peak"] = gateway.peak()
     finally:
@@ -271,19 +313,36 @@ async def measure(requests: int = REQUESTS, seconds: float = SECONDS,
         fake_errors = await chaos.close_fakes()
     log = gateway.summary
     result: dict[str, Any] = {
-        "requests": requests, "seconds": seconds, "concurrency": concurrency,
-        "warmup": WARMUP, "chaos_s": chaos_s, "client_timeout": CLIENT_TIMEOUT,
-        "sent": tally.sent, "not_sent": tally.not_sent, "status": dict(tally.status),
-        "kinds": dict(tally.kinds), "routed_to": dict(tally.routed_to),
-        "in_band_errors": tally.in_band_errors, "lost": sum(tally.lost.values()),
-        "lost_by": dict(tally.lost), "hung": tally.hung,
-        "broken": sum(tally.broken.values()), "broken_by": dict(tally.broken),
-        "bad": sum(tally.bad.values()), "bad_by": dict(tally.bad),
-        "chaos": dict(chaos.counts), "applied_reloads": reloads,
-        "refused_reloads": log.refused, "ok_while_invalid": tally.ok_while_invalid,
-        "tracebacks": log.tracebacks, "traceback_excerpts": log.excerpts,
-        "log_levels": dict(log.levels), "gateway_exit": exit_code, "fake_errors": fake_errors,
-        "chaos_errors": chaos.errors, "examples": tally.examples,
+        "requests": requests,
+        "seconds": seconds,
+        "concurrency": concurrency,
+        "warmup": WARMUP,
+        "chaos_s": chaos_s,
+        "client_timeout": CLIENT_TIMEOUT,
+        "sent": tally.sent,
+        "not_sent": tally.not_sent,
+        "status": dict(tally.status),
+        "kinds": dict(tally.kinds),
+        "routed_to": dict(tally.routed_to),
+        "in_band_errors": tally.in_band_errors,
+        "lost": sum(tally.lost.values()),
+        "lost_by": dict(tally.lost),
+        "hung": tally.hung,
+        "broken": sum(tally.broken.values()),
+        "broken_by": dict(tally.broken),
+        "bad": sum(tally.bad.values()),
+        "bad_by": dict(tally.bad),
+        "chaos": dict(chaos.counts),
+        "applied_reloads": reloads,
+        "refused_reloads": log.refused,
+        "ok_while_invalid": tally.ok_while_invalid,
+        "tracebacks": log.tracebacks,
+        "traceback_excerpts": log.excerpts,
+        "log_levels": dict(log.levels),
+        "gateway_exit": exit_code,
+        "fake_errors": fake_errors,
+        "chaos_errors": chaos.errors,
+        "examples": tally.examples,
         "usage": {k: {"rss_kb": u.rss_kb, "fds": u.fds} for k, u in usage.items()},
     }
     result["failures"] = failures(result)
@@ -316,13 +375,18 @@ def markdown(r: dict[str, Any]) -> list[str]:
     u = r["usage"]
     statuses = ", ".join(f"{s}: {n}" for s, n in sorted(r["status"].items()))
     chaos = ", ".join(f"{k}: {n}" for k, n in sorted(r["chaos"].items()))
-    out = [f"## Gateway soak under faults ({r['requests']} requests over {r['seconds']:g} s at "
-           f"concurrency {r['concurrency']}, plus {r['warmup']} warm-up and {r['warmup']} "
-           f"cool-down; chaos phase {r['chaos_s']:.1f} s)", "",
-           f"Faults cycled: {', '.join(FAULTS)}; one fake killed and restarted on its port; "
-           f"config replaced every second, SIGHUP sometimes. Client timeout "
-           f"{r['client_timeout']:g} s.", "",
-           "| Measure | Value | Target | Result |", "|---|---:|---|---|"]
+    out = [
+        f"## Gateway soak under faults ({r['requests']} requests over {r['seconds']:g} s at "
+        f"concurrency {r['concurrency']}, plus {r['warmup']} warm-up and {r['warmup']} "
+        f"cool-down; chaos phase {r['chaos_s']:.1f} s)",
+        "",
+        f"Faults cycled: {', '.join(FAULTS)}; one fake killed and restarted on its port; "
+        f"config replaced every second, SIGHUP sometimes. Client timeout "
+        f"{r['client_timeout']:g} s.",
+        "",
+        "| Measure | Value | Target | Result |",
+        "|---|---:|---|---|",
+    ]
 
     def row(name: str, value: object, target: str = "—", ok: bool | None = None) -> None:
         verdict = "—" if ok is None else ("pass" if ok else "**miss**")
@@ -337,20 +401,34 @@ def markdown(r: dict[str, Any]) -> list[str]:
     row("bad 200 (not a reply, no X-Routed-To)", r["bad"], "= 0", r["bad"] == 0)
     row("tracebacks in the gateway's stderr", r["tracebacks"], "= 0", r["tracebacks"] == 0)
     invalid = r["chaos"].get("invalid configs written", 0)
-    row("config reloads applied / refused (chaos phase)",
+    row(
+        "config reloads applied / refused (chaos phase)",
         f"{r['applied_reloads']} / {r['refused_reloads']}",
-        f"refused ≥ {invalid} invalid written", r["refused_reloads"] >= invalid)
-    row("200s while an invalid config was on disk", r["ok_while_invalid"],
+        f"refused ≥ {invalid} invalid written",
+        r["refused_reloads"] >= invalid,
+    )
+    row(
+        "200s while an invalid config was on disk",
+        r["ok_while_invalid"],
         "> 0 (the old config serves)" if invalid else "—",
-        bool(r["ok_while_invalid"]) if invalid else None)
+        bool(r["ok_while_invalid"]) if invalid else None,
+    )
     row("chaos", chaos)
     for name in ("start", "middle", "end", "peak"):
         row(f"gateway RSS / fds, {name}", f"{u[name]['rss_kb'] / 1024:.1f} MB / {u[name]['fds']}")
     s, e = u["start"], u["end"]
-    row("RSS growth start → end", f"{(e['rss_kb'] / s['rss_kb'] - 1):+.1%}",
-        f"≤ +{RSS_GROWTH:.0%}", e["rss_kb"] <= s["rss_kb"] * (1 + RSS_GROWTH))
-    row("fd growth start → end", f"{e['fds'] - s['fds']:+d}", f"≤ +{FD_GROWTH}",
-        e["fds"] <= s["fds"] + FD_GROWTH)
+    row(
+        "RSS growth start → end",
+        f"{(e['rss_kb'] / s['rss_kb'] - 1):+.1%}",
+        f"≤ +{RSS_GROWTH:.0%}",
+        e["rss_kb"] <= s["rss_kb"] * (1 + RSS_GROWTH),
+    )
+    row(
+        "fd growth start → end",
+        f"{e['fds'] - s['fds']:+d}",
+        f"≤ +{FD_GROWTH}",
+        e["fds"] <= s["fds"] + FD_GROWTH,
+    )
     row("gateway exit code", r["gateway_exit"], "= 0", r["gateway_exit"] == 0)
     out.append("")
     if r["failures"]:
@@ -360,14 +438,18 @@ def markdown(r: dict[str, Any]) -> list[str]:
 
 def print_details(r: dict[str, Any]) -> None:
     """The breakdowns behind the table."""
-    print("answers by door, kind and status: "
-          + ", ".join(f"{k}: {n}" for k, n in sorted(r["kinds"].items())))
+    print(
+        "answers by door, kind and status: "
+        + ", ".join(f"{k}: {n}" for k, n in sorted(r["kinds"].items()))
+    )
     print("200s by instance: " + ", ".join(f"{k}: {n}" for k, n in sorted(r["routed_to"].items())))
     for name in ("lost_by", "broken_by", "bad_by"):
         for what, n in sorted(r[name].items()):
             print(f"  {name[:-3]}: {n} × {what}")
-    print("gateway log lines by level and logger: "
-          + ", ".join(f"{k}: {n}" for k, n in sorted(r["log_levels"].items())))
+    print(
+        "gateway log lines by level and logger: "
+        + ", ".join(f"{k}: {n}" for k, n in sorted(r["log_levels"].items()))
+    )
     for what, body in sorted(r["examples"].items()):
         print(f"  first {what} body: {body}")
     for excerpt in r["traceback_excerpts"]:

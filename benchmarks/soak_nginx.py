@@ -56,9 +56,18 @@ class Replica:
     async def start(self) -> None:
         """Start it and wait for its ``listening on`` line."""
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "routing.cli", "serve", str(self.config), "--port",
-            str(self.port), "--workers", str(self.workers), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL)
+            sys.executable,
+            "-m",
+            "routing.cli",
+            "serve",
+            str(self.config),
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         assert self.proc.stdout is not None
         line = (await asyncio.wait_for(self.proc.stdout.readline(), 60)).decode()
         if not line.startswith("listening on "):
@@ -91,13 +100,16 @@ async def soak(requests: int, concurrency: int, workers: int) -> dict[str, objec
                 await fake.start()
             config = Path(tmp) / "routing.yaml"
             instances = "".join(f'      f{i}: {{url: "{f.url}"}}\n' for i, f in enumerate(fakes))
-            config.write_text("version: 1\ndefaults: {strategy: round-robin}\nproviders:\n"
-                              f"  llamacpp:\n    api: openai\n    instances:\n{instances}",
-                              encoding="utf-8")
+            config.write_text(
+                "version: 1\ndefaults: {strategy: round-robin}\nproviders:\n"
+                f"  llamacpp:\n    api: openai\n    instances:\n{instances}",
+                encoding="utf-8",
+            )
             replicas = [Replica(config, _free_port(), workers) for _ in range(2)]
             await asyncio.gather(*(r.start() for r in replicas))
-            nginx = await asyncio.to_thread(Nginx, Path(tmp) / "nginx", _free_port(),
-                                            [r.port for r in replicas])
+            nginx = await asyncio.to_thread(
+                Nginx, Path(tmp) / "nginx", _free_port(), [r.port for r in replicas]
+            )
             return await _load(nginx.url, replicas, requests, concurrency)
         finally:
             if nginx is not None:
@@ -107,8 +119,9 @@ async def soak(requests: int, concurrency: int, workers: int) -> dict[str, objec
                 await fake.kill()
 
 
-async def _load(url: str, replicas: list[Replica], requests: int,
-                concurrency: int) -> dict[str, object]:
+async def _load(
+    url: str, replicas: list[Replica], requests: int, concurrency: int
+) -> dict[str, object]:
     counts: collections.Counter[str] = collections.Counter()
     upstreams: collections.Counter[str] = collections.Counter()
     errors: collections.Counter[str] = collections.Counter()
@@ -152,12 +165,19 @@ async def _load(url: str, replicas: list[Replica], requests: int,
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         chaos_task = asyncio.get_running_loop().create_task(chaos())
-        await asyncio.wait_for(asyncio.gather(*(client(session) for _ in range(concurrency))),
-                               DEADLINE)
+        await asyncio.wait_for(
+            asyncio.gather(*(client(session) for _ in range(concurrency))), DEADLINE
+        )
         await asyncio.wait_for(chaos_task, 60)
     elapsed = time.perf_counter() - started
-    return {"sent": issued, **counts, "per replica": dict(upstreams), "errors": dict(errors),
-            "seconds": round(elapsed, 1), "req/s": round(issued / elapsed)}
+    return {
+        "sent": issued,
+        **counts,
+        "per replica": dict(upstreams),
+        "errors": dict(errors),
+        "seconds": round(elapsed, 1),
+        "req/s": round(issued / elapsed),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -215,7 +215,7 @@ class FakeState:
             self.loads += 1
         loaded.append(model)
         if self.models_max > 0:
-            loaded = loaded[-self.models_max:]
+            loaded = loaded[-self.models_max :]
         self.loaded = loaded
 
     def busy_slots(self) -> int:

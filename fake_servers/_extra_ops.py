@@ -45,8 +45,15 @@ from fake_servers._inputs import Shape, last_user_text, plan_reply
 from fake_servers._openai_chat import _timings
 from fake_servers.anthropic import _blocks, _content, _stop_reason, _system_tokens
 
-__all__ = ["DIMENSIONS", "completions_handler", "count_tokens_handler", "embeddings_handler",
-           "llamacpp_messages_handler", "ollama_embed_handler", "vector"]
+__all__ = [
+    "DIMENSIONS",
+    "completions_handler",
+    "count_tokens_handler",
+    "embeddings_handler",
+    "llamacpp_messages_handler",
+    "ollama_embed_handler",
+    "vector",
+]
 
 DIMENSIONS = 8
 """Floats per embedding vector."""
@@ -89,29 +96,31 @@ def embeddings_handler(
             return error(501, EMBEDDINGS_NOT_ENABLED, "not_supported_error")
         body, problem = await read_json(request)
         if problem is not None or not isinstance(body, dict):
-            return error(400, problem or "request body must be a JSON object",
-                         "invalid_request_error")
+            return error(
+                400, problem or "request body must be a JSON object", "invalid_request_error"
+            )
         texts = _texts(body.get("input"))
         if texts is None:
-            return error(400, "\"input\" must be a string or an array of strings",
-                         "invalid_request_error")
+            return error(
+                400, '"input" must be a string or an array of strings', "invalid_request_error"
+            )
         requested = body.get("model")
         model = resolve(state, requested if isinstance(requested, str) else None)
         if model is None:
-            return error(404, f"The model `{requested}` does not exist",
-                         "invalid_request_error")
+            return error(404, f"The model `{requested}` does not exist", "invalid_request_error")
         tokens = sum(len(t.split()) for t in texts)
         encoding = body.get("encoding_format")
-        data: list[JSONDict] = [{"embedding": _encode(vector(t), encoding), "index": i,
-                                 "object": "embedding"} for i, t in enumerate(texts)]
+        data: list[JSONDict] = [
+            {"embedding": _encode(vector(t), encoding), "index": i, "object": "embedding"}
+            for i, t in enumerate(texts)
+        ]
         if llamacpp and encoding == "base64":  # llama.cpp says so in every item
             data = [{**item, "encoding_format": "base64"} for item in data]
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         shown = state.reported(model)
         if llamacpp:  # key order as captured; the model named as the request named it
             named = requested if isinstance(requested, str) else shown
-            return json_response({"model": named, "object": "list", "usage": usage,
-                                  "data": data})
+            return json_response({"model": named, "object": "list", "usage": usage, "data": data})
         return json_response({"object": "list", "data": data, "model": shown, "usage": usage})
 
     return handle
@@ -125,22 +134,25 @@ def completions_handler(
     async def handle(request: web.Request) -> web.StreamResponse:
         body, problem = await read_json(request)
         if problem is not None or not isinstance(body, dict):
-            return error(400, problem or "request body must be a JSON object",
-                         "invalid_request_error")
+            return error(
+                400, problem or "request body must be a JSON object", "invalid_request_error"
+            )
         if not isinstance(body.get("prompt"), str | list):
-            return error(400, "\"prompt\" must be a string or an array",
-                         "invalid_request_error")
+            return error(400, '"prompt" must be a string or an array', "invalid_request_error")
         requested = body.get("model")
         model = resolve(state, requested if isinstance(requested, str) else None)
         if model is None:
-            return error(404, f"The model `{requested}` does not exist",
-                         "invalid_request_error")
+            return error(404, f"The model `{requested}` does not exist", "invalid_request_error")
         shown = state.reported(model)
-        reply = plan_reply(state, shown, Shape.OPENAI, {"prompt": _prompt(body),
-                                                        "stop": body.get("stop")}, str)
+        reply = plan_reply(
+            state, shown, Shape.OPENAI, {"prompt": _prompt(body), "stop": body.get("stop")}, str
+        )
         n_prompt = len(last_user_text({"prompt": _prompt(body)}).split()) + 1
-        usage: JSONDict = {"completion_tokens": reply.tokens, "prompt_tokens": n_prompt,
-                           "total_tokens": n_prompt + reply.tokens}
+        usage: JSONDict = {
+            "completion_tokens": reply.tokens,
+            "prompt_tokens": n_prompt,
+            "total_tokens": n_prompt + reply.tokens,
+        }
         if llamacpp:
             usage["prompt_tokens_details"] = {"cached_tokens": 0}
         base: JSONDict = {"created": int(time.time()), "model": shown}
@@ -151,17 +163,25 @@ def completions_handler(
         timings = {"timings": _timings(n_prompt, reply.tokens)} if llamacpp else {}
         if not body.get("stream"):
             choice = {"text": reply.text, "index": 0, "logprobs": None, "finish_reason": finish}
-            return json_response({"choices": [choice], **base, "usage": usage,
-                                  "id": new_id("chatcmpl-" if llamacpp else "cmpl-"),
-                                  **timings})
+            return json_response(
+                {
+                    "choices": [choice],
+                    **base,
+                    "usage": usage,
+                    "id": new_id("chatcmpl-" if llamacpp else "cmpl-"),
+                    **timings,
+                }
+            )
         writer = StreamWriter(state, request, "sse")
         await writer.start()
         chunk_id = new_id("chatcmpl-" if llamacpp else "cmpl-")
         for piece in reply.pieces:
             choice = {"text": piece, "index": 0, "logprobs": None, "finish_reason": None}
             await writer.send({"choices": [choice], **base, "id": chunk_id}, content=True)
-        last: JSONDict = {"choices": [{"text": "", "index": 0, "logprobs": None,
-                                       "finish_reason": finish}], **base}
+        last: JSONDict = {
+            "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": finish}],
+            **base,
+        }
         options = body.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         if llamacpp:
@@ -183,15 +203,17 @@ def _prompt(body: dict[str, Any]) -> str:
     return prompt if isinstance(prompt, str) else ""
 
 
-def llamacpp_messages_handler(state: FakeState, error: ErrorFactory
-                              ) -> Callable[[web.Request], Any]:
+def llamacpp_messages_handler(
+    state: FakeState, error: ErrorFactory
+) -> Callable[[web.Request], Any]:
     """llama.cpp's ``POST /v1/messages``: Anthropic's format, llama.cpp's details."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         body, problem = await read_json(request)
         if problem is not None or not isinstance(body, dict):
-            return error(400, problem or "request body must be a JSON object",
-                         "invalid_request_error")
+            return error(
+                400, problem or "request body must be a JSON object", "invalid_request_error"
+            )
         if not isinstance(body.get("messages"), list):
             return error(400, "'messages' is required", "invalid_request_error")
         requested = body.get("model")
@@ -200,11 +222,18 @@ def llamacpp_messages_handler(state: FakeState, error: ErrorFactory
         reply = plan_reply(state, shown, Shape.ANTHROPIC, body, lambda: new_id("", 32))
         n_in = prompt_tokens(body["messages"]) + _system_tokens(body.get("system"))
         message: JSONDict = {
-            "id": new_id("chatcmpl-"), "type": "message", "role": "assistant",
-            "content": _content(reply), "model": shown, "stop_reason": _stop_reason(reply),
+            "id": new_id("chatcmpl-"),
+            "type": "message",
+            "role": "assistant",
+            "content": _content(reply),
+            "model": shown,
+            "stop_reason": _stop_reason(reply),
             "stop_sequence": reply.stop_sequence,
-            "usage": {"cache_read_input_tokens": 0, "input_tokens": n_in,
-                      "output_tokens": reply.tokens},
+            "usage": {
+                "cache_read_input_tokens": 0,
+                "input_tokens": n_in,
+                "output_tokens": reply.tokens,
+            },
         }
         if not body.get("stream"):
             return json_response(message)
@@ -214,18 +243,29 @@ def llamacpp_messages_handler(state: FakeState, error: ErrorFactory
         async def send(event: str, data: JSONDict, content: bool = False) -> None:
             await writer.send({"type": event, **data}, event=event, content=content)
 
-        start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
-                 "usage": {**message["usage"], "output_tokens": 0}}
+        start = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**message["usage"], "output_tokens": 0},
+        }
         await send("message_start", {"message": start})
         for index, (block, deltas) in enumerate(_blocks(reply)):
             await send("content_block_start", {"index": index, "content_block": block})
             for delta in deltas:
-                await send("content_block_delta", {"index": index, "delta": delta},
-                           content=True)
+                await send("content_block_delta", {"index": index, "delta": delta}, content=True)
             await send("content_block_stop", {"index": index})
-        await send("message_delta", {"delta": {"stop_reason": message["stop_reason"],
-                                               "stop_sequence": reply.stop_sequence},
-                                     "usage": {"output_tokens": reply.tokens}})
+        await send(
+            "message_delta",
+            {
+                "delta": {
+                    "stop_reason": message["stop_reason"],
+                    "stop_sequence": reply.stop_sequence,
+                },
+                "usage": {"output_tokens": reply.tokens},
+            },
+        )
         await send("message_stop", {})
         return await writer.finish()
 
@@ -237,8 +277,11 @@ def count_tokens_handler(state: FakeState, error: ErrorFactory) -> Callable[[web
 
     async def handle(request: web.Request) -> web.Response:
         body, problem = await read_json(request)
-        if problem is not None or not isinstance(body, dict) or not isinstance(
-                body.get("messages"), list):
+        if (
+            problem is not None
+            or not isinstance(body, dict)
+            or not isinstance(body.get("messages"), list)
+        ):
             return error(400, problem or "messages: Field required", "invalid_request_error")
         n_in = prompt_tokens(body["messages"]) + _system_tokens(body.get("system"))
         return json_response({"input_tokens": n_in})
@@ -246,8 +289,9 @@ def count_tokens_handler(state: FakeState, error: ErrorFactory) -> Callable[[web
     return handle
 
 
-def ollama_embed_handler(state: FakeState, error: ErrorFactory, resolve: Resolve, *,
-                         legacy: bool = False) -> Callable[[web.Request], Any]:
+def ollama_embed_handler(
+    state: FakeState, error: ErrorFactory, resolve: Resolve, *, legacy: bool = False
+) -> Callable[[web.Request], Any]:
     """Ollama's ``POST /api/embed`` (``legacy``: ``/api/embeddings`` with ``prompt``)."""
 
     async def handle(request: web.Request) -> web.Response:
@@ -262,14 +306,18 @@ def ollama_embed_handler(state: FakeState, error: ErrorFactory, resolve: Resolve
             return error(404, f"model '{requested}' not found", "")
         if legacy:
             prompt = body.get("prompt")
-            return json_response({"embedding": vector(prompt if isinstance(prompt, str)
-                                                      else "")})
+            return json_response({"embedding": vector(prompt if isinstance(prompt, str) else "")})
         texts = _texts(body.get("input"))
         if texts is None:
             return error(400, "invalid input type", "")
-        return json_response({"model": state.reported(model),
-                              "embeddings": [vector(t) for t in texts],
-                              "total_duration": 1_000_000, "load_duration": 100_000,
-                              "prompt_eval_count": sum(len(t.split()) for t in texts)})
+        return json_response(
+            {
+                "model": state.reported(model),
+                "embeddings": [vector(t) for t in texts],
+                "total_duration": 1_000_000,
+                "load_duration": 100_000,
+                "prompt_eval_count": sum(len(t.split()) for t in texts),
+            }
+        )
 
     return handle

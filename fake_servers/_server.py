@@ -153,8 +153,14 @@ class FakeServer:
             raise ValueError(f"loaded: {unknown or models!r} not among {self._state.models}")
         self._state.loaded = chosen
 
-    def set_router_mode(self, enabled: bool = True, *, loaded: Sequence[str] | None = None,
-                        loading: Sequence[str] = (), models_max: int = 0) -> None:
+    def set_router_mode(
+        self,
+        enabled: bool = True,
+        *,
+        loaded: Sequence[str] | None = None,
+        loading: Sequence[str] = (),
+        models_max: int = 0,
+    ) -> None:
         """llama.cpp router mode: every model listed with its status, ``loaded`` ones
         loaded (default: none), ``loading`` ones loading; a chat loads what it names,
         unloading the least recently used past ``models_max`` (0: no limit)."""
@@ -176,8 +182,9 @@ class FakeServer:
         """Report ``busy`` slots processing (of ``slots``, default unchanged) in ``/slots``,
         besides the requests really in flight."""
         for name, value in (("busy", busy), ("slots", slots)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
                 raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
         self._state.busy = busy
         if slots is not None:
@@ -373,10 +380,12 @@ class FakeServer:
     async def _post_router_mode(self, request: web.Request) -> web.Response:
         try:
             payload = await request.json()
-            self.set_router_mode(bool(payload.get("router_mode", True)),
-                                 loaded=payload.get("loaded"),
-                                 loading=payload.get("loading") or (),
-                                 models_max=payload.get("models_max", 0))
+            self.set_router_mode(
+                bool(payload.get("router_mode", True)),
+                loaded=payload.get("loaded"),
+                loading=payload.get("loading") or (),
+                models_max=payload.get("models_max", 0),
+            )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return json_response({"error": f"bad router-mode request: {exc}"}, status=400)
         return json_response(self._state.snapshot())

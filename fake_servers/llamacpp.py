@@ -108,14 +108,24 @@ def _router_models_document(state: FakeState) -> dict[str, object]:
     loaded = state.loaded_models()
     data: list[dict[str, object]] = []
     for model in state.models:
-        value = ("loaded" if model in loaded
-                 else "loading" if model in state.loading_models else "unloaded")
+        value = (
+            "loaded"
+            if model in loaded
+            else "loading"
+            if model in state.loading_models
+            else "unloaded"
+        )
         entry: dict[str, object] = {
-            "id": model, "aliases": [], "tags": [], "object": "model", "owned_by": "llamacpp",
+            "id": model,
+            "aliases": [],
+            "tags": [],
+            "object": "model",
+            "owned_by": "llamacpp",
             "created": created,
             "status": {"value": value, "args": ["llama-server"], "preset": ""},
             "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
-            "source": "models_dir", "can_remove": False,
+            "source": "models_dir",
+            "can_remove": False,
         }
         if value == "loaded":
             entry["meta"] = _META
@@ -125,14 +135,18 @@ def _router_models_document(state: FakeState) -> dict[str, object]:
 
 def _slots_document(state: FakeState) -> list[dict[str, object]]:
     busy = state.busy_slots()
-    return [{"id": i, "n_ctx": N_CTX, "speculative": False, "is_processing": i < busy}
-            for i in range(state.slots)]
+    return [
+        {"id": i, "n_ctx": N_CTX, "speculative": False, "is_processing": i < busy}
+        for i in range(state.slots)
+    ]
 
 
 async def _wait_released(state: FakeState) -> None:
     """Wait until the hold is released (or the server stops: the connection is dropped)."""
-    waits = [asyncio.ensure_future(state.released.wait()),
-             asyncio.ensure_future(state.stopping.wait())]
+    waits = [
+        asyncio.ensure_future(state.released.wait()),
+        asyncio.ensure_future(state.stopping.wait()),
+    ]
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -251,11 +265,13 @@ def routes(state: FakeState) -> list[web.RouteDef]:
         try:
             if state.held:
                 await _wait_released(state)
-            answer: web.StreamResponse = await (
-                router_chat if state.router_mode else single_chat)(request)
+            answer: web.StreamResponse = await (router_chat if state.router_mode else single_chat)(
+                request
+            )
             return answer
         finally:
             state.processing -= 1
+
     return [
         web.get("/health", health),
         web.get("/v1/health", health),
@@ -285,8 +301,12 @@ def _extra_routes(state: FakeState) -> list[web.RouteDef]:
 
 async def _infill(request: web.Request) -> web.Response:
     """``/infill`` as captured from a model without fill-in-the-middle tokens: a 501."""
-    return error(501, "Infill is not supported by this model: prefix token is missing. suffix "
-                 "token is missing. middle token is missing. ", "not_supported_error")
+    return error(
+        501,
+        "Infill is not supported by this model: prefix token is missing. suffix "
+        "token is missing. middle token is missing. ",
+        "not_supported_error",
+    )
 
 
 SPEC = KindSpec(
@@ -295,8 +315,9 @@ SPEC = KindSpec(
     routes=routes,
     error=error,
     not_found=not_found,
-    chat_paths=frozenset({"/v1/chat/completions", "/chat/completions", "/v1/completions",
-                          "/v1/messages"}),
+    chat_paths=frozenset(
+        {"/v1/chat/completions", "/chat/completions", "/v1/completions", "/v1/messages"}
+    ),
     server_header="llama.cpp",
     wire=Wire.LLAMACPP,
 )

@@ -140,12 +140,21 @@ class FakeServerHandle:
         """Which models are loaded (Ollama ``/api/ps``, llama.cpp router mode's status)."""
         self.loop.call(lambda: self.server.set_loaded(models))
 
-    def set_router_mode(self, enabled: bool = True, *, loaded: Sequence[str] | None = None,
-                        loading: Sequence[str] = (), models_max: int = 0) -> None:
+    def set_router_mode(
+        self,
+        enabled: bool = True,
+        *,
+        loaded: Sequence[str] | None = None,
+        loading: Sequence[str] = (),
+        models_max: int = 0,
+    ) -> None:
         """llama.cpp router mode with ``loaded`` models loaded (default none); see
         :meth:`FakeServer.set_router_mode`."""
-        self.loop.call(lambda: self.server.set_router_mode(
-            enabled, loaded=loaded, loading=loading, models_max=models_max))
+        self.loop.call(
+            lambda: self.server.set_router_mode(
+                enabled, loaded=loaded, loading=loading, models_max=models_max
+            )
+        )
 
     def set_busy(self, busy: int, slots: int | None = None) -> None:
         """Report ``busy`` slots processing (of ``slots``) in llama.cpp's ``/slots``."""

@@ -64,20 +64,43 @@ from routing.errors import InvalidRequest
 __all__ = ["estimate_tokens", "messages_session_key", "messages_to_chat", "system_text"]
 
 _NOT_SENT = frozenset({"service_tier", "context_management"})
-_CONVERTED = frozenset({"model", "messages", "system", "max_tokens", "stop_sequences",
-                        "metadata", "tools", "tool_choice", "thinking", "stream",
-                        "temperature", "top_p", "top_k"}) | _NOT_SENT
-_UNMAPPABLE_FIELDS = {"mcp_servers": "MCP servers are run by Anthropic's API",
-                      "container": "code-execution containers are Anthropic's"}
+_CONVERTED = (
+    frozenset(
+        {
+            "model",
+            "messages",
+            "system",
+            "max_tokens",
+            "stop_sequences",
+            "metadata",
+            "tools",
+            "tool_choice",
+            "thinking",
+            "stream",
+            "temperature",
+            "top_p",
+            "top_k",
+        }
+    )
+    | _NOT_SENT
+)
+_UNMAPPABLE_FIELDS = {
+    "mcp_servers": "MCP servers are run by Anthropic's API",
+    "container": "code-execution containers are Anthropic's",
+}
 
 
 def _refuse(param: str, what: str) -> InvalidRequest:
-    return InvalidRequest(f"{what} cannot be translated for this backend (it does not speak "
-                          f"Anthropic's Messages API): '{param}'", param=param,
-                          code="unsupported_parameter")
+    return InvalidRequest(
+        f"{what} cannot be translated for this backend (it does not speak "
+        f"Anthropic's Messages API): '{param}'",
+        param=param,
+        code="unsupported_parameter",
+    )
 
 
 # -- request ---------------------------------------------------------------------------------
+
 
 def system_text(system: Any) -> str:
     """The system prompt as one text (text blocks joined by a blank line)."""
@@ -138,8 +161,9 @@ def _message(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
         at = f"{where}.content[{j}]"
         if kind == "tool_result":
             text, images = _tool_result(block, at)
-            tool_messages.append({"role": "tool", "tool_call_id": block.get("tool_use_id", ""),
-                                  "content": text})
+            tool_messages.append(
+                {"role": "tool", "tool_call_id": block.get("tool_use_id", ""), "content": text}
+            )
             parts.extend(images)
         else:
             parts.append(_part(block, at))
@@ -201,15 +225,20 @@ def _assistant(blocks: Sequence[Mapping[str, Any]], where: str) -> dict[str, Any
         if kind == "text":
             texts.append(str(block.get("text", "")))
         elif kind == "tool_use":
-            calls.append({"id": block.get("id", ""), "type": "function",
-                          "function": {"name": block.get("name", ""),
-                                       "arguments": json.dumps(block.get("input") or {},
-                                                               ensure_ascii=False)}})
+            calls.append(
+                {
+                    "id": block.get("id", ""),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name", ""),
+                        "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False),
+                    },
+                }
+            )
         elif kind == "thinking":
             thinking.append(str(block.get("thinking", "")))
         elif kind != "redacted_thinking":
-            raise _refuse(f"{where}.content[{j}].type", f"a {kind!s} block in an assistant "
-                          "message")
+            raise _refuse(f"{where}.content[{j}].type", f"a {kind!s} block in an assistant message")
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         message["tool_calls"] = calls
@@ -224,8 +253,10 @@ def _tool(tool: Mapping[str, Any], at: str) -> dict[str, Any]:
     kind = tool.get("type")
     if kind not in (None, "custom"):
         raise _refuse(f"{at}.type", f"the server tool {kind!s} (run by Anthropic's API)")
-    function: dict[str, Any] = {"name": tool.get("name", ""),
-                                "parameters": tool.get("input_schema") or {"type": "object"}}
+    function: dict[str, Any] = {
+        "name": tool.get("name", ""),
+        "parameters": tool.get("input_schema") or {"type": "object"},
+    }
     if tool.get("description"):
         function["description"] = tool["description"]
     return {"type": "function", "function": function}
@@ -247,8 +278,9 @@ def _thinking(thinking: Any, chat: dict[str, Any]) -> None:
     if thinking.get("type") == "enabled":
         budget = thinking.get("budget_tokens")
         budget = budget if isinstance(budget, int) else 0
-        chat["reasoning_effort"] = "low" if budget < 4096 else (
-            "medium" if budget < 16384 else "high")
+        chat["reasoning_effort"] = (
+            "low" if budget < 4096 else ("medium" if budget < 16384 else "high")
+        )
         chat[OLLAMA_PRIVATE] = {"think": True}
     elif thinking.get("type") == "disabled":
         chat[OLLAMA_PRIVATE] = {"think": False}
@@ -257,8 +289,11 @@ def _thinking(thinking: Any, chat: dict[str, Any]) -> None:
 def messages_session_key(request: Mapping[str, Any], header: str | None) -> str | None:
     """The sticky session key of a Messages request: ``X-Session-ID``, then
     ``metadata.user_id``, then the system prompt and first user message."""
-    user = (request.get("metadata") or {}).get("user_id") if isinstance(
-        request.get("metadata"), Mapping) else None
+    user = (
+        (request.get("metadata") or {}).get("user_id")
+        if isinstance(request.get("metadata"), Mapping)
+        else None
+    )
     view: dict[str, Any] = {"user": user, "messages": []}
     system = system_text(request.get("system"))
     if system:
@@ -266,8 +301,13 @@ def messages_session_key(request: Mapping[str, Any], header: str | None) -> str 
     for message in request.get("messages") or ():
         if isinstance(message, Mapping) and message.get("role") == "user":
             content = message.get("content")
-            text = content if isinstance(content, str) else "".join(
-                str(b.get("text", "")) for b in content or () if isinstance(b, Mapping))
+            text = (
+                content
+                if isinstance(content, str)
+                else "".join(
+                    str(b.get("text", "")) for b in content or () if isinstance(b, Mapping)
+                )
+            )
             view["messages"].append({"role": "user", "content": text})
             break
     return session_key(view, header)
@@ -279,8 +319,11 @@ def estimate_tokens(request: Mapping[str, Any]) -> int:
     chars = len(system_text(request.get("system")))
     for message in request.get("messages") or ():
         content = message.get("content") if isinstance(message, Mapping) else None
-        chars += len(content) if isinstance(content, str) else len(json.dumps(
-            content, ensure_ascii=False))
+        chars += (
+            len(content)
+            if isinstance(content, str)
+            else len(json.dumps(content, ensure_ascii=False))
+        )
     if request.get("tools"):
         chars += len(json.dumps(request["tools"], ensure_ascii=False))
     return max(1, math.ceil(chars / 4))

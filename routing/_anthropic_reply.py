@@ -36,8 +36,13 @@ from typing import Any
 
 __all__ = ["EventStream", "chat_to_message", "translate_events"]
 
-_STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                "function_call": "tool_use", "content_filter": "refusal"}
+_STOP_REASON = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
 
 
 def _input(arguments: Any) -> dict[str, Any]:
@@ -52,8 +57,10 @@ def _input(arguments: Any) -> dict[str, Any]:
 
 def _usage(usage: Any) -> dict[str, int]:
     usage = usage if isinstance(usage, Mapping) else {}
-    out = {"input_tokens": _count(usage.get("prompt_tokens")),
-           "output_tokens": _count(usage.get("completion_tokens"))}
+    out = {
+        "input_tokens": _count(usage.get("prompt_tokens")),
+        "output_tokens": _count(usage.get("completion_tokens")),
+    }
     details = usage.get("prompt_tokens_details")
     if isinstance(details, Mapping) and details.get("cached_tokens") is not None:
         out["cache_read_input_tokens"] = _count(details.get("cached_tokens"))
@@ -70,19 +77,31 @@ def chat_to_message(reply: Mapping[str, Any]) -> dict[str, Any]:
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
     if message.get("reasoning_content"):
-        content.append({"type": "thinking", "thinking": str(message["reasoning_content"]),
-                        "signature": ""})
+        content.append(
+            {"type": "thinking", "thinking": str(message["reasoning_content"]), "signature": ""}
+        )
     if message.get("content"):
         content.append({"type": "text", "text": str(message["content"])})
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
-        content.append({"type": "tool_use", "id": call.get("id", ""),
-                        "name": function.get("name", ""),
-                        "input": _input(function.get("arguments"))})
-    return {"id": reply.get("id", ""), "type": "message", "role": "assistant",
-            "model": reply.get("model", ""), "content": content,
-            "stop_reason": _STOP_REASON.get(str(choice.get("finish_reason")), "end_turn"),
-            "stop_sequence": None, "usage": _usage(reply.get("usage"))}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id", ""),
+                "name": function.get("name", ""),
+                "input": _input(function.get("arguments")),
+            }
+        )
+    return {
+        "id": reply.get("id", ""),
+        "type": "message",
+        "role": "assistant",
+        "model": reply.get("model", ""),
+        "content": content,
+        "stop_reason": _STOP_REASON.get(str(choice.get("finish_reason")), "end_turn"),
+        "stop_sequence": None,
+        "usage": _usage(reply.get("usage")),
+    }
 
 
 class EventStream:
@@ -99,15 +118,21 @@ class EventStream:
 
     def _start(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
         self.started = True
-        message = {"id": chunk.get("id", ""), "type": "message", "role": "assistant",
-                   "model": chunk.get("model", ""), "content": [], "stop_reason": None,
-                   "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
+        message = {
+            "id": chunk.get("id", ""),
+            "type": "message",
+            "role": "assistant",
+            "model": chunk.get("model", ""),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
         return [{"type": "message_start", "message": message}]
 
     def _open(self, kind: str, block: dict[str, Any], out: list[dict[str, Any]]) -> None:
         self._close(out)
-        out.append({"type": "content_block_start", "index": self.index,
-                    "content_block": block})
+        out.append({"type": "content_block_start", "index": self.index, "content_block": block})
         self.open = kind
         if not self.pinged:
             self.pinged = True
@@ -130,16 +155,25 @@ class EventStream:
         reasoning = delta.get("reasoning_content")
         if isinstance(reasoning, str) and reasoning:
             if self.open != "thinking":
-                self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""},
-                           out)
-            out.append({"type": "content_block_delta", "index": self.index,
-                        "delta": {"type": "thinking_delta", "thinking": reasoning}})
+                self._open("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
+            out.append(
+                {
+                    "type": "content_block_delta",
+                    "index": self.index,
+                    "delta": {"type": "thinking_delta", "thinking": reasoning},
+                }
+            )
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self.open != "text":
                 self._open("text", {"type": "text", "text": ""}, out)
-            out.append({"type": "content_block_delta", "index": self.index,
-                        "delta": {"type": "text_delta", "text": text}})
+            out.append(
+                {
+                    "type": "content_block_delta",
+                    "index": self.index,
+                    "delta": {"type": "text_delta", "text": text},
+                }
+            )
         for position, call in enumerate(delta.get("tool_calls") or ()):
             self._add_call(call, position)
         if choice.get("finish_reason"):
@@ -150,8 +184,9 @@ class EventStream:
         if not isinstance(call, Mapping):
             return
         index = call.get("index", position)
-        entry = self.calls.setdefault(index if isinstance(index, int) else position,
-                                      {"id": "", "name": "", "fragments": []})
+        entry = self.calls.setdefault(
+            index if isinstance(index, int) else position, {"id": "", "name": "", "fragments": []}
+        )
         if call.get("id"):
             entry["id"] = call["id"]
         function = call.get("function") or {}
@@ -167,26 +202,41 @@ class EventStream:
         """The closing events: the tool calls, ``message_delta`` and ``message_stop``."""
         out: list[dict[str, Any]] = [] if self.started else self._start({})
         for _, call in sorted(self.calls.items()):
-            self._open("tool_use", {"type": "tool_use", "id": call["id"], "name": call["name"],
-                                    "input": {}}, out)
+            self._open(
+                "tool_use",
+                {"type": "tool_use", "id": call["id"], "name": call["name"], "input": {}},
+                out,
+            )
             for fragment in call["fragments"]:
-                out.append({"type": "content_block_delta", "index": self.index,
-                            "delta": {"type": "input_json_delta", "partial_json": fragment}})
+                out.append(
+                    {
+                        "type": "content_block_delta",
+                        "index": self.index,
+                        "delta": {"type": "input_json_delta", "partial_json": fragment},
+                    }
+                )
         self._close(out)
         if not self.pinged:
             out.append({"type": "ping"})
         finish = self.finish or ("tool_calls" if self.calls else "stop")
         usage = _usage(self.usage)
-        out.append({"type": "message_delta",
-                    "delta": {"stop_reason": _STOP_REASON.get(finish, "end_turn"),
-                              "stop_sequence": None},
-                    "usage": usage})
+        out.append(
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": _STOP_REASON.get(finish, "end_turn"),
+                    "stop_sequence": None,
+                },
+                "usage": usage,
+            }
+        )
         out.append({"type": "message_stop"})
         return out
 
 
-async def translate_events(chunks: AsyncIterator[dict[str, Any]]
-                           ) -> AsyncGenerator[dict[str, Any], None]:
+async def translate_events(
+    chunks: AsyncIterator[dict[str, Any]],
+) -> AsyncGenerator[dict[str, Any], None]:
     """Anthropic's events for a stream of OpenAI chunks (closing ``chunks`` when closed)."""
     events = EventStream()
     try:

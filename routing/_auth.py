@@ -77,11 +77,15 @@ def _key_problem(env: str, value: str | None) -> str | None:
     if not value:
         return f"environment variable {env} is not set (or empty); put the key in it"
     if len(value) < MIN_KEY_LENGTH:
-        return (f"the key in {env} has {len(value)} characters; use at least "
-                f"{MIN_KEY_LENGTH} (e.g. `openssl rand -hex 24`)")
+        return (
+            f"the key in {env} has {len(value)} characters; use at least "
+            f"{MIN_KEY_LENGTH} (e.g. `openssl rand -hex 24`)"
+        )
     if not all(33 <= ord(ch) < 127 for ch in value):
-        return (f"the key in {env} must be printable ASCII without spaces "
-                "(it travels in an HTTP header)")
+        return (
+            f"the key in {env} must be printable ASCII without spaces "
+            "(it travels in an HTTP header)"
+        )
     return None
 
 
@@ -97,17 +101,23 @@ def auth_issues(doc: MarkedDocument, environ: Mapping[str, str]) -> Iterator[Con
         path = (*base, "keys", index)
         name, env = spec["name"], spec["key_env"]
         if name in names:
-            yield doc.issue((*path, "name"), f"key name {name!r} is already used by "
-                            f"gateway.auth.keys[{names[name]}]; names tell keys apart in "
-                            "logs and metrics")
+            yield doc.issue(
+                (*path, "name"),
+                f"key name {name!r} is already used by "
+                f"gateway.auth.keys[{names[name]}]; names tell keys apart in "
+                "logs and metrics",
+            )
         names.setdefault(name, index)
         value = environ.get(env)
         problem = _key_problem(env, value)
         if problem:
             yield doc.issue((*path, "key_env"), problem)
         elif value is not None and value in owners:
-            yield doc.issue((*path, "key_env"), f"{name!r} has the same key as {owners[value]!r}"
-                            f" ({env}); every holder needs a key of their own")
+            yield doc.issue(
+                (*path, "key_env"),
+                f"{name!r} has the same key as {owners[value]!r}"
+                f" ({env}); every holder needs a key of their own",
+            )
         elif value is not None:
             owners[value] = name
     admin_env = auth.get("admin_key_env")
@@ -117,8 +127,11 @@ def auth_issues(doc: MarkedDocument, environ: Mapping[str, str]) -> Iterator[Con
         if problem:
             yield doc.issue((*base, "admin_key_env"), problem)
         elif value is not None and value in owners:
-            yield doc.issue((*base, "admin_key_env"), f"the admin key ({admin_env}) is also "
-                            f"the key of {owners[value]!r}; the admin key must be its own")
+            yield doc.issue(
+                (*base, "admin_key_env"),
+                f"the admin key ({admin_env}) is also "
+                f"the key of {owners[value]!r}; the admin key must be its own",
+            )
 
 
 def build_auth(spec: Mapping[str, Any] | None, environ: Mapping[str, str]) -> AuthSettings | None:
@@ -126,11 +139,16 @@ def build_auth(spec: Mapping[str, Any] | None, environ: Mapping[str, str]) -> Au
     if spec is None:
         return None
     keys = tuple(
-        ClientKey(name=str(k["name"]), key_env=str(k["key_env"]), secret=environ[k["key_env"]],
-                  models=tuple(k.get("models", ())),
-                  requests_per_minute=_optional_int(k.get("requests_per_minute")),
-                  max_concurrent=_optional_int(k.get("max_concurrent")))
-        for k in spec["keys"])
+        ClientKey(
+            name=str(k["name"]),
+            key_env=str(k["key_env"]),
+            secret=environ[k["key_env"]],
+            models=tuple(k.get("models", ())),
+            requests_per_minute=_optional_int(k.get("requests_per_minute")),
+            max_concurrent=_optional_int(k.get("max_concurrent")),
+        )
+        for k in spec["keys"]
+    )
     admin_env = spec.get("admin_key_env")
     return AuthSettings(keys, admin_env, None if admin_env is None else environ[admin_env])
 
@@ -238,14 +256,22 @@ class Gatekeeper:
             self._buckets[key.name] = bucket
             if bucket.tokens < 1.0:
                 wait = (1.0 - bucket.tokens) * 60.0 / rpm
-                return Refusal(429, "rate_limit_error", "rate_limit_exceeded",
-                               f"key {key.name!r} is over its limit of {rpm} requests per "
-                               "minute", max(1, math.ceil(wait)))
+                return Refusal(
+                    429,
+                    "rate_limit_error",
+                    "rate_limit_exceeded",
+                    f"key {key.name!r} is over its limit of {rpm} requests per minute",
+                    max(1, math.ceil(wait)),
+                )
         limit = key.max_concurrent
         if limit is not None and self._inflight[key.name] >= limit:
-            return Refusal(429, "rate_limit_error", "concurrency_limit_exceeded",
-                           f"key {key.name!r} already has {limit} requests in flight "
-                           "(its max_concurrent)", 1)
+            return Refusal(
+                429,
+                "rate_limit_error",
+                "concurrency_limit_exceeded",
+                f"key {key.name!r} already has {limit} requests in flight (its max_concurrent)",
+                1,
+            )
         if bucket is not None:
             bucket.tokens -= 1.0
         self._inflight[key.name] += 1

@@ -20,15 +20,26 @@ __all__ = ["MAX_CONFIG_BYTES", "decode_config", "read_config_bytes"]
 #: Larger config files are refused before parsing (a config is a few KB).
 MAX_CONFIG_BYTES = 1024 * 1024
 
-_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
-_HINTS = {errno.ELOOP: " (a symbolic link that points back at itself?)",
-          errno.EACCES: " (the user running routing may not read it)"}
+_HINTS = {
+    errno.ELOOP: " (a symbolic link that points back at itself?)",
+    errno.EACCES: " (the user running routing may not read it)",
+}
 
 
 def _fail(name: str, message: str, line: int = 1, column: int = 1) -> ConfigError:
@@ -44,8 +55,7 @@ def _refuse_special(name: str, mode: int) -> None:
 
 
 def _too_large(name: str, shown: str) -> ConfigError:
-    return _fail(name, f"file is too large ({shown}; a config may be at most "
-                 f"{MAX_CONFIG_BYTES:,})")
+    return _fail(name, f"file is too large ({shown}; a config may be at most {MAX_CONFIG_BYTES:,})")
 
 
 def read_config_bytes(name: str) -> bytes:
@@ -89,8 +99,9 @@ def decode_config(raw: bytes, name: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line, col = _line_col(raw, exc.start)
-        raise _fail(name, f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); a config is UTF-8 "
-                    "YAML", line, col) from exc
+        raise _fail(
+            name, f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); a config is UTF-8 YAML", line, col
+        ) from exc
 
 
 def _line_col(raw: bytes, at: int) -> tuple[int, int]:

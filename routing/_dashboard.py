@@ -211,10 +211,12 @@ def _sha256(text: str) -> str:
 
 
 #: The whole page, as served.
-PAGE = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>routing</title><style>{_STYLE}</style></head><body>{_BODY}"
-        f"<script>{_SCRIPT}</script></body></html>").encode()
+PAGE = (
+    f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+    f"<title>routing</title><style>{_STYLE}</style></head><body>{_BODY}"
+    f"<script>{_SCRIPT}</script></body></html>"
+).encode()
 
 _HEADERS = {
     "Content-Security-Policy": f"default-src 'none'; connect-src 'self'; "
@@ -227,8 +229,7 @@ _HEADERS = {
 
 
 async def _page(request: web.Request) -> web.Response:
-    return web.Response(body=PAGE, content_type="text/html", charset="utf-8",
-                        headers=_HEADERS)
+    return web.Response(body=PAGE, content_type="text/html", charset="utf-8", headers=_HEADERS)
 
 
 def dashboard_data(app: web.Application, router: Router) -> dict[str, Any]:
@@ -243,21 +244,41 @@ def dashboard_data(app: web.Application, router: Router) -> dict[str, Any]:
     rows = []
     for row in router.status():
         key = row["instance"]
-        rows.append({**public_row(row), "requests_total": metrics.latency_count.get(key, 0),
-                     "errors_total": errors.get(key, 0),
-                     "latency_sum": round(metrics.latency_sum.get(key, 0.0), 6)})
+        rows.append(
+            {
+                **public_row(row),
+                "requests_total": metrics.latency_count.get(key, 0),
+                "errors_total": errors.get(key, 0),
+                "latency_sum": round(metrics.latency_sum.get(key, 0.0), 6),
+            }
+        )
     auth = router.config.gateway.auth
     keeper = app[GATEKEEPER]
     usage = keeper.usage
-    keys = [] if auth is None else [
-        {"name": k.name, "requests": sum(n for (name, _), n in usage.requests.items()
-                                         if name == k.name),
-         "inflight": keeper.inflight(k.name), "prompt_tokens": usage.prompt_tokens[k.name],
-         "completion_tokens": usage.completion_tokens[k.name]} for k in auth.keys]
+    keys = (
+        []
+        if auth is None
+        else [
+            {
+                "name": k.name,
+                "requests": sum(n for (name, _), n in usage.requests.items() if name == k.name),
+                "inflight": keeper.inflight(k.name),
+                "prompt_tokens": usage.prompt_tokens[k.name],
+                "completion_tokens": usage.completion_tokens[k.name],
+            }
+            for k in auth.keys
+        ]
+    )
     log = app[DECISIONS]
-    return {"config": router.config.source, "generation": pool.generation,
-            "now": time.time(), "instances": rows, "keys": keys,
-            "decisions": log.latest(), "decisions_total": log.total}
+    return {
+        "config": router.config.source,
+        "generation": pool.generation,
+        "now": time.time(),
+        "instances": rows,
+        "keys": keys,
+        "decisions": log.latest(),
+        "decisions_total": log.total,
+    }
 
 
 async def _data(request: web.Request) -> web.Response:
@@ -266,8 +287,9 @@ async def _data(request: web.Request) -> web.Response:
         # shown are never older than a ttl plus a poll, even when no request comes.
         await router.models()
         data = dashboard_data(request.app, router)
-    return web.Response(body=dumps(data), content_type="application/json",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        body=dumps(data), content_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 def add_routes(app: web.Application) -> None:

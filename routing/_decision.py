@@ -40,9 +40,15 @@ class Candidate:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``candidates`` entries of ``routing explain --json``)."""
-        return {"instance": self.instance, "state": self.state, "models": list(self.models),
-                "chosen": self.chosen, "why": self.why, "inflight": self.inflight,
-                "loaded": list(self.loaded)}
+        return {
+            "instance": self.instance,
+            "state": self.state,
+            "models": list(self.models),
+            "chosen": self.chosen,
+            "why": self.why,
+            "inflight": self.inflight,
+            "loaded": list(self.loaded),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +99,10 @@ class Decision:
 
     def explain(self) -> str:
         """Human-readable lines: the decision, then every candidate."""
-        lines = [f"-> {self.instance} ({self.base_url}, api {self.api}) model {self.model}",
-                 f"   reason: {self.reason}"]
+        lines = [
+            f"-> {self.instance} ({self.base_url}, api {self.api}) model {self.model}",
+            f"   reason: {self.reason}",
+        ]
         lines.extend(_candidate_lines(self.trace))
         return "\n".join(lines)
 

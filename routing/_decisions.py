@@ -33,13 +33,23 @@ class DecisionRecord:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``/ui/data`` lists under ``decisions``)."""
         d = self.decision
-        return {"at": round(self.at, 3), "method": self.method, "path": self.path,
-                "status": self.status, "key": self.key,
-                "latency_ms": round(self.latency_ms, 1), "failovers": self.failovers,
-                "instance": d.instance, "model": d.model,
-                "requested_model": d.requested_model, "reason": d.reason, "rule": d.rule,
-                "fallback_used": d.fallback_used, "warnings": list(d.warnings),
-                "candidates": [c.as_dict() for c in d.trace]}
+        return {
+            "at": round(self.at, 3),
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "key": self.key,
+            "latency_ms": round(self.latency_ms, 1),
+            "failovers": self.failovers,
+            "instance": d.instance,
+            "model": d.model,
+            "requested_model": d.requested_model,
+            "reason": d.reason,
+            "rule": d.rule,
+            "fallback_used": d.fallback_used,
+            "warnings": list(d.warnings),
+            "candidates": [c.as_dict() for c in d.trace],
+        }
 
 
 class DecisionLog:
@@ -49,12 +59,31 @@ class DecisionLog:
         self._ring: deque[DecisionRecord] = deque(maxlen=size)
         self.total = 0
 
-    def add(self, decision: Decision, *, method: str, path: str, status: int,
-            key: str | None, latency_ms: float, failovers: int,
-            at: float | None = None) -> None:
+    def add(
+        self,
+        decision: Decision,
+        *,
+        method: str,
+        path: str,
+        status: int,
+        key: str | None,
+        latency_ms: float,
+        failovers: int,
+        at: float | None = None,
+    ) -> None:
         """Remember one answered request (``at``: wall-clock seconds, default now)."""
-        self._ring.append(DecisionRecord(time.time() if at is None else at, method, path,
-                                         status, key, latency_ms, failovers, decision))
+        self._ring.append(
+            DecisionRecord(
+                time.time() if at is None else at,
+                method,
+                path,
+                status,
+                key,
+                latency_ms,
+                failovers,
+                decision,
+            )
+        )
         self.total += 1
 
     def latest(self) -> list[dict[str, Any]]:

@@ -97,11 +97,15 @@ STEPS = (
     Step("llama3.2 (Ollama name)", "llama3.2", 200, "ollama:default"),
     Step(MODEL_LMSTUDIO, MODEL_LMSTUDIO, 200, "lmstudio:default"),
     Step(f"{MODEL_B} streamed", MODEL_B, 200, "llamacpp:qwen25-coder-7b", stream=True),
-    Step("no model, X-Routing-Provider: llamacpp:qwen3-coder-30b", None, 200,
-         "llamacpp:qwen3-coder-30b", provider="llamacpp:qwen3-coder-30b"),
+    Step(
+        "no model, X-Routing-Provider: llamacpp:qwen3-coder-30b",
+        None,
+        200,
+        "llamacpp:qwen3-coder-30b",
+        provider="llamacpp:qwen3-coder-30b",
+    ),
     Step("mistral-7b (nobody serves it)", "mistral-7b", 404, None),
-    Step("llama3.2 after stopping the Ollama fake", "llama3.2", 503, None,
-         stop_first="ollama"),
+    Step("llama3.2 after stopping the Ollama fake", "llama3.2", 503, None, stop_first="ollama"),
 )
 
 
@@ -125,11 +129,12 @@ def demo_config(ports: Mapping[str, int]) -> Config:
     return parse_config(DEMO_CONFIG, file="<routing._demo:DEMO_CONFIG>", environ=environ)
 
 
-async def _send(session: aiohttp.ClientSession, url: str, step: Step
-                ) -> tuple[int, str, str, str]:
+async def _send(session: aiohttp.ClientSession, url: str, step: Step) -> tuple[int, str, str, str]:
     """Send ``step``; its status, X-Routed-To, the answer text and why it went there."""
-    body: dict[str, Any] = {"messages": [{"role": "user", "content": "who are you?"}],
-                            "stream": step.stream}
+    body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": "who are you?"}],
+        "stream": step.stream,
+    }
     if step.model is not None:
         body["model"] = step.model
     headers = {"X-Routing-Provider": step.provider} if step.provider else {}
@@ -163,15 +168,22 @@ def _answered_by(text: str, ports: Mapping[int, str]) -> str:
 async def _run(out: TextIO) -> int:
     from fake_servers import Fleet
 
-    fleet = Fleet.from_specs([{"name": name, "kind": kind, "models": [model]}
-                              for name, (kind, model, _var, _inst) in FAKES.items()])
+    fleet = Fleet.from_specs(
+        [
+            {"name": name, "kind": kind, "models": [model]}
+            for name, (kind, model, _var, _inst) in FAKES.items()
+        ]
+    )
     rows: list[Row] = []
     async with fleet:
         ports = {name: fleet[name].port for name in FAKES}
         by_port = {port: name for name, port in ports.items()}
         for name, port in ports.items():
-            print(f"fake {FAKES[name][0]:<9} {name:<11} http://127.0.0.1:{port}  "
-                  f"serves {FAKES[name][1]}", file=out)
+            print(
+                f"fake {FAKES[name][0]:<9} {name:<11} http://127.0.0.1:{port}  "
+                f"serves {FAKES[name][1]}",
+                file=out,
+            )
         gateway = Gateway(demo_config(ports))
         await gateway.start("127.0.0.1", 0)
         print(f"gateway           {gateway.url}\n", file=out)
@@ -183,8 +195,16 @@ async def _run(out: TextIO) -> int:
                         await fleet[step.stop_first].stop()
                     status, routed_to, text, why = await _send(session, gateway.url, step)
                     answered = _answered_by(text, by_port) if status == 200 else "-"
-                    rows.append(Row(step, status, routed_to or "-", answered, why or "-",
-                                    _landed(step, status, routed_to, text, ports)))
+                    rows.append(
+                        Row(
+                            step,
+                            status,
+                            routed_to or "-",
+                            answered,
+                            why or "-",
+                            _landed(step, status, routed_to, text, ports),
+                        )
+                    )
         finally:
             await gateway.stop()
     _print_table(rows, out)
@@ -196,8 +216,7 @@ async def _run(out: TextIO) -> int:
     return 0
 
 
-def _landed(step: Step, status: int, routed_to: str, text: str,
-            ports: Mapping[str, int]) -> bool:
+def _landed(step: Step, status: int, routed_to: str, text: str, ports: Mapping[str, int]) -> bool:
     if status != step.expect_status:
         return False
     if step.expect_instance is None:
@@ -211,8 +230,16 @@ def _landed(step: Step, status: int, routed_to: str, text: str,
 
 def _print_table(rows: list[Row], out: TextIO) -> None:
     headers = ("request", "status", "routed to", "answered by", "why")
-    table = [(r.step.label, str(r.status), r.routed_to, r.answered_by,
-              ("" if r.ok else "UNEXPECTED: ") + r.why) for r in rows]
+    table = [
+        (
+            r.step.label,
+            str(r.status),
+            r.routed_to,
+            r.answered_by,
+            ("" if r.ok else "UNEXPECTED: ") + r.why,
+        )
+        for r in rows
+    ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers[:-1])]
     line = "  ".join(h.ljust(w) for h, w in zip(headers[:-1], widths, strict=True))
     print(line + "  " + headers[-1], file=out)

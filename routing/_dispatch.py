@@ -62,9 +62,15 @@ def _translated(inst: Instance, fallback: bool = False) -> str:
     return f"Anthropic messages translated to chat for {inst.kind} ({inst.api} API){why}"
 
 
-async def send_once(adapter: Adapter, session: aiohttp.ClientSession, inst: Instance,
-                    operation: Operation, model: str, request: Mapping[str, Any],
-                    timeout: aiohttp.ClientTimeout) -> tuple[dict[str, Any], bytes | None, str]:
+async def send_once(
+    adapter: Adapter,
+    session: aiohttp.ClientSession,
+    inst: Instance,
+    operation: Operation,
+    model: str,
+    request: Mapping[str, Any],
+    timeout: aiohttp.ClientTimeout,
+) -> tuple[dict[str, Any], bytes | None, str]:
     """The reply, its bytes when forwarded as sent, and how it was carried."""
     if operation is Operation.CHAT:
         reply, raw = await adapter.chat_raw(session, inst, model, request, timeout)
@@ -87,9 +93,15 @@ async def send_once(adapter: Adapter, session: aiohttp.ClientSession, inst: Inst
     return chat_to_message(reply), None, _translated(inst, fallback)
 
 
-def stream_once(adapter: Adapter, session: aiohttp.ClientSession, inst: Instance,
-                operation: Operation, model: str, request: Mapping[str, Any],
-                timeout: aiohttp.ClientTimeout) -> tuple[AsyncIterator[dict[str, Any]], Route]:
+def stream_once(
+    adapter: Adapter,
+    session: aiohttp.ClientSession,
+    inst: Instance,
+    operation: Operation,
+    model: str,
+    request: Mapping[str, Any],
+    timeout: aiohttp.ClientTimeout,
+) -> tuple[AsyncIterator[dict[str, Any]], Route]:
     """The chunks (or events) of a streamed attempt, and its :class:`Route` (its note is
     known once the first item has arrived)."""
     route = Route()
@@ -105,13 +117,18 @@ async def _close(items: AsyncIterator[dict[str, Any]]) -> None:
         await items.aclose()
 
 
-async def _messages(adapter: Adapter, session: aiohttp.ClientSession, inst: Instance,
-                    model: str, request: Mapping[str, Any], timeout: aiohttp.ClientTimeout,
-                    route: Route) -> AsyncGenerator[dict[str, Any], None]:
+async def _messages(
+    adapter: Adapter,
+    session: aiohttp.ClientSession,
+    inst: Instance,
+    model: str,
+    request: Mapping[str, Any],
+    timeout: aiohttp.ClientTimeout,
+    route: Route,
+) -> AsyncGenerator[dict[str, Any], None]:
     fallback = False
     if Operation.MESSAGES in adapter.passthrough(inst):
-        events = adapter.send_stream(session, inst, Operation.MESSAGES, model, request,
-                                     timeout)
+        events = adapter.send_stream(session, inst, Operation.MESSAGES, model, request, timeout)
         try:
             first = await events.__anext__()
         except BackendError as exc:
@@ -131,8 +148,7 @@ async def _messages(adapter: Adapter, session: aiohttp.ClientSession, inst: Inst
             finally:
                 await _close(events)
             return
-    chat = {**messages_to_chat(request), "stream": True,
-            "stream_options": {"include_usage": True}}
+    chat = {**messages_to_chat(request), "stream": True, "stream_options": {"include_usage": True}}
     route.note = _translated(inst, fallback)
     translated = translate_events(adapter.stream(session, inst, model, chat, timeout))
     async with contextlib.aclosing(translated):
@@ -148,32 +164,45 @@ def reported_model(operation: Operation, first: Mapping[str, Any]) -> Any:
     return first.get("model")
 
 
-async def count_tokens(router: RouterLike, request: Mapping[str, Any], *,
-                       provider: str | None = None, session: str | None = None
-                       ) -> tuple[dict[str, Any], bytes | None, Decision]:
+async def count_tokens(
+    router: RouterLike,
+    request: Mapping[str, Any],
+    *,
+    provider: str | None = None,
+    session: str | None = None,
+) -> tuple[dict[str, Any], bytes | None, Decision]:
     """Anthropic's token count of a Messages ``request``: asked of the instance the request
     would go to when it speaks Messages natively, else estimated here (one token per four
     characters); the decision's reason says which.  A 4xx of the backend is raised."""
     validate_request("anthropic.messages", request)
-    decision = await router.resolve(provider=provider, model=request.get("model"),
-                                    session=messages_session_key(request, session),
-                                    operation=Operation.MESSAGES)
+    decision = await router.resolve(
+        provider=provider,
+        model=request.get("model"),
+        session=messages_session_key(request, session),
+        operation=Operation.MESSAGES,
+    )
     inst = router.config.instances[decision.instance]
     adapter = get_adapter(inst.api)
     if Operation.COUNT_TOKENS in adapter.passthrough(inst):
         timeout = client_timeout(inst, inst.request_timeout)
         router.begin(inst.key)
         try:
-            reply, raw = await adapter.send(router.session, inst, Operation.COUNT_TOKENS,
-                                            decision.model or "", request, timeout)
+            reply, raw = await adapter.send(
+                router.session, inst, Operation.COUNT_TOKENS, decision.model or "", request, timeout
+            )
         except BackendError as exc:
             exc.redact(router.secrets)
             if not exc.reason.fails_over:
                 raise
             note = f"token count estimated by the gateway ({inst.key} failed: {exc.reason})"
         else:
-            return reply, raw, dataclasses.replace(
-                decision, reason=f"{decision.reason}; token count by {inst.kind}")
+            return (
+                reply,
+                raw,
+                dataclasses.replace(
+                    decision, reason=f"{decision.reason}; token count by {inst.kind}"
+                ),
+            )
         finally:
             router.end(inst.key)
     else:

@@ -95,17 +95,22 @@ class Router:
         # Operations an instance answered not_supported for (until it is seen not READY),
         # and what its API style can do at all (read once: resolve is the hot path).
         self._unsupported: dict[str, set[Operation]] = {}
-        self._operations = {key: get_adapter(inst.api).operations
-                            for key, inst in config.instances.items()}
+        self._operations = {
+            key: get_adapter(inst.api).operations for key, inst in config.instances.items()
+        }
         self._rotation: dict[tuple[str, ...], int] = {}
         # Probes ask servers for their load only when a strategy will read it.
         load_aware = {Strategy.LEAST_BUSY, Strategy.STICKY}
         self._load_aware = Strategy(config.defaults.strategy) in load_aware or any(
-            r.strategy is not None and Strategy(r.strategy) in load_aware for r in config.rules)
+            r.strategy is not None and Strategy(r.strategy) in load_aware for r in config.rules
+        )
 
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None,
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> Router:
         """Load, validate and build a router from a YAML config file (raises ConfigError)."""
@@ -116,7 +121,9 @@ class Router:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
@@ -162,12 +169,14 @@ class Router:
     async def _run_probe(self, key: str) -> ProbeResult:
         health = self._health[key]
         try:
-            result = await probe_instance(self.session, health.instance, self.clock,
-                                          load=self._load_aware)
+            result = await probe_instance(
+                self.session, health.instance, self.clock, load=self._load_aware
+            )
         except Exception as exc:  # a bug or a hostile reply: reported as what it is
             logger.error("probe of %s crashed: %s", key, type(exc).__name__)
-            result = ProbeResult(State.UNHEALTHY, detail=f"probe crashed: {type(exc).__name__}",
-                                 at=self.clock())
+            result = ProbeResult(
+                State.UNHEALTHY, detail=f"probe crashed: {type(exc).__name__}", at=self.clock()
+            )
         if self.secrets and result.detail:
             result = dataclasses.replace(result, detail=redact_text(result.detail, self.secrets))
         if health.misconfigured and result.state != State.READY:
@@ -206,9 +215,11 @@ class Router:
                     # Remembered (without counting a breaker failure: the probe still running
                     # will) so the next resolve does not wait for the same hung probe again.
                     # The last known model list is kept: its models are down, not unknown.
-                    result = ProbeResult(State.DOWN,
-                                         detail=f"probe gave no answer within {timeout:g}s",
-                                         at=self.clock())
+                    result = ProbeResult(
+                        State.DOWN,
+                        detail=f"probe gave no answer within {timeout:g}s",
+                        at=self.clock(),
+                    )
                     self._health[key].record(result, count=False)
                     results[key] = result
         return results
@@ -221,8 +232,9 @@ class Router:
 
     # -- resolution ----------------------------------------------------------------------
 
-    def _candidates(self, provider: str | None, model: str | None) -> tuple[
-            tuple[str, ...], str | None, str]:
+    def _candidates(
+        self, provider: str | None, model: str | None
+    ) -> tuple[tuple[str, ...], str | None, str]:
         if provider is None:
             keys, rule = self.rules.candidates(model)
             how = f"rule {rule}" if rule else "no rule matched: every instance considered"
@@ -230,19 +242,28 @@ class Router:
         if ":" in provider:
             if provider not in self.config.instances:
                 known = ", ".join(self.config.instances)
-                raise NoRouteError(f"unknown instance {provider!r} (known: {known})",
-                                   model=model, provider=provider)
+                raise NoRouteError(
+                    f"unknown instance {provider!r} (known: {known})",
+                    model=model,
+                    provider=provider,
+                )
             return (provider,), None, f"instance {provider} named by the caller"
         prov = self.config.providers.get(provider)
         if prov is None:
             known = ", ".join(self.config.providers)
-            raise NoRouteError(f"unknown provider {provider!r} (known: {known})",
-                               model=model, provider=provider)
+            raise NoRouteError(
+                f"unknown provider {provider!r} (known: {known})", model=model, provider=provider
+            )
         return tuple(i.key for i in prov.instances), None, f"provider {provider} chosen by caller"
 
-    async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: str | Callable[[], str | None] | None = None,
-                      operation: Operation = Operation.CHAT) -> Decision:
+    async def resolve(
+        self,
+        provider: str | None = None,
+        model: str | None = None,
+        *,
+        session: str | Callable[[], str | None] | None = None,
+        operation: Operation = Operation.CHAT,
+    ) -> Decision:
         """Decide where a request for ``model`` (optionally on ``provider``) goes.
 
         Among the READY candidates that serve the model and can do ``operation``, warm ones
@@ -287,8 +308,13 @@ class Router:
         return Candidacy(key, warmth, self._busy.get(key, 0), result.busy, result.slots)
 
     def _decide(
-        self, keys: Sequence[str], results: Mapping[str, ProbeResult], provider: str | None,
-        model: str | None, rule: str | None, how: str,
+        self,
+        keys: Sequence[str],
+        results: Mapping[str, ProbeResult],
+        provider: str | None,
+        model: str | None,
+        rule: str | None,
+        how: str,
         session: str | Callable[[], str | None] | None = None,
         operation: Operation = Operation.CHAT,
     ) -> Decision:
@@ -318,8 +344,7 @@ class Router:
                 sent = health.names.get(model)
             wait = health.cool_until - now
             if sent is None:
-                why = ("serves no model" if model is None
-                       else f"does not serve {model!r}")
+                why = "serves no model" if model is None else f"does not serve {model!r}"
             elif unable:
                 why = unable
                 unable_keys.append(key)
@@ -346,8 +371,12 @@ class Router:
                     self._rotation.clear()
             if strategy is Strategy.STICKY and callable(session):
                 session = session()  # hashed only now: no other strategy needs it
-            ordered, reasons = order(serving, strategy, rotation=rotation,
-                                     session=session if isinstance(session, str) else None)
+            ordered, reasons = order(
+                serving,
+                strategy,
+                rotation=rotation,
+                session=session if isinstance(session, str) else None,
+            )
             chosen = (ordered[0].key, sent_ids[ordered[0].key])
             alternatives = tuple(c.key for c in ordered[1:])
         elif cooling:
@@ -355,60 +384,93 @@ class Router:
             raise BackendUnavailable(
                 f"the READY instances serving {model!r} are all rate-limited (HTTP 429)",
                 reason=Reason.OVERLOADED,
-                instance=key, retry_after=wait, status=429)
-        elif model is not None and first_ready is not None \
-                and self.config.fallback == "any-ready":
+                instance=key,
+                retry_after=wait,
+                status=429,
+            )
+        elif model is not None and first_ready is not None and self.config.fallback == "any-ready":
             chosen, fallback_used = (first_ready, model), True
         if chosen is None:
             raise self._no_route(trace, provider, model, operation if unable_keys else None)
         key, sent = chosen
         busy = self._busy
         candidates = tuple(
-            Candidate(k, r.state, r.models, k == key,
-                      _why(k, key, why, reasons, fallback_used, alternatives),
-                      busy.get(k, 0), r.models if r.loaded is None else r.loaded)
-            if r.state == ready_state else
-            Candidate(k, r.state, self._health[k].known_models, False, why)
-            for k, r, why in trace)
+            Candidate(
+                k,
+                r.state,
+                r.models,
+                k == key,
+                _why(k, key, why, reasons, fallback_used, alternatives),
+                busy.get(k, 0),
+                r.models if r.loaded is None else r.loaded,
+            )
+            if r.state == ready_state
+            else Candidate(k, r.state, self._health[k].known_models, False, why)
+            for k, r, why in trace
+        )
         inst = self.config.instances[key]
         if fallback_used:
-            reason = (f"fallback any-ready: no READY candidate serves {model!r}; sent to {key}, "
-                      "which does not list it")
+            reason = (
+                f"fallback any-ready: no READY candidate serves {model!r}; sent to {key}, "
+                "which does not list it"
+            )
         elif model is None:
             reason = f"no model named: first READY candidate and its first model ({how})"
         else:
             reason = f"{key} serves {model!r} ({how}; strategy {strategy}: {reasons[key]})"
         return Decision(
-            provider=inst.provider, instance=key, base_url=inst.base_url, api=inst.api,
-            model=sent, reason=reason, trace=candidates, rule=rule, requested_model=model,
-            fallback_used=fallback_used, alternatives=alternatives,
+            provider=inst.provider,
+            instance=key,
+            base_url=inst.base_url,
+            api=inst.api,
+            model=sent,
+            reason=reason,
+            trace=candidates,
+            rule=rule,
+            requested_model=model,
+            fallback_used=fallback_used,
+            alternatives=alternatives,
         )
 
     def _models_of(self, key: str, result: ProbeResult) -> tuple[str, ...]:
         """The live list of a READY instance; the last known one of any other."""
         return result.models if result.ready else self._health[key].known_models
 
-    def _no_route(self, trace: list[tuple[str, ProbeResult, str]], provider: str | None,
-                  model: str | None, unable: Operation | None = None) -> NoRouteError:
-        candidates = [Candidate(k, r.state, self._models_of(k, r), False, why)
-                      for k, r, why in trace]
+    def _no_route(
+        self,
+        trace: list[tuple[str, ProbeResult, str]],
+        provider: str | None,
+        model: str | None,
+        unable: Operation | None = None,
+    ) -> NoRouteError:
+        candidates = [
+            Candidate(k, r.state, self._models_of(k, r), False, why) for k, r, why in trace
+        ]
         listing = "; ".join(
-            f"{c.instance} {c.state} [{', '.join(c.models) or '-'}] {c.why}" for c in candidates)
+            f"{c.instance} {c.state} [{', '.join(c.models) or '-'}] {c.why}" for c in candidates
+        )
         what = f"model {model!r}" if model is not None else "any model"
         if unable is not None:  # served, but by none that can do the operation
             headline = f"no READY instance serving {what} can do {unable.noun}"
-            error = NoRouteError(f"{headline}: {listing}", model=model, provider=provider,
-                                 candidates=candidates)
+            error = NoRouteError(
+                f"{headline}: {listing}", model=model, provider=provider, candidates=candidates
+            )
             error.unsupported, error.headline = True, headline
             return error
-        error = NoRouteError(f"no READY instance serves {what}: {listing or 'no candidates'}",
-                             model=model, provider=provider, candidates=candidates)
+        error = NoRouteError(
+            f"no READY instance serves {what}: {listing or 'no candidates'}",
+            model=model,
+            provider=provider,
+            candidates=candidates,
+        )
         # 503, not 404: nothing is READY, or the model's own servers are down (their last
         # known lists still name it).
         served_when_seen = model is not None and any(
-            model in self._health[k].names for k, r, _ in trace if not r.ready)
+            model in self._health[k].names for k, r, _ in trace if not r.ready
+        )
         error.unavailable = bool(candidates) and (
-            served_when_seen or not any(c.state == State.READY for c in candidates))
+            served_when_seen or not any(c.state == State.READY for c in candidates)
+        )
         error.headline = f"no READY instance serves {what}"
         return error
 
@@ -419,11 +481,16 @@ class Router:
         requested = decision.requested_model
         sent = health.names.get(requested) if requested is not None else decision.model
         return Decision(
-            provider=inst.provider, instance=key, base_url=inst.base_url, api=inst.api,
-            model=sent or requested, reason=f"failover from {decision.instance}: {key} also "
-            f"serves {requested!r}", trace=decision.trace, rule=decision.rule,
-            requested_model=requested, alternatives=tuple(
-                k for k in decision.alternatives if k != key),
+            provider=inst.provider,
+            instance=key,
+            base_url=inst.base_url,
+            api=inst.api,
+            model=sent or requested,
+            reason=f"failover from {decision.instance}: {key} also serves {requested!r}",
+            trace=decision.trace,
+            rule=decision.rule,
+            requested_model=requested,
+            alternatives=tuple(k for k in decision.alternatives if k != key),
         )
 
     # -- feedback from requests ----------------------------------------------------------
@@ -487,19 +554,28 @@ class Router:
         for key, h in self._health.items():
             r = h.result
             age = h.age(now)
-            out.append({
-                "instance": key, "provider": h.instance.provider, "api": h.instance.api,
-                "kind": h.instance.kind, "url": h.instance.url, "state": h.state,
-                "models": list(h.known_models), "loaded": list(_loaded_of(r)) if r else [],
-                "loading": list(r.loading) if r else [],
-                "inflight": self._busy.get(key, 0),
-                "unsupported": sorted(self._unsupported.get(key, ())),
-                "server_busy": r.busy if r else None, "slots": r.slots if r else None,
-                "detail": r.detail if r else "never probed",
-                "cooling_down": round(h.cooling(now), 3),
-                "breaker": h.breaker.state, "failures": h.breaker.failures,
-                "last_probe_age": None if age is None else round(age, 3),
-            })
+            out.append(
+                {
+                    "instance": key,
+                    "provider": h.instance.provider,
+                    "api": h.instance.api,
+                    "kind": h.instance.kind,
+                    "url": h.instance.url,
+                    "state": h.state,
+                    "models": list(h.known_models),
+                    "loaded": list(_loaded_of(r)) if r else [],
+                    "loading": list(r.loading) if r else [],
+                    "inflight": self._busy.get(key, 0),
+                    "unsupported": sorted(self._unsupported.get(key, ())),
+                    "server_busy": r.busy if r else None,
+                    "slots": r.slots if r else None,
+                    "detail": r.detail if r else "never probed",
+                    "cooling_down": round(h.cooling(now), 3),
+                    "breaker": h.breaker.state,
+                    "failures": h.breaker.failures,
+                    "last_probe_age": None if age is None else round(age, 3),
+                }
+            )
         return out
 
     async def models(self) -> list[tuple[str, str]]:
@@ -509,36 +585,59 @@ class Router:
 
     # -- requests (adapters + failover) --------------------------------------------------
 
-    async def complete(self, request: Mapping[str, Any], *, provider: str | None = None,
-                       session: str | None = None,
-                       operation: Operation = Operation.CHAT) -> Completion:
+    async def complete(
+        self,
+        request: Mapping[str, Any],
+        *,
+        provider: str | None = None,
+        session: str | None = None,
+        operation: Operation = Operation.CHAT,
+    ) -> Completion:
         """Send a request with failover; the reply, decision and attempts.
 
         ``request`` has the shape of ``operation``'s door (OpenAI chat by default; see
         :func:`routing._failover.complete`); ``session`` is an explicit sticky session id
         (the gateway's ``X-Session-ID``)."""
-        return await complete(self, request, provider=provider, session=session,
-                              operation=operation)
+        return await complete(
+            self, request, provider=provider, session=session, operation=operation
+        )
 
-    async def open_stream(self, request: Mapping[str, Any], *, provider: str | None = None,
-                          session: str | None = None,
-                          operation: Operation = Operation.CHAT) -> StreamHandle:
+    async def open_stream(
+        self,
+        request: Mapping[str, Any],
+        *,
+        provider: str | None = None,
+        session: str | None = None,
+        operation: Operation = Operation.CHAT,
+    ) -> StreamHandle:
         """Start a stream with failover up to its first chunk; iterate the handle for chunks
         (or, for ``operation="messages"``, Anthropic's events)."""
-        return await open_stream(self, request, provider=provider, session=session,
-                                 operation=operation)
+        return await open_stream(
+            self, request, provider=provider, session=session, operation=operation
+        )
 
-    async def chat(self, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
-                   provider: str | None = None, **params: Any) -> dict[str, Any]:
+    async def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
         """Send a chat; return an OpenAI ``chat.completion`` dict whatever the backend's API."""
         request = {**params, "messages": list(messages), "model": model}
         completion = await self.complete(request, provider=provider)
         reply: dict[str, Any] = completion.reply
         return reply
 
-    async def stream(self, messages: Sequence[Mapping[str, Any]], *, model: str | None = None,
-                     provider: str | None = None, **params: Any
-                     ) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them."""
         # failover.stream closes the upstream response when the caller stops early.
         async for chunk in stream(self, messages, model=model, provider=provider, **params):
@@ -546,53 +645,83 @@ class Router:
 
     # -- the other operations (the doors' library equivalents) ----------------------------
 
-    async def embed(self, input: str | Sequence[str], *, model: str | None = None,
-                    provider: str | None = None, **params: Any) -> dict[str, Any]:
+    async def embed(
+        self,
+        input: str | Sequence[str],
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
         """Embeddings of ``input`` (a text or texts) from an instance that can embed: an
         OpenAI embeddings list (``data[i].embedding``) whatever the backend's API style."""
-        request = {**params, "input": input if isinstance(input, str) else list(input),
-                   "model": model}
-        return (await self.complete(request, provider=provider,
-                                    operation=Operation.EMBEDDING)).reply
+        request = {
+            **params,
+            "input": input if isinstance(input, str) else list(input),
+            "model": model,
+        }
+        return (
+            await self.complete(request, provider=provider, operation=Operation.EMBEDDING)
+        ).reply
 
-    async def complete_text(self, prompt: str, *, model: str | None = None,
-                            provider: str | None = None, **params: Any) -> dict[str, Any]:
+    async def complete_text(
+        self, prompt: str, *, model: str | None = None, provider: str | None = None, **params: Any
+    ) -> dict[str, Any]:
         """A text completion of ``prompt`` (no chat template): an OpenAI
         ``text_completion`` dict (``choices[0].text``) whatever the backend's API style."""
         request = {**params, "prompt": prompt, "model": model}
-        return (await self.complete(request, provider=provider,
-                                    operation=Operation.COMPLETION)).reply
+        return (
+            await self.complete(request, provider=provider, operation=Operation.COMPLETION)
+        ).reply
 
-    async def stream_text(self, prompt: str, *, model: str | None = None,
-                          provider: str | None = None, **params: Any
-                          ) -> AsyncIterator[dict[str, Any]]:
+    async def stream_text(
+        self, prompt: str, *, model: str | None = None, provider: str | None = None, **params: Any
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yield the OpenAI ``text_completion`` chunks of a streamed text completion."""
         request = {**params, "prompt": prompt, "model": model, "stream": True}
-        async with await self.open_stream(request, provider=provider,
-                                          operation=Operation.COMPLETION) as handle:
+        async with await self.open_stream(
+            request, provider=provider, operation=Operation.COMPLETION
+        ) as handle:
             async for chunk in handle:
                 yield chunk
 
-    async def message(self, messages: Sequence[Mapping[str, Any]], *, model: str,
-                      provider: str | None = None, **params: Any) -> dict[str, Any]:
+    async def message(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str,
+        provider: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
         """Send Anthropic-shaped ``messages`` (``system``, ``max_tokens``, ``tools`` … in
         ``params``); return an Anthropic message whatever the backend's API style."""
         request = {**params, "messages": list(messages), "model": model}
-        return (await self.complete(request, provider=provider,
-                                    operation=Operation.MESSAGES)).reply
+        return (await self.complete(request, provider=provider, operation=Operation.MESSAGES)).reply
 
-    async def stream_message(self, messages: Sequence[Mapping[str, Any]], *, model: str,
-                             provider: str | None = None, **params: Any
-                             ) -> AsyncIterator[dict[str, Any]]:
+    async def stream_message(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str,
+        provider: str | None = None,
+        **params: Any,
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yield Anthropic's stream events (dicts whose ``type`` is the event name)."""
         request = {**params, "messages": list(messages), "model": model, "stream": True}
-        async with await self.open_stream(request, provider=provider,
-                                          operation=Operation.MESSAGES) as handle:
+        async with await self.open_stream(
+            request, provider=provider, operation=Operation.MESSAGES
+        ) as handle:
             async for event in handle:
                 yield event
 
-    async def count_tokens(self, messages: Sequence[Mapping[str, Any]], *, model: str,
-                           provider: str | None = None, **params: Any) -> int:
+    async def count_tokens(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str,
+        provider: str | None = None,
+        **params: Any,
+    ) -> int:
         """Anthropic's input token count of ``messages``: the backend's own where it has a
         count (Anthropic, llama.cpp), else an estimate (one token per four characters)."""
         request = {**params, "messages": list(messages), "model": model}
@@ -620,8 +749,14 @@ def _loaded_of(result: ProbeResult) -> tuple[str, ...]:
     return result.models if result.loaded is None else result.loaded
 
 
-def _why(key: str, chosen: str, why: str, reasons: Mapping[str, str], fallback: bool,
-         alternatives: Sequence[str]) -> str:
+def _why(
+    key: str,
+    chosen: str,
+    why: str,
+    reasons: Mapping[str, str],
+    fallback: bool,
+    alternatives: Sequence[str],
+) -> str:
     if key == chosen:
         if fallback:
             return "chosen by fallback any-ready"

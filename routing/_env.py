@@ -21,11 +21,15 @@ def reference_problem(text: str) -> str | None:
     for match in _ENV.finditer(text):
         default = match.group(2)
         if default is not None and "${" in default:
-            return (f"nested ${{...}} in {quoted(text)}: the default of ${{{match.group(1)}"
-                    ":-...} cannot hold another variable; give a plain default")
+            return (
+                f"nested ${{...}} in {quoted(text)}: the default of ${{{match.group(1)}"
+                ":-...} cannot hold another variable; give a plain default"
+            )
     if "${" in _ENV.sub("", text):
-        return (f"{quoted(text)} has a '${{' that starts no variable reference: write "
-                "${NAME} or ${NAME:-default} (NAME: letters, digits and _)")
+        return (
+            f"{quoted(text)} has a '${{' that starts no variable reference: write "
+            "${NAME} or ${NAME:-default} (NAME: letters, digits and _)"
+        )
     return None
 
 

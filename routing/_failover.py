@@ -45,8 +45,16 @@ from routing.adapters._http import client_timeout
 from routing.config import Config, Instance
 from routing.errors import BackendError, BackendProtocolError, BackendTimeout, Reason
 
-__all__ = ["Completion", "RouterLike", "StreamHandle", "chat", "complete", "model_matches",
-           "open_stream", "stream"]
+__all__ = [
+    "Completion",
+    "RouterLike",
+    "StreamHandle",
+    "chat",
+    "complete",
+    "model_matches",
+    "open_stream",
+    "stream",
+]
 
 logger = logging.getLogger("routing")
 
@@ -65,9 +73,14 @@ class RouterLike(Protocol):
         """The HTTP session requests go out on."""
         ...
 
-    async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: str | Callable[[], str | None] | None = None,
-                      operation: Operation = Operation.CHAT) -> Decision:
+    async def resolve(
+        self,
+        provider: str | None = None,
+        model: str | None = None,
+        *,
+        session: str | Callable[[], str | None] | None = None,
+        operation: Operation = Operation.CHAT,
+    ) -> Decision:
         """Decide where a request for ``model`` goes (``session``: the sticky key) to have
         ``operation`` done."""
         ...
@@ -95,6 +108,7 @@ class RouterLike(Protocol):
     def report_unsupported(self, key: str, operation: Operation) -> None:
         """``key`` answered ``not_supported`` for ``operation``."""
         ...
+
 
 # Dated snapshots a hosted API answers with: gpt-4o-mini -> gpt-4o-mini-2024-07-18,
 # claude-3-5-haiku-latest -> claude-3-5-haiku-20241022.
@@ -132,7 +146,7 @@ def model_matches(routed: str, reported: str, aliases: Mapping[str, str] = {}) -
         if a in pair and b in pair:
             return True
     base = a.removesuffix("-latest")
-    return b.startswith(base) and _SNAPSHOT.fullmatch(b[len(base):]) is not None
+    return b.startswith(base) and _SNAPSHOT.fullmatch(b[len(base) :]) is not None
 
 
 def _normal(name: str) -> str:
@@ -145,8 +159,9 @@ class _Attempts:
 
     __slots__ = ("attempts", "deadline", "decision", "keys", "operation", "router")
 
-    def __init__(self, router: RouterLike, decision: Decision,
-                 operation: Operation = Operation.CHAT) -> None:
+    def __init__(
+        self, router: RouterLike, decision: Decision, operation: Operation = Operation.CHAT
+    ) -> None:
         self.router = router
         self.decision = decision
         self.operation = operation
@@ -194,20 +209,23 @@ class _Attempts:
             return decision
         if model_matches(routed, reported, inst.aliases):
             return decision
-        logger.warning("%s answered as model %r, routed to model %r", inst.key, reported,
-                       routed)
+        logger.warning("%s answered as model %r, routed to model %r", inst.key, reported, routed)
         self.router.metrics.wrong(inst.key, routed, reported)
         note = f"{inst.key} answered as model {reported!r}, routed to {routed!r}"
         return dataclasses.replace(decision, warnings=(*decision.warnings, note))
 
 
 #: The request description (:data:`routing._request_specs.REQUESTS`) of each operation.
-_SPECS = {Operation.COMPLETION: "openai.completion", Operation.EMBEDDING: "openai.embedding",
-          Operation.MESSAGES: "anthropic.messages"}
+_SPECS = {
+    Operation.COMPLETION: "openai.completion",
+    Operation.EMBEDDING: "openai.embedding",
+    Operation.MESSAGES: "anthropic.messages",
+}
 
 
-def _prepare(operation: Operation, request: Mapping[str, Any], session: str | None
-             ) -> Callable[[], str | None]:
+def _prepare(
+    operation: Operation, request: Mapping[str, Any], session: str | None
+) -> Callable[[], str | None]:
     """Check ``request`` for ``operation`` (InvalidRequest); return how to get its sticky
     session key (computed only if a sticky strategy asks: it hashes the prompt)."""
     if operation is Operation.CHAT:
@@ -220,13 +238,17 @@ def _prepare(operation: Operation, request: Mapping[str, Any], session: str | No
 
 
 def _noted(decision: Decision, note: str) -> Decision:
-    return dataclasses.replace(decision, reason=f"{decision.reason}; {note}") if note \
-        else decision
+    return dataclasses.replace(decision, reason=f"{decision.reason}; {note}") if note else decision
 
 
-async def complete(router: RouterLike, request: Mapping[str, Any], *,
-                   provider: str | None = None, session: str | None = None,
-                   operation: Operation = Operation.CHAT) -> Completion:
+async def complete(
+    router: RouterLike,
+    request: Mapping[str, Any],
+    *,
+    provider: str | None = None,
+    session: str | None = None,
+    operation: Operation = Operation.CHAT,
+) -> Completion:
     """Answer a ``request`` for ``operation`` (non-streaming), failing over as needed.
 
     ``request`` has the shape of the operation's door: an OpenAI chat, text-completions or
@@ -241,8 +263,9 @@ async def complete(router: RouterLike, request: Mapping[str, Any], *,
     (and for a field that cannot be translated for the backend chosen).
     """
     sticky = _prepare(operation, request, session)
-    decision = await router.resolve(provider=provider, model=request.get("model"),
-                                    session=sticky, operation=operation)
+    decision = await router.resolve(
+        provider=provider, model=request.get("model"), session=sticky, operation=operation
+    )
     plan = _Attempts(router, decision, operation)
     last: BackendError | None = None
     for failovers, (current, inst) in enumerate(plan.plan()):
@@ -254,8 +277,9 @@ async def complete(router: RouterLike, request: Mapping[str, Any], *,
         timeout = client_timeout(inst, min(inst.request_timeout, remaining))
         router.begin(inst.key)
         try:
-            reply, raw, note = await send_once(get_adapter(inst.api), router.session, inst,
-                                               operation, model, request, timeout)
+            reply, raw, note = await send_once(
+                get_adapter(inst.api), router.session, inst, operation, model, request, timeout
+            )
         except BackendError as exc:
             plan.failed(current, exc, time.perf_counter() - started)
             if not exc.reason.fails_over:
@@ -273,8 +297,9 @@ async def complete(router: RouterLike, request: Mapping[str, Any], *,
 
 
 def _deadline_error(decision: Decision, plan: _Attempts) -> BackendTimeout:
-    return BackendTimeout(f"request deadline passed after {len(plan.attempts)} attempt(s)",
-                          instance=decision.instance)
+    return BackendTimeout(
+        f"request deadline passed after {len(plan.attempts)} attempt(s)", instance=decision.instance
+    )
 
 
 class StreamHandle:
@@ -286,12 +311,30 @@ class StreamHandle:
     A failure after the first chunk raises a :class:`BackendError`; it is never retried.
     """
 
-    __slots__ = ("_chunks", "_done", "_first", "_inst", "_model", "_router", "_started",
-                 "attempts", "decision", "failovers")
+    __slots__ = (
+        "_chunks",
+        "_done",
+        "_first",
+        "_inst",
+        "_model",
+        "_router",
+        "_started",
+        "attempts",
+        "decision",
+        "failovers",
+    )
 
-    def __init__(self, router: RouterLike, inst: Instance, chunks: AsyncIterator[dict[str, Any]],
-                 first: dict[str, Any], decision: Decision, attempts: list[Attempt],
-                 failovers: int, started: float) -> None:
+    def __init__(
+        self,
+        router: RouterLike,
+        inst: Instance,
+        chunks: AsyncIterator[dict[str, Any]],
+        first: dict[str, Any],
+        decision: Decision,
+        attempts: list[Attempt],
+        failovers: int,
+        started: float,
+    ) -> None:
         self._router = router
         self._inst = inst
         self._chunks = chunks
@@ -332,8 +375,9 @@ class StreamHandle:
         if not self._done:
             self._done = True
             self._router.end(self._inst.key)
-            self._router.metrics.request(self._inst.key, self._model, outcome,
-                                         time.perf_counter() - self._started)
+            self._router.metrics.request(
+                self._inst.key, self._model, outcome, time.perf_counter() - self._started
+            )
 
     async def aclose(self) -> None:
         """Stop reading: the connection is closed, which cancels the request upstream."""
@@ -344,8 +388,12 @@ class StreamHandle:
     async def __aenter__(self) -> StreamHandle:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
 
@@ -354,9 +402,14 @@ async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
         await chunks.aclose()
 
 
-async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
-                      provider: str | None = None, session: str | None = None,
-                      operation: Operation = Operation.CHAT) -> StreamHandle:
+async def open_stream(
+    router: RouterLike,
+    request: Mapping[str, Any],
+    *,
+    provider: str | None = None,
+    session: str | None = None,
+    operation: Operation = Operation.CHAT,
+) -> StreamHandle:
     """Start a stream, failing over until a first chunk arrives; return its handle.
 
     Raises like :func:`complete` when no instance produces a first chunk; ``session`` and
@@ -365,8 +418,9 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
     flight until the handle is finished or closed.
     """
     sticky = _prepare(operation, request, session)
-    decision = await router.resolve(provider=provider, model=request.get("model"),
-                                    session=sticky, operation=operation)
+    decision = await router.resolve(
+        provider=provider, model=request.get("model"), session=sticky, operation=operation
+    )
     plan = _Attempts(router, decision, operation)
     last: BackendError | None = None
     for failovers, (current, inst) in enumerate(plan.plan()):
@@ -376,14 +430,21 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
         model = current.model or current.requested_model or ""
         started = time.perf_counter()
         chunks, route = stream_once(
-            get_adapter(inst.api), router.session, inst, operation, model, request,
-            client_timeout(inst, min(inst.request_timeout, remaining)))
+            get_adapter(inst.api),
+            router.session,
+            inst,
+            operation,
+            model,
+            request,
+            client_timeout(inst, min(inst.request_timeout, remaining)),
+        )
         router.begin(inst.key)
         try:
             first = await chunks.__anext__()
         except StopAsyncIteration:
-            exc: BackendError = BackendProtocolError("stream ended before its first chunk",
-                                                     instance=inst.key)
+            exc: BackendError = BackendProtocolError(
+                "stream ended before its first chunk", instance=inst.key
+            )
         except BackendError as error:
             exc = error
         except BaseException:
@@ -393,10 +454,12 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
         else:
             router.report_success(inst.key)
             plan.attempts.append((inst.key, None))
-            current = plan.verified(_noted(current, route.note), inst,
-                                    reported_model(operation, first))
-            return StreamHandle(router, inst, chunks, first, current, plan.attempts,
-                                failovers, started)
+            current = plan.verified(
+                _noted(current, route.note), inst, reported_model(operation, first)
+            )
+            return StreamHandle(
+                router, inst, chunks, first, current, plan.attempts, failovers, started
+            )
         router.end(inst.key)
         await _close(chunks)
         plan.failed(current, exc, time.perf_counter() - started)
@@ -406,17 +469,27 @@ async def open_stream(router: RouterLike, request: Mapping[str, Any], *,
     raise plan.final_error(last, decision)
 
 
-async def chat(router: RouterLike, messages: Sequence[Mapping[str, Any]], *,
-               model: str | None = None, provider: str | None = None,
-               **params: Any) -> dict[str, Any]:
+async def chat(
+    router: RouterLike,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    **params: Any,
+) -> dict[str, Any]:
     """Send a chat; return an OpenAI ``chat.completion`` dict whatever the backend's API."""
     request = {**params, "messages": messages, "model": model}
     return (await complete(router, request, provider=provider)).reply
 
 
-async def stream(router: RouterLike, messages: Sequence[Mapping[str, Any]], *,
-                 model: str | None = None, provider: str | None = None,
-                 **params: Any) -> AsyncIterator[dict[str, Any]]:
+async def stream(
+    router: RouterLike,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    **params: Any,
+) -> AsyncIterator[dict[str, Any]]:
     """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them.
 
     Closing this generator early closes the upstream connection.

@@ -91,6 +91,7 @@ access_log = logging.getLogger("routing.access")
 _HTTP = web.AppKey("routing.http_counts", Counter)
 _STARTED = web.AppKey("routing.started", int)
 
+
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     async with pool.use() as router:
@@ -103,23 +104,24 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         provider = provider_header(request)
         if body.get("stream"):
             return await _stream_sse(request, router, body, provider)
-        completion = await router.complete(body, provider=provider,
-                                           session=session_header(request))
+        completion = await router.complete(body, provider=provider, session=session_header(request))
         info.decided(completion.decision, completion.failovers)
         info.count_usage(completion.reply.get("usage"))
         raw = completion.raw
-        return web.Response(body=dumps(completion.reply) if raw is None else raw,
-                            content_type="application/json")
+        return web.Response(
+            body=dumps(completion.reply) if raw is None else raw, content_type="application/json"
+        )
 
 
-async def _stream_sse(request: web.Request, router: Router, body: dict[str, Any],
-                      provider: str | None) -> web.StreamResponse:
-    handle = await router.open_stream(body, provider=provider,
-                                      session=session_header(request))
+async def _stream_sse(
+    request: web.Request, router: Router, body: dict[str, Any], provider: str | None
+) -> web.StreamResponse:
+    handle = await router.open_stream(body, provider=provider, session=session_header(request))
     try:
         route_info(request).decided(handle.decision, handle.failovers)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         usage = None
         try:
@@ -142,17 +144,23 @@ async def _models(request: web.Request) -> web.Response:
     async with request.app[POOL].use() as router:
         pairs = await router.models()
     created = request.app[_STARTED]
-    data = [{"id": model, "object": "model", "created": created, "owned_by": key}
-            for model, key in pairs]
-    return web.Response(body=dumps({"object": "list", "data": data}),
-                        content_type="application/json")
+    data = [
+        {"id": model, "object": "model", "created": created, "owned_by": key}
+        for model, key in pairs
+    ]
+    return web.Response(
+        body=dumps({"object": "list", "data": data}), content_type="application/json"
+    )
 
 
 async def _status(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     router = pool.current
-    payload = {"config": router.config.source, "generation": pool.generation,
-               "instances": [public_row(row) for row in router.status()]}
+    payload = {
+        "config": router.config.source,
+        "generation": pool.generation,
+        "instances": [public_row(row) for row in router.status()],
+    }
     return web.Response(body=dumps(payload), content_type="application/json")
 
 
@@ -168,12 +176,17 @@ async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
     """
     expect = request.headers.get("Expect", "").lower()
     if expect != "100-continue":
-        return error_response(request, 417, f"unsupported Expect: {expect[:40]!r} "
-                              "(only 100-continue)", code="expectation_failed")
+        return error_response(
+            request,
+            417,
+            f"unsupported Expect: {expect[:40]!r} (only 100-continue)",
+            code="expectation_failed",
+        )
     limit = request.app[POOL].current.config.gateway.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        return error_response(request, 413, f"request body is larger than {limit} bytes",
-                              code="request_too_large")
+        return error_response(
+            request, 413, f"request body is larger than {limit} bytes", code="request_too_large"
+        )
     refused = refusal_before_body(request)  # no key: 401 before the client sends the body
     if refused is not None:
         return refused
@@ -184,8 +197,9 @@ async def _expect_continue(request: web.Request) -> web.StreamResponse | None:
 
 async def _metrics(request: web.Request) -> web.Response:
     router = request.app[POOL].current
-    text = render(router.metrics, router.status(), request.app[_HTTP],
-                  request.app[GATEKEEPER].usage)
+    text = render(
+        router.metrics, router.status(), request.app[_HTTP], request.app[GATEKEEPER].usage
+    )
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -203,14 +217,27 @@ def _log_access(request: web.Request, status: int, started: float) -> None:
         app[GATEKEEPER].usage.count(key, status, info.prompt_tokens, info.completion_tokens)
     latency_ms = (time.perf_counter() - started) * 1000
     if info.decision is not None:
-        app[DECISIONS].add(info.decision, method=request.method, path=request.path,
-                           status=status, key=key, latency_ms=latency_ms,
-                           failovers=info.failovers)
+        app[DECISIONS].add(
+            info.decision,
+            method=request.method,
+            path=request.path,
+            status=status,
+            key=key,
+            latency_ms=latency_ms,
+            failovers=info.failovers,
+        )
     if access_log.isEnabledFor(logging.INFO):
         access_log.info(
-            "method=%s path=%s status=%d instance=%s model=%s latency_ms=%.1f failovers=%d "
-            "key=%s", request.method, _quote(request.path), status, info.instance or "-",
-            _quote(info.model or "-"), latency_ms, info.failovers, key or "-")
+            "method=%s path=%s status=%d instance=%s model=%s latency_ms=%.1f failovers=%d key=%s",
+            request.method,
+            _quote(request.path),
+            status,
+            info.instance or "-",
+            _quote(info.model or "-"),
+            latency_ms,
+            info.failovers,
+            key or "-",
+        )
 
 
 _SPECIAL = re.compile(r'[ "=\\]')
@@ -231,13 +258,15 @@ async def _middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         try:
             response: web.StreamResponse = await handler(request)
         except RequestError as exc:
-            response = error_response(request, exc.status, exc.message, type_=exc.type,
-                                      code=exc.code, param=exc.param)
+            response = error_response(
+                request, exc.status, exc.message, type_=exc.type, code=exc.code, param=exc.param
+            )
         except RoutingError as exc:
             response = routing_error_response(request, exc)
         except web.HTTPException as exc:
-            response = error_response(request, exc.status, exc.reason,
-                                      code="not_found" if exc.status == 404 else None)
+            response = error_response(
+                request, exc.status, exc.reason, code="not_found" if exc.status == 404 else None
+            )
         status = response.status
         return response
     except asyncio.CancelledError:
@@ -260,8 +289,7 @@ async def _routing_headers(request: web.Request, response: web.StreamResponse) -
         response.headers["X-Routing-Reason"] = safe[:500]
 
 
-def create_app(pool: RouterPool, *,
-               clock: Callable[[], float] = time.monotonic) -> web.Application:
+def create_app(pool: RouterPool, *, clock: Callable[[], float] = time.monotonic) -> web.Application:
     """The aiohttp application serving ``pool``'s current router.
 
     ``clock`` (seconds, monotonic) times the per-key limits of ``gateway.auth``.
@@ -273,8 +301,7 @@ def create_app(pool: RouterPool, *,
     app[DECISIONS] = DecisionLog()
     app[_HTTP] = Counter()
     app[_STARTED] = int(time.time())
-    app.router.add_post("/v1/chat/completions", _chat_completions,
-                        expect_handler=_expect_continue)
+    app.router.add_post("/v1/chat/completions", _chat_completions, expect_handler=_expect_continue)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/status", _status)
     app.router.add_get("/metrics", _metrics)
@@ -299,12 +326,19 @@ class _OneLineLogger(logging.Logger):
     folded into the message instead, and ``exception()`` becomes a warning.
     """
 
-    def exception(self, msg: object, *args: object, exc_info: Any = True,
-                  **kwargs: Any) -> None:
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         self.warning(msg, *args, exc_info=exc_info, **kwargs)
 
-    def _log(self, level: int, msg: object, args: Any, exc_info: Any = None,
-             extra: Any = None, stack_info: bool = False, stacklevel: int = 1) -> None:
+    def _log(
+        self,
+        level: int,
+        msg: object,
+        args: Any,
+        exc_info: Any = None,
+        extra: Any = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+    ) -> None:
         error = sys.exc_info()[1] if exc_info is True else exc_info
         if isinstance(error, tuple):
             error = error[1]
@@ -333,8 +367,11 @@ class _Server(web.Server):
         if self.open > self.max_connections:
             self.refused += 1
             if self.refused == 1 or self.refused % 1000 == 0:
-                logger.warning("connection limit %d reached: closing new connections "
-                               "(%d so far)", self.max_connections, self.refused)
+                logger.warning(
+                    "connection limit %d reached: closing new connections (%d so far)",
+                    self.max_connections,
+                    self.refused,
+                )
             transport.close()
 
     def connection_lost(self, handler: Any, exc: BaseException | None = None) -> None:
@@ -345,19 +382,28 @@ class _Server(web.Server):
 class _Runner(web.AppRunner):
     """AppRunner whose server bounds open connections (the app's handler, our server)."""
 
-    def __init__(self, app: web.Application, max_connections: int, *,
-                 shutdown_timeout: float, **server_kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        max_connections: int,
+        *,
+        shutdown_timeout: float,
+        **server_kwargs: Any,
+    ) -> None:
         super().__init__(app, shutdown_timeout=shutdown_timeout, **server_kwargs)
         self._max_connections = max_connections
         self._server_kwargs = server_kwargs  # what each connection's RequestHandler takes
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()  # starts the app up, freezes it
-        return _Server(server.request_handler, request_factory=server.request_factory,
-                       handler_cancellation=server.handler_cancellation,
-                       loop=asyncio.get_running_loop(), max_connections=self._max_connections,
-                       **{k: v for k, v in self._server_kwargs.items()
-                          if k != "handler_cancellation"})
+        return _Server(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            max_connections=self._max_connections,
+            **{k: v for k, v in self._server_kwargs.items() if k != "handler_cancellation"},
+        )
 
 
 class Gateway:
@@ -367,13 +413,22 @@ class Gateway:
     ``config_path`` the file is watched and reloaded (see :mod:`routing._reload`).
     """
 
-    def __init__(self, config: Config, *, config_path: str | None = None,
-                 environ: Mapping[str, str] | None = None, reload_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        reload_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.pool = RouterPool(Router(config))
         self.app = create_app(self.pool, clock=clock)
-        self.watcher = None if config_path is None else ConfigWatcher(
-            config_path, self.apply, environ=environ, interval=reload_interval)
+        self.watcher = (
+            None
+            if config_path is None
+            else ConfigWatcher(config_path, self.apply, environ=environ, interval=reload_interval)
+        )
         self._runner: web.AppRunner | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self.host = config.gateway.host
@@ -397,19 +452,34 @@ class Gateway:
         than loopback (:class:`ConfigError`; the old config keeps serving): that takes a
         restart, where ``routing serve`` asks for ``--allow-unauthenticated``.
         """
-        if (config.gateway.auth is None and self.router.config.gateway.auth is not None
-                and not is_loopback(self.host)):
-            raise ConfigError([ConfigIssue(
-                config.source, 1, 1, "$.gateway", f"a reload cannot remove gateway.auth while "
-                f"serving {self.host} (not loopback); restart the gateway to serve without "
-                "keys")])
-        if (config.gateway.host, config.gateway.port) != (self.router.config.gateway.host,
-                                                          self.router.config.gateway.port):
+        if (
+            config.gateway.auth is None
+            and self.router.config.gateway.auth is not None
+            and not is_loopback(self.host)
+        ):
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        config.source,
+                        1,
+                        1,
+                        "$.gateway",
+                        f"a reload cannot remove gateway.auth while "
+                        f"serving {self.host} (not loopback); restart the gateway to serve without "
+                        "keys",
+                    )
+                ]
+            )
+        if (config.gateway.host, config.gateway.port) != (
+            self.router.config.gateway.host,
+            self.router.config.gateway.port,
+        ):
             logger.warning("gateway host/port changes need a restart; still on %s", self.url)
         self.pool.swap(Router(config))
 
-    async def start(self, host: str | None = None, port: int | None = None, *,
-                    reuse_port: bool = False) -> Gateway:
+    async def start(
+        self, host: str | None = None, port: int | None = None, *, reuse_port: bool = False
+    ) -> Gateway:
         """Bind ``host:port`` (default: the config's ``gateway`` section) and serve.
 
         ``reuse_port`` sets ``SO_REUSEPORT`` (several workers on one port, Linux).
@@ -417,12 +487,18 @@ class Gateway:
         self.host = host if host is not None else self.host
         self.port = port if port is not None else self.port
         settings = self.router.config.gateway
-        runner = _Runner(self.app, settings.max_connections, access_log=None,
-                         handler_cancellation=True, shutdown_timeout=1.0,
-                         keepalive_timeout=settings.read_timeout, logger=_http_log,
-                         # After an early answer (408, 413) the rest of a body is drained
-                         # for at most this long before the connection closes.
-                         lingering_time=min(settings.read_timeout, 2.0))
+        runner = _Runner(
+            self.app,
+            settings.max_connections,
+            access_log=None,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
+            keepalive_timeout=settings.read_timeout,
+            logger=_http_log,
+            # After an early answer (408, 413) the rest of a body is drained
+            # for at most this long before the connection closes.
+            lingering_time=min(settings.read_timeout, 2.0),
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port, reuse_port=reuse_port or None)
@@ -457,8 +533,12 @@ class Gateway:
     async def __aenter__(self) -> Gateway:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
 
@@ -476,8 +556,13 @@ class _Formatter(logging.Formatter):
         return f"{self._second[1]},{int(record.msecs):03d}"
 
 
-async def serve(config_path: str, host: str | None = None, port: int | None = None, *,
-                worker: WorkerSeat | None = None) -> None:
+async def serve(
+    config_path: str,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    worker: WorkerSeat | None = None,
+) -> None:
     """Run the gateway for ``config_path`` until SIGINT or SIGTERM; SIGHUP reloads.
 
     Prints ``listening on http://HOST:PORT`` first.  Raises :class:`ConfigError` when the

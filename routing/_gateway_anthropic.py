@@ -42,8 +42,12 @@ _EVENT_NAME = re.compile(r"[a-z_]{1,64}")
 def _usage(info: Any, usage: Any) -> None:
     """Count Anthropic ``usage`` (input/output tokens) in the request's accounting."""
     if isinstance(usage, dict):
-        info.count_usage({"prompt_tokens": usage.get("input_tokens"),
-                          "completion_tokens": usage.get("output_tokens")})
+        info.count_usage(
+            {
+                "prompt_tokens": usage.get("input_tokens"),
+                "completion_tokens": usage.get("output_tokens"),
+            }
+        )
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -55,14 +59,15 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         provider = provider_header(request)
         if body.get("stream"):
             return await _stream(request, router, body, provider)
-        completion = await router.complete(body, provider=provider,
-                                           session=session_header(request),
-                                           operation=Operation.MESSAGES)
+        completion = await router.complete(
+            body, provider=provider, session=session_header(request), operation=Operation.MESSAGES
+        )
         info.decided(completion.decision, completion.failovers)
         _usage(info, completion.reply.get("usage"))
         raw = completion.raw
-        return web.Response(body=dumps(completion.reply) if raw is None else raw,
-                            content_type="application/json")
+        return web.Response(
+            body=dumps(completion.reply) if raw is None else raw, content_type="application/json"
+        )
 
 
 def _event(event: dict[str, Any]) -> bytes:
@@ -71,15 +76,18 @@ def _event(event: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + dumps(event) + b"\n\n"
 
 
-async def _stream(request: web.Request, router: Router, body: dict[str, Any],
-                  provider: str | None) -> web.StreamResponse:
-    handle = await router.open_stream(body, provider=provider, session=session_header(request),
-                                      operation=Operation.MESSAGES)
+async def _stream(
+    request: web.Request, router: Router, body: dict[str, Any], provider: str | None
+) -> web.StreamResponse:
+    handle = await router.open_stream(
+        body, provider=provider, session=session_header(request), operation=Operation.MESSAGES
+    )
     try:
         info = route_info(request)
         info.decided(handle.decision, handle.failovers)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         usage: dict[str, Any] = {}
         try:
@@ -92,8 +100,9 @@ async def _stream(request: web.Request, router: Router, body: dict[str, Any],
                 await response.write(_event(event))
         except BackendError as exc:  # after the first byte: in-band, as Anthropic does
             kind = "overloaded_error" if exc.reason is Reason.OVERLOADED else "api_error"
-            await response.write(_event({"type": "error",
-                                         "error": {"type": kind, "message": str(exc)}}))
+            await response.write(
+                _event({"type": "error", "error": {"type": kind, "message": str(exc)}})
+            )
         _usage(info, usage)
         await response.write_eof()
         return response
@@ -107,16 +116,16 @@ async def _count_tokens(request: web.Request) -> web.Response:
         body = await read_json_object(request, settings.max_body_bytes, settings.read_timeout)
         info = route_info(request)
         info.model = body.get("model")
-        reply, raw, decision = await count_tokens(router, body,
-                                                  provider=provider_header(request),
-                                                  session=session_header(request))
+        reply, raw, decision = await count_tokens(
+            router, body, provider=provider_header(request), session=session_header(request)
+        )
         info.decided(decision, 0)
-        return web.Response(body=dumps(reply) if raw is None else raw,
-                            content_type="application/json")
+        return web.Response(
+            body=dumps(reply) if raw is None else raw, content_type="application/json"
+        )
 
 
 def add_routes(app: web.Application, *, expect_handler: Any = None) -> None:
     """Add the Anthropic door to ``app`` (whose :data:`POOL` holds the router pool)."""
     app.router.add_post("/v1/messages", _messages, expect_handler=expect_handler)
-    app.router.add_post("/v1/messages/count_tokens", _count_tokens,
-                        expect_handler=expect_handler)
+    app.router.add_post("/v1/messages/count_tokens", _count_tokens, expect_handler=expect_handler)

@@ -30,8 +30,14 @@ from aiohttp import web
 from routing._auth import Gatekeeper, Refusal
 from routing._gateway_http import POOL, error_response, route_info
 
-__all__ = ["ADMIN_PATHS", "GATEKEEPER", "OPEN_PATHS", "auth_middleware", "presented_keys",
-           "refusal_before_body"]
+__all__ = [
+    "ADMIN_PATHS",
+    "GATEKEEPER",
+    "OPEN_PATHS",
+    "auth_middleware",
+    "presented_keys",
+    "refusal_before_body",
+]
 
 #: The app key holding the gateway's :class:`~routing._auth.Gatekeeper`.
 GATEKEEPER = web.AppKey("routing.gatekeeper", Gatekeeper)
@@ -41,14 +47,19 @@ OPEN_PATHS = frozenset({"/healthz", "/ui"})
 #: Paths of the admin plane: the admin key when one is configured.
 ADMIN_PATHS = frozenset({"/status", "/metrics", "/ui/data"})
 
-_MISSING = Refusal(401, "authentication_error", "missing_api_key",
-                   "this gateway needs an API key: send Authorization: Bearer KEY "
-                   "or x-api-key: KEY")
-_UNKNOWN = Refusal(401, "authentication_error", "invalid_api_key",
-                   "unknown API key")
-_ADMIN = Refusal(401, "authentication_error", "invalid_admin_key",
-                 "this endpoint needs the gateway's admin key: send Authorization: Bearer "
-                 "ADMIN_KEY")
+_MISSING = Refusal(
+    401,
+    "authentication_error",
+    "missing_api_key",
+    "this gateway needs an API key: send Authorization: Bearer KEY or x-api-key: KEY",
+)
+_UNKNOWN = Refusal(401, "authentication_error", "invalid_api_key", "unknown API key")
+_ADMIN = Refusal(
+    401,
+    "authentication_error",
+    "invalid_admin_key",
+    "this endpoint needs the gateway's admin key: send Authorization: Bearer ADMIN_KEY",
+)
 
 
 def presented_keys(request: web.Request) -> list[str]:
@@ -64,8 +75,9 @@ def presented_keys(request: web.Request) -> list[str]:
 
 
 def _refuse(request: web.Request, refusal: Refusal) -> web.Response:
-    response = error_response(request, refusal.status, refusal.message, type_=refusal.type,
-                              code=refusal.code)
+    response = error_response(
+        request, refusal.status, refusal.message, type_=refusal.type, code=refusal.code
+    )
     if refusal.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="routing"'
     if refusal.retry_after is not None:

@@ -46,6 +46,7 @@ __all__ = [
     "session_header",
 ]
 
+
 @dataclass(slots=True)
 class RouteInfo:
     """What the access log and the ``X-Routed-To`` header say about one request."""
@@ -80,8 +81,9 @@ def _tokens(value: object) -> int:
 
 
 # aiohttp >= 3.13 wants typed request keys (a str key warns); older ones only take str.
-ROUTE: Any = (web.RequestKey("routing.route", RouteInfo) if hasattr(web, "RequestKey")
-              else "routing.route")
+ROUTE: Any = (
+    web.RequestKey("routing.route", RouteInfo) if hasattr(web, "RequestKey") else "routing.route"
+)
 
 
 def route_info(request: web.Request) -> RouteInfo:
@@ -103,8 +105,15 @@ class RequestError(Exception):
     one field is at fault: ``error.param`` in the OpenAI shape (the message names it too).
     """
 
-    def __init__(self, status: int, message: str, *, code: str | None = None,
-                 type_: str = "invalid_request_error", param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -126,8 +135,9 @@ def dumps(value: Any) -> bytes:
     return _ENCODER.encode(value).encode()
 
 
-async def read_json_object(request: web.Request, limit: int,
-                           timeout: float | None = None) -> dict[str, Any]:
+async def read_json_object(
+    request: web.Request, limit: int, timeout: float | None = None
+) -> dict[str, Any]:
     """The body as a JSON object, or :class:`RequestError`; every body ends in an answer.
 
     408 when the body has not arrived within ``timeout`` seconds (``gateway.read_timeout``);
@@ -138,9 +148,12 @@ async def read_json_object(request: web.Request, limit: int,
     """
     encoding = request.headers.get("Content-Encoding")
     if encoding is not None and encoding.strip().lower() not in _DECODED:
-        raise RequestError(415, f"Content-Encoding {encoding.strip()[:40]!r} is not "
-                           f"supported; send {', '.join(sorted(_DECODED - {''}))}",
-                           code="unsupported_content_encoding")
+        raise RequestError(
+            415,
+            f"Content-Encoding {encoding.strip()[:40]!r} is not "
+            f"supported; send {', '.join(sorted(_DECODED - {''}))}",
+            code="unsupported_content_encoding",
+        )
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     data = bytearray()
@@ -151,8 +164,11 @@ async def read_json_object(request: web.Request, limit: int,
                 if len(data) > limit:
                     raise _too_large(limit)
     except TimeoutError:
-        raise RequestError(408, f"request body not received within {timeout:g}s "
-                           "(gateway.read_timeout)", code="request_timeout") from None
+        raise RequestError(
+            408,
+            f"request body not received within {timeout:g}s (gateway.read_timeout)",
+            code="request_timeout",
+        ) from None
     except web.RequestPayloadError as exc:
         if isinstance(exc.__cause__, ContentEncodingError):
             message = f"request body is not valid {encoding} data (its Content-Encoding)"
@@ -173,19 +189,25 @@ def _not_allowed(client: ClientKey, model: object) -> RequestError:
     """403 ``model_not_allowed``: the key's ``models`` globs do not cover ``model``."""
     allowed = ", ".join(client.models)
     named = f"model {model!r}" if isinstance(model, str) else "a request naming no model"
-    return RequestError(403, f"key {client.name!r} may not use {named}; it may use models "
-                        f"matching {allowed}", code="model_not_allowed",
-                        type_="permission_error", param="model")
+    return RequestError(
+        403,
+        f"key {client.name!r} may not use {named}; it may use models matching {allowed}",
+        code="model_not_allowed",
+        type_="permission_error",
+        param="model",
+    )
 
 
 # What aiohttp decodes itself (``br`` and ``zstd`` only with their optional packages).
-_DECODED = frozenset({"", "identity", "gzip", "deflate"}
-                     | ({"br"} if HAS_BROTLI else set()) | ({"zstd"} if HAS_ZSTD else set()))
+_DECODED = frozenset(
+    {"", "identity", "gzip", "deflate"}
+    | ({"br"} if HAS_BROTLI else set())
+    | ({"zstd"} if HAS_ZSTD else set())
+)
 
 
 def _too_large(limit: int) -> RequestError:
-    return RequestError(413, f"request body is larger than {limit} bytes",
-                        code="request_too_large")
+    return RequestError(413, f"request body is larger than {limit} bytes", code="request_too_large")
 
 
 def provider_header(request: web.Request) -> str | None:
@@ -222,10 +244,19 @@ def _anthropic_door(request: web.Request) -> bool:
 
 
 # Anthropic's error types are named by status (its clients and docs read them so).
-_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error",
-                    403: "permission_error", 404: "not_found_error", 413: "request_too_large",
-                    429: "rate_limit_error", 500: "api_error", 502: "api_error",
-                    503: "overloaded_error", 504: "timeout_error", 529: "overloaded_error"}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
 
 
 def _door_shaped(request: web.Request, body: dict[str, Any]) -> bool:
@@ -238,10 +269,16 @@ def _door_shaped(request: web.Request, body: dict[str, Any]) -> bool:
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
-def error_response(request: web.Request, status: int, message: str, *,
-                   type_: str = "invalid_request_error", code: str | None = None,
-                   extra: dict[str, Any] | None = None, param: str | None = None
-                   ) -> web.Response:
+def error_response(
+    request: web.Request,
+    status: int,
+    message: str,
+    *,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
+    extra: dict[str, Any] | None = None,
+    param: str | None = None,
+) -> web.Response:
     """An error in the shape of the door the request came through (URL passwords removed).
 
     ``param`` (the offending field's path) is ``error.param`` in the OpenAI shape; the
@@ -254,10 +291,16 @@ def error_response(request: web.Request, status: int, message: str, *,
         kind = _ANTHROPIC_TYPES.get(status, type_)
         payload = {"type": "error", "error": {"type": kind, "message": message}}
     else:
-        payload = {"error": {"message": message, "type": type_, "param": param, "code": code,
-                             **(extra or {})}}
-    response = web.Response(body=dumps(payload), status=status,
-                            content_type="application/json")
+        payload = {
+            "error": {
+                "message": message,
+                "type": type_,
+                "param": param,
+                "code": code,
+                **(extra or {}),
+            }
+        }
+    response = web.Response(body=dumps(payload), status=status, content_type="application/json")
     if status in (408, 413) or request.content.exception() is not None:
         # Do not read (or wait for) the rest of a huge or undecodable body.
         response.force_close()
@@ -303,11 +346,23 @@ def routing_error_response(request: web.Request, exc: RoutingError) -> web.Respo
         if exc.provider is not None and len(exc.candidates) == 1:
             route_info(request).instance = exc.candidates[0].instance
         if exc.unsupported:
-            return error_response(request, 501, str(exc), type_="not_supported_error",
-                                  code="not_supported", extra=extra)
+            return error_response(
+                request,
+                501,
+                str(exc),
+                type_="not_supported_error",
+                code="not_supported",
+                extra=extra,
+            )
         if exc.unavailable and exc.candidates:
-            return error_response(request, 503, str(exc), type_="service_unavailable",
-                                  code="no_ready_instance", extra=extra)
+            return error_response(
+                request,
+                503,
+                str(exc),
+                type_="service_unavailable",
+                code="no_ready_instance",
+                extra=extra,
+            )
         return error_response(request, 404, str(exc), code="model_not_found", extra=extra)
     if isinstance(exc, InvalidRequest):
         return error_response(request, 400, str(exc), code=exc.code, param=exc.param or None)
@@ -319,20 +374,26 @@ def routing_error_response(request: web.Request, exc: RoutingError) -> web.Respo
         status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 400
         message, openai_body = _rejected_body(exc)
         if openai_body is not None and _door_shaped(request, openai_body):
-            return web.Response(body=dumps(openai_body), status=status,
-                                content_type="application/json")
+            return web.Response(
+                body=dumps(openai_body), status=status, content_type="application/json"
+            )
         return error_response(request, status, message, code="backend_rejected")
     if reason is Reason.OVERLOADED:
         wait = exc.retry_after if exc.retry_after is not None else 1.0
-        response = error_response(request, 429, str(exc), type_="rate_limit_error",
-                                  code="backend_overloaded")
+        response = error_response(
+            request, 429, str(exc), type_="rate_limit_error", code="backend_overloaded"
+        )
         response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         return response
     if reason is Reason.UNAUTHORIZED:
         return error_response(
-            request, 502, f"{exc.instance}: the upstream refused the gateway's credentials "
+            request,
+            502,
+            f"{exc.instance}: the upstream refused the gateway's credentials "
             "for this instance (HTTP {}); check its api_key_env".format(exc.status or 401),
-            type_="server_error", code="backend_misconfigured")
+            type_="server_error",
+            code="backend_misconfigured",
+        )
     status, type_, code = _BY_REASON.get(reason, (502, "server_error", "backend_error"))
     return error_response(request, status, str(exc), type_=type_, code=code)
 

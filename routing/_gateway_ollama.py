@@ -36,6 +36,7 @@ __all__ = ["OLLAMA_VERSION", "add_routes", "to_ollama_reply", "to_openai_request
 #: The version ``/api/version`` reports (clients only check that the server answers).
 OLLAMA_VERSION = "0.9.0"
 
+
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -68,11 +69,18 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
 
 def _final(model: str, finish: str | None, usage: Any, started: float) -> dict[str, Any]:
     usage = usage if isinstance(usage, dict) else {}
-    return {"model": model, "created_at": _now(), "done": True,
-            "done_reason": finish or "stop",
-            "total_duration": int((time.perf_counter() - started) * 1e9), "load_duration": 0,
-            "prompt_eval_count": usage.get("prompt_tokens", 0), "prompt_eval_duration": 0,
-            "eval_count": usage.get("completion_tokens", 0), "eval_duration": 0}
+    return {
+        "model": model,
+        "created_at": _now(),
+        "done": True,
+        "done_reason": finish or "stop",
+        "total_duration": int((time.perf_counter() - started) * 1e9),
+        "load_duration": 0,
+        "prompt_eval_count": usage.get("prompt_tokens", 0),
+        "prompt_eval_duration": 0,
+        "eval_count": usage.get("completion_tokens", 0),
+        "eval_duration": 0,
+    }
 
 
 def to_ollama_reply(reply: Mapping[str, Any], model: str, started: float) -> dict[str, Any]:
@@ -82,11 +90,18 @@ def to_ollama_reply(reply: Mapping[str, Any], model: str, started: float) -> dic
     out_message: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
     if calls := _tool_calls(message.get("tool_calls")):
         out_message["tool_calls"] = calls
-    final = _final(str(reply.get("model") or model),
-                   _DONE_REASON.get(str(choice.get("finish_reason") or "stop"), "stop"),
-                   reply.get("usage"), started)
-    return {"model": final.pop("model"), "created_at": final.pop("created_at"),
-            "message": out_message, **final}
+    final = _final(
+        str(reply.get("model") or model),
+        _DONE_REASON.get(str(choice.get("finish_reason") or "stop"), "stop"),
+        reply.get("usage"),
+        started,
+    )
+    return {
+        "model": final.pop("model"),
+        "created_at": final.pop("created_at"),
+        "message": out_message,
+        **final,
+    }
 
 
 async def _chat(request: web.Request) -> web.StreamResponse:
@@ -102,8 +117,9 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         if openai_request["stream"]:
             return await _stream_ndjson(request, router, openai_request, provider, started)
-        completion = await router.complete(openai_request, provider=provider,
-                                           session=session_header(request))
+        completion = await router.complete(
+            openai_request, provider=provider, session=session_header(request)
+        )
         info.decided(completion.decision, completion.failovers)
         info.count_usage(completion.reply.get("usage"))
         reply = to_ollama_reply(completion.reply, model, started)
@@ -128,8 +144,9 @@ class ToolCallAssembler:
             if not isinstance(delta, dict):
                 continue
             index = delta.get("index", position)
-            call = self._calls.setdefault(index if isinstance(index, int) else position,
-                                          {"name": "", "arguments": ""})
+            call = self._calls.setdefault(
+                index if isinstance(index, int) else position, {"name": "", "arguments": ""}
+            )
             function = delta.get("function")
             if isinstance(function, dict):
                 if isinstance(function.get("name"), str):
@@ -146,8 +163,10 @@ class ToolCallAssembler:
 
     def take(self) -> list[dict[str, Any]]:
         """The calls so far, whole, in Ollama's shape (arguments as an object); then reset."""
-        out = [{"function": {"name": c["name"], "arguments": _arguments(c["arguments"])}}
-               for _, c in sorted(self._calls.items())]
+        out = [
+            {"function": {"name": c["name"], "arguments": _arguments(c["arguments"])}}
+            for _, c in sorted(self._calls.items())
+        ]
         self._calls.clear()
         return out
 
@@ -162,12 +181,12 @@ def _arguments(value: Any) -> Any:
     return parsed if isinstance(parsed, dict) else {"_raw": value}
 
 
-async def _stream_ndjson(request: web.Request, router: Router, body: dict[str, Any],
-                         provider: str | None, started: float) -> web.StreamResponse:
+async def _stream_ndjson(
+    request: web.Request, router: Router, body: dict[str, Any], provider: str | None, started: float
+) -> web.StreamResponse:
     # The door's own request asks for usage: Ollama's final line reports the token counts.
     body = {**body, "stream_options": {"include_usage": True}}
-    handle = await router.open_stream(body, provider=provider,
-                                      session=session_header(request))
+    handle = await router.open_stream(body, provider=provider, session=session_header(request))
     try:
         route_info(request).decided(handle.decision, handle.failovers)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
@@ -185,17 +204,23 @@ async def _stream_ndjson(request: web.Request, router: Router, body: dict[str, A
                 calls.add(delta.get("tool_calls"))
                 content = delta.get("content") or ""
                 if content:
-                    line = {"model": model, "created_at": _now(),
-                            "message": {"role": "assistant", "content": content},
-                            "done": False}
+                    line = {
+                        "model": model,
+                        "created_at": _now(),
+                        "message": {"role": "assistant", "content": content},
+                        "done": False,
+                    }
                     await response.write(dumps(line) + b"\n")
         except BackendError as exc:  # after the first byte: in-band, as Ollama does
             await response.write(dumps({"error": str(exc)}) + b"\n")
         else:
             if calls.pending():  # whole calls in one line before the final one, as Ollama
-                line = {"model": model, "created_at": _now(),
-                        "message": {"role": "assistant", "content": "",
-                                    "tool_calls": calls.take()}, "done": False}
+                line = {
+                    "model": model,
+                    "created_at": _now(),
+                    "message": {"role": "assistant", "content": "", "tool_calls": calls.take()},
+                    "done": False,
+                }
                 await response.write(dumps(line) + b"\n")
             route_info(request).count_usage(usage)
             final = _final(model, _DONE_REASON.get(finish or "stop", "stop"), usage, started)
@@ -208,8 +233,13 @@ async def _stream_ndjson(request: web.Request, router: Router, body: dict[str, A
 
 
 # OpenAI finish_reason -> Ollama done_reason (Ollama says "stop" after tool calls too).
-_DONE_REASON = {"stop": "stop", "length": "length", "tool_calls": "stop",
-                "content_filter": "stop", "function_call": "stop"}
+_DONE_REASON = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "stop",
+    "content_filter": "stop",
+    "function_call": "stop",
+}
 
 
 async def _tags(request: web.Request) -> web.Response:
@@ -223,16 +253,26 @@ async def _tags(request: web.Request) -> web.Response:
         if model in seen:  # Ollama clients pick by name: one entry per name
             continue
         seen.add(model)
-        models.append({"name": model, "model": model, "modified_at": stamp, "size": 0,
-                       "digest": "", "details": {"format": "", "family": "",
-                                                 "parameter_size": "",
-                                                 "quantization_level": ""}})
+        models.append(
+            {
+                "name": model,
+                "model": model,
+                "modified_at": stamp,
+                "size": 0,
+                "digest": "",
+                "details": {
+                    "format": "",
+                    "family": "",
+                    "parameter_size": "",
+                    "quantization_level": "",
+                },
+            }
+        )
     return web.Response(body=dumps({"models": models}), content_type="application/json")
 
 
 async def _version(request: web.Request) -> web.Response:
-    return web.Response(body=dumps({"version": OLLAMA_VERSION}),
-                        content_type="application/json")
+    return web.Response(body=dumps({"version": OLLAMA_VERSION}), content_type="application/json")
 
 
 def add_routes(app: web.Application, *, expect_handler: Any = None) -> None:

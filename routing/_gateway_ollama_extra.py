@@ -43,8 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = ["add_routes"]
 
-_DETAILS = {"parent_model": "", "format": "", "family": "", "families": [],
-            "parameter_size": "", "quantization_level": ""}
+_DETAILS = {
+    "parent_model": "",
+    "format": "",
+    "family": "",
+    "families": [],
+    "parameter_size": "",
+    "quantization_level": "",
+}
 
 
 def _now() -> str:
@@ -83,31 +89,44 @@ async def _generate(request: web.Request) -> web.StreamResponse:
             decision = await router.resolve(provider=provider, model=model)
             info.decided(decision, 0)
             final = _final(model, "load", None, started)
-            return web.Response(body=dumps({**final, "response": ""}),
-                                content_type="application/json")
+            return web.Response(
+                body=dumps({**final, "response": ""}), content_type="application/json"
+            )
         if openai_request["stream"]:
             return await _stream(request, router, operation, openai_request, provider, started)
-        completion = await router.complete(openai_request, provider=provider,
-                                           session=session_header(request),
-                                           operation=operation)
+        completion = await router.complete(
+            openai_request, provider=provider, session=session_header(request), operation=operation
+        )
         info.decided(completion.decision, completion.failovers)
         reply = completion.reply
         info.count_usage(reply.get("usage"))
         text, thinking = _text(operation, reply, whole=True)
-        final = _final(str(reply.get("model") or model), _finish(reply) or "stop",
-                       reply.get("usage"), started)
-        out = {"model": final.pop("model"), "created_at": final.pop("created_at"),
-               "response": text, **({"thinking": thinking} if thinking else {}), **final}
+        final = _final(
+            str(reply.get("model") or model), _finish(reply) or "stop", reply.get("usage"), started
+        )
+        out = {
+            "model": final.pop("model"),
+            "created_at": final.pop("created_at"),
+            "response": text,
+            **({"thinking": thinking} if thinking else {}),
+            **final,
+        }
         return web.Response(body=dumps(out), content_type="application/json")
 
 
-async def _stream(request: web.Request, router: Router, operation: Operation,
-                  body: dict[str, Any], provider: str | None, started: float
-                  ) -> web.StreamResponse:
+async def _stream(
+    request: web.Request,
+    router: Router,
+    operation: Operation,
+    body: dict[str, Any],
+    provider: str | None,
+    started: float,
+) -> web.StreamResponse:
     # The door's own request asks for usage: the final line reports the token counts.
     body = {**body, "stream_options": {"include_usage": True}}
-    handle = await router.open_stream(body, provider=provider, session=session_header(request),
-                                      operation=operation)
+    handle = await router.open_stream(
+        body, provider=provider, session=session_header(request), operation=operation
+    )
     try:
         info = route_info(request)
         info.decided(handle.decision, handle.failovers)
@@ -121,8 +140,12 @@ async def _stream(request: web.Request, router: Router, operation: Operation,
                 finish = _finish(chunk) or finish
                 text, thinking = _text(operation, chunk, whole=False)
                 if text or thinking:
-                    line: dict[str, Any] = {"model": model, "created_at": _now(),
-                                            "response": text, "done": False}
+                    line: dict[str, Any] = {
+                        "model": model,
+                        "created_at": _now(),
+                        "response": text,
+                        "done": False,
+                    }
                     if thinking:
                         line["thinking"] = thinking
                     await response.write(dumps(line) + b"\n")
@@ -154,19 +177,25 @@ async def _embedding(request: web.Request, *, legacy: bool) -> web.Response:
         info = route_info(request)
         info.model = str(body["model"])
         started = time.perf_counter()
-        completion = await router.complete(openai_request, provider=provider_header(request),
-                                           session=session_header(request),
-                                           operation=Operation.EMBEDDING)
+        completion = await router.complete(
+            openai_request,
+            provider=provider_header(request),
+            session=session_header(request),
+            operation=Operation.EMBEDDING,
+        )
         info.decided(completion.decision, completion.failovers)
         info.count_usage(completion.reply.get("usage"))
         vectors, tokens = embed_reply(completion.reply)
         if legacy:
             out: dict[str, Any] = {"embedding": vectors[0] if vectors else []}
         else:
-            out = {"model": completion.reply.get("model") or body["model"],
-                   "embeddings": vectors,
-                   "total_duration": int((time.perf_counter() - started) * 1e9),
-                   "load_duration": 0, "prompt_eval_count": tokens}
+            out = {
+                "model": completion.reply.get("model") or body["model"],
+                "embeddings": vectors,
+                "total_duration": int((time.perf_counter() - started) * 1e9),
+                "load_duration": 0,
+                "prompt_eval_count": tokens,
+            }
         return web.Response(body=dumps(out), content_type="application/json")
 
 
@@ -177,15 +206,26 @@ async def _show(request: web.Request) -> web.Response:
         validate_request("ollama.show", body)
         name = body.get("model") or body.get("name")
         if not name:
-            raise RequestError(400, "Missing required parameter: 'model'.",
-                               code="missing_required_parameter", param="model")
+            raise RequestError(
+                400,
+                "Missing required parameter: 'model'.",
+                code="missing_required_parameter",
+                param="model",
+            )
         info = route_info(request)
         info.model = str(name)
         decision = await router.resolve(provider=provider_header(request), model=str(name))
         info.decided(decision, 0)
     # What the gateway knows of a model: where it is served, nothing of its files.
-    out = {"modelfile": "", "parameters": "", "template": "", "details": dict(_DETAILS),
-           "model_info": {}, "capabilities": ["completion"], "modified_at": _now()}
+    out = {
+        "modelfile": "",
+        "parameters": "",
+        "template": "",
+        "details": dict(_DETAILS),
+        "model_info": {},
+        "capabilities": ["completion"],
+        "modified_at": _now(),
+    }
     return web.Response(body=dumps(out), content_type="application/json")
 
 
@@ -193,10 +233,21 @@ async def _ps(request: web.Request) -> web.Response:
     async with request.app[POOL].use() as router:
         await router.models()  # fresh probes of every instance
         rows = router.status()
-    models = [{"name": model, "model": model, "size": 0, "digest": "",
-               "details": dict(_DETAILS), "expires_at": None, "size_vram": 0,
-               "owned_by": row["instance"]}
-              for row in rows if row["state"] == State.READY for model in row["loaded"]]
+    models = [
+        {
+            "name": model,
+            "model": model,
+            "size": 0,
+            "digest": "",
+            "details": dict(_DETAILS),
+            "expires_at": None,
+            "size_vram": 0,
+            "owned_by": row["instance"],
+        }
+        for row in rows
+        if row["state"] == State.READY
+        for model in row["loaded"]
+    ]
     return web.Response(body=dumps({"models": models}), content_type="application/json")
 
 

@@ -54,25 +54,29 @@ async def _once(request: web.Request, operation: Operation) -> web.StreamRespons
         provider = provider_header(request)
         if operation is Operation.COMPLETION and body.get("stream"):
             return await _stream(request, router, body, provider)
-        completion = await router.complete(body, provider=provider,
-                                           session=session_header(request),
-                                           operation=operation)
+        completion = await router.complete(
+            body, provider=provider, session=session_header(request), operation=operation
+        )
         info.decided(completion.decision, completion.failovers)
         info.count_usage(completion.reply.get("usage"))
         raw = completion.raw
-        return web.Response(body=dumps(completion.reply) if raw is None else raw,
-                            content_type="application/json")
+        return web.Response(
+            body=dumps(completion.reply) if raw is None else raw, content_type="application/json"
+        )
 
 
-async def _stream(request: web.Request, router: Router, body: dict[str, Any],
-                  provider: str | None) -> web.StreamResponse:
-    handle = await router.open_stream(body, provider=provider, session=session_header(request),
-                                      operation=Operation.COMPLETION)
+async def _stream(
+    request: web.Request, router: Router, body: dict[str, Any], provider: str | None
+) -> web.StreamResponse:
+    handle = await router.open_stream(
+        body, provider=provider, session=session_header(request), operation=Operation.COMPLETION
+    )
     try:
         info = route_info(request)
         info.decided(handle.decision, handle.failovers)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         usage = None
         try:
@@ -98,12 +102,23 @@ async def _model(request: web.Request) -> web.Response:
     for model, key in pairs:
         if model == name:
             route_info(request).instance = key
-            return web.Response(body=dumps({"id": model, "object": "model",
-                                            "created": request.app[_CREATED],
-                                            "owned_by": key}),
-                                content_type="application/json")
-    raise RequestError(404, f"The model '{name}' does not exist on any READY instance",
-                       code="model_not_found", param="model")
+            return web.Response(
+                body=dumps(
+                    {
+                        "id": model,
+                        "object": "model",
+                        "created": request.app[_CREATED],
+                        "owned_by": key,
+                    }
+                ),
+                content_type="application/json",
+            )
+    raise RequestError(
+        404,
+        f"The model '{name}' does not exist on any READY instance",
+        code="model_not_found",
+        param="model",
+    )
 
 
 def add_routes(app: web.Application, *, expect_handler: Any = None) -> None:

@@ -12,8 +12,22 @@ from dataclasses import dataclass, field
 __all__ = ["LATENCY_BUCKETS", "Metrics"]
 
 #: Upper bounds (seconds) of the request latency histogram.
-LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                                      10.0, 30.0, 60.0, 120.0)
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
 
 
 @dataclass(slots=True)

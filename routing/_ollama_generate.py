@@ -42,26 +42,42 @@ from routing.errors import InvalidRequest
 
 __all__ = ["embed_reply", "embed_to_openai", "embeddings_to_openai", "generate_to_openai"]
 
-_OPTIONS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "seed": "seed",
-            "stop": "stop", "num_predict": "max_tokens", "presence_penalty": "presence_penalty",
-            "frequency_penalty": "frequency_penalty"}
+_OPTIONS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "seed": "seed",
+    "stop": "stop",
+    "num_predict": "max_tokens",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+}
 _INTEGERS = frozenset({"seed", "num_predict", "top_k"})
 
 
 def _refuse(param: str, why: str) -> InvalidRequest:
-    return InvalidRequest(f"'{param}' cannot be served through the gateway: {why}",
-                          param=param, code="unsupported_parameter")
+    return InvalidRequest(
+        f"'{param}' cannot be served through the gateway: {why}",
+        param=param,
+        code="unsupported_parameter",
+    )
 
 
 def generate_to_openai(body: Mapping[str, Any]) -> tuple[Operation, dict[str, Any]]:
     """The operation and OpenAI-shaped request for an Ollama ``/api/generate`` body."""
     validate_request("ollama.generate", body)
     if body.get("context"):
-        raise _refuse("context", "token ids of an earlier answer exist only on the server "
-                      "that made them; send the conversation as chat messages")
+        raise _refuse(
+            "context",
+            "token ids of an earlier answer exist only on the server "
+            "that made them; send the conversation as chat messages",
+        )
     if body.get("template"):
-        raise _refuse("template", "prompt templates are applied by Ollama's own server only; "
-                      "send raw: true with the prompt already formatted")
+        raise _refuse(
+            "template",
+            "prompt templates are applied by Ollama's own server only; "
+            "send raw: true with the prompt already formatted",
+        )
     stream = body.get("stream") is not False
     if body.get("raw") is True or body.get("suffix"):
         return Operation.COMPLETION, _completion(body, stream)
@@ -72,8 +88,11 @@ def generate_to_openai(body: Mapping[str, Any]) -> tuple[Operation, dict[str, An
     if body.get("images"):
         user["images"] = body["images"]
     messages.append(user)
-    chat = {k: v for k, v in body.items()
-            if k not in ("prompt", "system", "images", "raw", "suffix", "context")}
+    chat = {
+        k: v
+        for k, v in body.items()
+        if k not in ("prompt", "system", "images", "raw", "suffix", "context")
+    }
     chat["messages"] = messages
     return Operation.CHAT, ollama_chat_to_openai(chat)
 
@@ -81,10 +100,14 @@ def generate_to_openai(body: Mapping[str, Any]) -> tuple[Operation, dict[str, An
 def _completion(body: Mapping[str, Any], stream: bool) -> dict[str, Any]:
     for name in ("system", "images", "format"):
         if body.get(name):
-            raise _refuse(name, "a raw prompt (or one with a suffix) has no template to "
-                          "place it in")
-    request: dict[str, Any] = {"model": body["model"], "prompt": body.get("prompt") or "",
-                               "stream": stream}
+            raise _refuse(
+                name, "a raw prompt (or one with a suffix) has no template to place it in"
+            )
+    request: dict[str, Any] = {
+        "model": body["model"],
+        "prompt": body.get("prompt") or "",
+        "stream": stream,
+    }
     if body.get("suffix"):
         request["suffix"] = body["suffix"]
     private: dict[str, Any] = {}
@@ -110,19 +133,38 @@ def _completion(body: Mapping[str, Any], stream: bool) -> dict[str, Any]:
     return request
 
 
-_KNOWN = frozenset({"model", "prompt", "suffix", "system", "template", "context", "stream",
-                    "raw", "format", "images", "options", "keep_alive", "think"})
+_KNOWN = frozenset(
+    {
+        "model",
+        "prompt",
+        "suffix",
+        "system",
+        "template",
+        "context",
+        "stream",
+        "raw",
+        "format",
+        "images",
+        "options",
+        "keep_alive",
+        "think",
+    }
+)
 
 
 def embed_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     """The OpenAI embeddings request for an Ollama ``/api/embed`` body."""
     validate_request("ollama.embed", body)
-    request: dict[str, Any] = {"model": body["model"], "input": body["input"],
-                               "encoding_format": "float"}
+    request: dict[str, Any] = {
+        "model": body["model"],
+        "input": body["input"],
+        "encoding_format": "float",
+    }
     if body.get("dimensions") is not None:
         request["dimensions"] = body["dimensions"]
-    private = {k: v for k, v in body.items()
-               if k not in ("model", "input", "dimensions") and v is not None}
+    private = {
+        k: v for k, v in body.items() if k not in ("model", "input", "dimensions") and v is not None
+    }
     if private:
         request[OLLAMA_PRIVATE] = private
     return request
@@ -131,8 +173,11 @@ def embed_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
 def embeddings_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     """The OpenAI embeddings request for a legacy ``/api/embeddings`` body."""
     validate_request("ollama.embeddings", body)
-    request: dict[str, Any] = {"model": body["model"], "input": body["prompt"],
-                               "encoding_format": "float"}
+    request: dict[str, Any] = {
+        "model": body["model"],
+        "input": body["prompt"],
+        "encoding_format": "float",
+    }
     private = {k: v for k, v in body.items() if k not in ("model", "prompt") and v is not None}
     if private:
         request[OLLAMA_PRIVATE] = private

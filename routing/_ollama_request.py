@@ -37,24 +37,35 @@ from routing._request_specs import OLLAMA_PRIVATE
 __all__ = ["ollama_chat_to_openai"]
 
 # Ollama ``options`` -> OpenAI request fields (integers among them: Ollama accepts 4096.0).
-_OPTIONS = {"temperature": "temperature", "top_p": "top_p", "seed": "seed", "stop": "stop",
-            "num_predict": "max_tokens", "frequency_penalty": "frequency_penalty",
-            "presence_penalty": "presence_penalty"}
+_OPTIONS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "seed": "seed",
+    "stop": "stop",
+    "num_predict": "max_tokens",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+}
 _INTEGER_OPTIONS = frozenset({"seed", "num_predict"})
 _CONVERTED = frozenset({"model", "messages", "stream", "options", "format", "tools"})
-_MESSAGE_KEYS = frozenset({"role", "content", "images", "tool_calls", "tool_name",
-                           "thinking"})
+_MESSAGE_KEYS = frozenset({"role", "content", "images", "tool_calls", "tool_name", "thinking"})
 
 # The base64 text an image file starts with -> its media type.
-_IMAGE_MAGIC = (("/9j/", "image/jpeg"), ("iVBORw0KGgo", "image/png"),
-                ("R0lGOD", "image/gif"), ("UklGR", "image/webp"))
+_IMAGE_MAGIC = (
+    ("/9j/", "image/jpeg"),
+    ("iVBORw0KGgo", "image/png"),
+    ("R0lGOD", "image/gif"),
+    ("UklGR", "image/webp"),
+)
 
 
 def ollama_chat_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     """The OpenAI chat-completions request for a valid Ollama ``/api/chat`` ``body``."""
-    request: dict[str, Any] = {"model": body["model"],
-                               "messages": _messages(body["messages"]),
-                               "stream": body.get("stream") is not False}
+    request: dict[str, Any] = {
+        "model": body["model"],
+        "messages": _messages(body["messages"]),
+        "stream": body.get("stream") is not False,
+    }
     private: dict[str, Any] = {}
     other_options: dict[str, Any] = {}
     for name, value in (body.get("options") or {}).items():
@@ -71,11 +82,14 @@ def ollama_chat_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     if fmt == "json":
         request["response_format"] = {"type": "json_object"}
     elif isinstance(fmt, dict):
-        request["response_format"] = {"type": "json_schema",
-                                      "json_schema": {"name": "response", "schema": fmt}}
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "response", "schema": fmt},
+        }
     if body.get("tools"):
-        request["tools"] = [tool if "type" in tool else {"type": "function", **tool}
-                            for tool in body["tools"]]
+        request["tools"] = [
+            tool if "type" in tool else {"type": "function", **tool} for tool in body["tools"]
+        ]
     think = body.get("think")
     if isinstance(think, str):
         request["reasoning_effort"] = think
@@ -97,15 +111,17 @@ def _messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         images = message.get("images")
         if images:
             parts: list[dict[str, Any]] = [{"type": "text", "text": content}] if content else []
-            parts.extend({"type": "image_url", "image_url": {"url": data_url(image)}}
-                         for image in images)
+            parts.extend(
+                {"type": "image_url", "image_url": {"url": data_url(image)}} for image in images
+            )
             converted["content"] = parts
         else:
             converted["content"] = content
         calls = message.get("tool_calls")
         if calls:
-            converted["tool_calls"] = [_tool_call(call, f"call_{i}_{j}", unanswered)
-                                       for j, call in enumerate(calls)]
+            converted["tool_calls"] = [
+                _tool_call(call, f"call_{i}_{j}", unanswered) for j, call in enumerate(calls)
+            ]
         if role == "tool":
             name = message.get("tool_name")
             if name:
@@ -118,17 +134,22 @@ def _messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _tool_call(call: Mapping[str, Any], default_id: str,
-               unanswered: list[tuple[str, str]]) -> dict[str, Any]:
+def _tool_call(
+    call: Mapping[str, Any], default_id: str, unanswered: list[tuple[str, str]]
+) -> dict[str, Any]:
     function = call["function"]
     call_id = call.get("id") or default_id
     name = function["name"]
     unanswered.append((call_id, name))
     arguments = function.get("arguments")
-    return {"id": call_id, "type": "function",
-            "function": {"name": name,
-                         "arguments": json.dumps(arguments if arguments is not None else {},
-                                                 ensure_ascii=False)}}
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {
+            "name": name,
+            "arguments": json.dumps(arguments if arguments is not None else {}, ensure_ascii=False),
+        },
+    }
 
 
 def _answered(unanswered: list[tuple[str, str]], name: str | None) -> str | None:

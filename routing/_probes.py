@@ -24,15 +24,22 @@ __all__ = ["probe_instance"]
 
 
 async def probe_instance(
-    session: aiohttp.ClientSession, instance: Instance, now: Callable[[], float], *,
+    session: aiohttp.ClientSession,
+    instance: Instance,
+    now: Callable[[], float],
+    *,
     load: bool = False,
 ) -> ProbeResult:
     """Probe one instance; never raises for what a server answers (cancellation aside).
 
     ``load``: also ask how busy the server is (for the load-aware strategies)."""
     if not instance.local and instance.api_key_env and instance.api_key() is None:
-        return ProbeResult(State.UNHEALTHY, instance.models,
-                           detail=f"API key missing: set {instance.api_key_env}", at=now())
+        return ProbeResult(
+            State.UNHEALTHY,
+            instance.models,
+            detail=f"API key missing: set {instance.api_key_env}",
+            at=now(),
+        )
     # Only the total bounds a probe: with hundreds of probes starting at once, the event loop
     # itself may take longer than connect_timeout to get to a socket (seen at 1,000 instances).
     timeout = aiohttp.ClientTimeout(total=instance.probe_timeout)
@@ -41,5 +48,12 @@ async def probe_instance(
     except ProbeFailed as failed:
         return ProbeResult(failed.state, detail=failed.detail, at=now())
     models = probed.models or instance.models
-    return ProbeResult(State.READY, tuple(models), probed.loaded, at=now(),
-                       loading=probed.loading, busy=probed.busy, slots=probed.slots)
+    return ProbeResult(
+        State.READY,
+        tuple(models),
+        probed.loaded,
+        at=now(),
+        loading=probed.loading,
+        busy=probed.busy,
+        slots=probed.slots,
+    )

@@ -153,8 +153,14 @@ class ConfigWatcher:
     ``apply`` receives each new valid :class:`Config`.  ``run()`` loops until cancelled.
     """
 
-    def __init__(self, path: str, apply: Callable[[Config], None], *,
-                 environ: Mapping[str, str] | None = None, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        apply: Callable[[Config], None],
+        *,
+        environ: Mapping[str, str] | None = None,
+        interval: float = 1.0,
+    ) -> None:
         self.path = path
         self.apply = apply
         self.environ = environ
@@ -217,8 +223,7 @@ class ConfigWatcher:
         return applied
 
     def _parse(self, content: bytes) -> Config:
-        return parse_config(decode_config(content, self.path), file=self.path,
-                            environ=self.environ)
+        return parse_config(decode_config(content, self.path), file=self.path, environ=self.environ)
 
     def _report(self, line: str, *, force: bool) -> None:
         if line == self.last_error and not force:

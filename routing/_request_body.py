@@ -39,7 +39,8 @@ MAX_DEPTH = 64
 # text "ud800" and a lone low surrogate), any surrogate escape sends the body to the walk.
 _LONE_ESCAPE = re.compile(
     rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -69,8 +70,10 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     try:
         text = data.decode()
     except UnicodeDecodeError as exc:
-        raise _invalid(f"request body is not valid UTF-8 JSON: {exc.reason} at byte "
-                       f"{exc.start}", "invalid_encoding") from None
+        raise _invalid(
+            f"request body is not valid UTF-8 JSON: {exc.reason} at byte {exc.start}",
+            "invalid_encoding",
+        ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
@@ -85,21 +88,33 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
         raise _too_deep_error()
     if not isinstance(body, dict):
-        raise _invalid("request body must be a JSON object, got "
-                       f"{_JSON_NAMES.get(type(body), 'a value')}", "invalid_type")
-    if b"\\u" in data and (_LONE_ESCAPE.search(data) is not None or (
-            b"\\\\" in data and _SURROGATE_ESCAPE.search(data) is not None)):
+        raise _invalid(
+            f"request body must be a JSON object, got {_JSON_NAMES.get(type(body), 'a value')}",
+            "invalid_type",
+        )
+    if b"\\u" in data and (
+        _LONE_ESCAPE.search(data) is not None
+        or (b"\\\\" in data and _SURROGATE_ESCAPE.search(data) is not None)
+    ):
         where = _lone_surrogate(body)
         if where is not None:
             raise InvalidRequest(
                 f"Invalid '{where}': the string holds a lone surrogate (an unpaired "
                 "\\ud800-\\udfff escape), which is not Unicode text.",
-                param=where, code="invalid_unicode")
+                param=where,
+                code="invalid_unicode",
+            )
     return body
 
 
-_JSON_NAMES = {list: "an array", str: "a string", int: "a number", float: "a number",
-               bool: "a boolean", type(None): "null"}
+_JSON_NAMES = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 def _invalid(message: str, code: str) -> InvalidRequest:

@@ -212,20 +212,28 @@ def _kind(value: Any) -> str:
 
 def _type_error(value: Any, what: str) -> _Bad:
     got = _kind(value)
-    return _Bad("invalid_type", lambda p: f"Invalid type for '{p}': expected {what}, "
-                f"but got {got} instead.")
+    return _Bad(
+        "invalid_type", lambda p: f"Invalid type for '{p}': expected {what}, but got {got} instead."
+    )
 
 
 def _range_error(value: float, lo: float, hi: float, integer: bool) -> _Bad:
     if value != value or value in (float("inf"), float("-inf")):
-        return _Bad("invalid_value", lambda p: f"Invalid '{p}': expected a finite number, "
-                    f"but got {value} instead.")
+        return _Bad(
+            "invalid_value",
+            lambda p: f"Invalid '{p}': expected a finite number, but got {value} instead.",
+        )
     noun = "integer" if integer else "decimal"
-    side, bound, sign = ("above", "max", f"<= {hi:g}") if value > hi else \
-        ("below", "min", f">= {lo:g}")
-    return _Bad(f"{noun}_{side}_{bound}_value",
-                lambda p: f"Invalid '{p}': {noun} {side} {bound}imum value. Expected a value "
-                f"{sign}, but got {_show(value)} instead.")
+    side, bound, sign = (
+        ("above", "max", f"<= {hi:g}") if value > hi else ("below", "min", f">= {lo:g}")
+    )
+    return _Bad(
+        f"{noun}_{side}_{bound}_value",
+        lambda p: (
+            f"Invalid '{p}': {noun} {side} {bound}imum value. Expected a value "
+            f"{sign}, but got {_show(value)} instead."
+        ),
+    )
 
 
 def _compile(node: Node) -> Check:
@@ -258,12 +266,22 @@ def _str(node: Str) -> Check:
         if not isinstance(value, str):
             raise _type_error(value, what)
         if len(value) < min_len:
-            raise _Bad("empty_string", lambda p: f"Invalid '{p}': empty string. Expected a "
-                       f"string with minimum length {min_len}, but got an empty string instead.")
+            raise _Bad(
+                "empty_string",
+                lambda p: (
+                    f"Invalid '{p}': empty string. Expected a "
+                    f"string with minimum length {min_len}, but got an empty string instead."
+                ),
+            )
         if allowed and value not in allowed:
             choices = ", ".join(f"'{c}'" for c in node.one_of)
-            raise _Bad("invalid_value", lambda p: f"Invalid value for '{p}': expected one of "
-                       f"{choices}, but got {_show(value)} instead.")
+            raise _Bad(
+                "invalid_value",
+                lambda p: (
+                    f"Invalid value for '{p}': expected one of "
+                    f"{choices}, but got {_show(value)} instead."
+                ),
+            )
 
     return check
 
@@ -273,8 +291,11 @@ def _num(node: Num) -> Check:
 
     def check(value: Any) -> None:
         kind = type(value)
-        if kind is not float and kind is not int and (
-                isinstance(value, bool) or not isinstance(value, int | float)):
+        if (
+            kind is not float
+            and kind is not int
+            and (isinstance(value, bool) or not isinstance(value, int | float))
+        ):
             raise _type_error(value, what)
         if not lo <= value <= hi:  # also false for NaN
             raise _range_error(value, lo, hi, integer=False)
@@ -313,13 +334,28 @@ def _arr(node: Arr) -> Check:
         n = len(value)
         if n < low:
             if n == 0:
-                raise _Bad("empty_array", lambda p: f"Invalid '{p}': empty array. Expected an "
-                           f"array with minimum length {low}, but got an empty array instead.")
-            raise _Bad("array_below_min_length", lambda p: f"Invalid '{p}': array too short. "
-                       f"Expected an array with minimum length {low}, but got {n} items.")
+                raise _Bad(
+                    "empty_array",
+                    lambda p: (
+                        f"Invalid '{p}': empty array. Expected an "
+                        f"array with minimum length {low}, but got an empty array instead."
+                    ),
+                )
+            raise _Bad(
+                "array_below_min_length",
+                lambda p: (
+                    f"Invalid '{p}': array too short. "
+                    f"Expected an array with minimum length {low}, but got {n} items."
+                ),
+            )
         if high is not None and n > high:
-            raise _Bad("array_above_max_length", lambda p: f"Invalid '{p}': array too long. "
-                       f"Expected an array with maximum length {high}, but got {n} items.")
+            raise _Bad(
+                "array_above_max_length",
+                lambda p: (
+                    f"Invalid '{p}': array too long. "
+                    f"Expected an array with maximum length {high}, but got {n} items."
+                ),
+            )
         if open_items:
             return
         i = 0
@@ -353,8 +389,12 @@ def _free_type(node: Node) -> type:
         return bool
     if isinstance(node, Obj) and not node.fields and not node.required and node.values is None:
         return dict
-    if isinstance(node, Arr) and isinstance(node.items, AnyValue) and not node.min_items \
-            and node.max_items is None:
+    if (
+        isinstance(node, Arr)
+        and isinstance(node.items, AnyValue)
+        and not node.min_items
+        and node.max_items is None
+    ):
         return list
     if isinstance(node, OneOf):
         for option in node.options:
@@ -372,8 +412,9 @@ def _entry(node: Node) -> tuple[type, Check]:
 
 def _obj_check(node: Obj) -> Callable[[dict[str, Any]], None]:
     """The check of an object's content (its type already known to be dict)."""
-    fields = {name: _entry(sub) for name, sub in node.fields.items()
-              if not isinstance(sub, AnyValue)}
+    fields = {
+        name: _entry(sub) for name, sub in node.fields.items() if not isinstance(sub, AnyValue)
+    }
     required = tuple((name, _what(node.fields.get(name))) for name in node.required)
     values = _entry(node.values) if node.values is not None else None
 
@@ -405,11 +446,12 @@ def _what(node: Node | None) -> str:
 
 def _missing(value: dict[str, Any], name: str, what: str) -> _Bad:
     if name in value:
-        bad = _Bad("invalid_type", lambda p: f"Invalid type for '{p}': expected {what}, "
-                   "but got null instead.")
+        bad = _Bad(
+            "invalid_type",
+            lambda p: f"Invalid type for '{p}': expected {what}, but got null instead.",
+        )
     else:
-        bad = _Bad("missing_required_parameter",
-                   lambda p: f"Missing required parameter: '{p}'.")
+        bad = _Bad("missing_required_parameter", lambda p: f"Missing required parameter: '{p}'.")
     bad.path.append(name)
     return bad
 
@@ -483,6 +525,13 @@ def _one_of(node: OneOf) -> Check:
 
 
 _COMPILERS: dict[type, Callable[[Any], Check]] = {
-    AnyValue: _any, Bool: _bool, Str: _str, Num: _num, Int: _int, Arr: _arr, Obj: _obj,
-    OneOf: _one_of, Tagged: _tagged,
+    AnyValue: _any,
+    Bool: _bool,
+    Str: _str,
+    Num: _num,
+    Int: _int,
+    Arr: _arr,
+    Obj: _obj,
+    OneOf: _one_of,
+    Tagged: _tagged,
 }

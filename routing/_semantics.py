@@ -22,7 +22,6 @@ from routing.errors import ConfigIssue
 MAX_REGEX_LENGTH = 256
 
 
-
 def instance_url(spec: dict[str, Any], *, api: str, kind: str, echo: bool = True) -> str:
     """The canonical root URL of an instance (no trailing ``/v1`` for the openai style).
 
@@ -33,11 +32,14 @@ def instance_url(spec: dict[str, Any], *, api: str, kind: str, echo: bool = True
     else:
         host = str(spec.get("host", "127.0.0.1"))
         if "/" in host:
-            raise AddressError("host is a host name or address, like gpu-box.lan or 10.0.0.5; "
-                               "give a whole address (scheme, path) in url instead")
+            raise AddressError(
+                "host is a host name or address, like gpu-box.lan or 10.0.0.5; "
+                "give a whole address (scheme, path) in url instead"
+            )
         scheme = spec.get("scheme", "http")
-        url = normalise_url(f"{scheme}://{_bracket(host)}:{int(spec['port'])}", kind=kind,
-                            echo=echo)
+        url = normalise_url(
+            f"{scheme}://{_bracket(host)}:{int(spec['port'])}", kind=kind, echo=echo
+        )
     strip = get_adapter(api).strip_suffix
     if strip and url.endswith(strip):
         url = url[: -len(strip)]
@@ -65,8 +67,9 @@ def _check_instances(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[Conf
             if "url" in spec:
                 extra = [k for k in ("host", "port", "scheme") if k in spec]
                 if extra:
-                    yield doc.issue((*path, extra[0]), f"give either url or {extra[0]}, not both",
-                                    key=True)
+                    yield doc.issue(
+                        (*path, extra[0]), f"give either url or {extra[0]}, not both", key=True
+                    )
                     continue
             elif "port" not in spec:
                 yield doc.issue(path, "an instance needs url, or port (and optionally host)")
@@ -84,8 +87,11 @@ def _check_instances(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[Conf
             where = urlsplit(url).netloc
             if (where, spec.get("api_key_env")) in seen:
                 other = seen[where, spec.get("api_key_env")]
-                yield doc.issue(path, f"{pname}:{iname} has the same address ({where}) as "
-                                f"{other}; two instances cannot share host:port")
+                yield doc.issue(
+                    path,
+                    f"{pname}:{iname} has the same address ({where}) as "
+                    f"{other}; two instances cannot share host:port",
+                )
             else:
                 seen[where, spec.get("api_key_env")] = f"{pname}:{iname}"
 
@@ -96,8 +102,11 @@ def _check_rules(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[ConfigIs
     for index, rule in enumerate(data.get("rules", [])):
         path: tuple[str | int, ...] = ("rules", index)
         if catch_all is not None:
-            yield doc.issue(path, f"this rule can never match: rules[{catch_all}] above it has "
-                            "no match and catches every request")
+            yield doc.issue(
+                path,
+                f"this rule can never match: rules[{catch_all}] above it has "
+                "no match and catches every request",
+            )
         match = rule.get("match")
         if not match and catch_all is None:
             catch_all = index
@@ -114,8 +123,11 @@ def _check_rules(doc: MarkedDocument, data: dict[str, Any]) -> Iterator[ConfigIs
                 continue
             items = [patterns] if isinstance(patterns, str) else patterns
             for p_index, pattern in enumerate(items):
-                p_path = (*path, "match", key) if isinstance(patterns, str) else (
-                    *path, "match", key, p_index)
+                p_path = (
+                    (*path, "match", key)
+                    if isinstance(patterns, str)
+                    else (*path, "match", key, p_index)
+                )
                 problem = regex_problem(pattern)
                 if problem:
                     yield doc.issue(p_path, problem)
@@ -149,8 +161,10 @@ def regex_problem(pattern: str) -> str | None:
     except (OverflowError, RecursionError) as exc:  # a{99999999999}: re raises these too
         return f"invalid regex: {exc}"
     if _nested_unbounded(pattern):
-        return ("regex risks catastrophic backtracking: an unbounded repeat inside another "
-                "repeat (like (a+)+); rewrite it without the nested quantifier")
+        return (
+            "regex risks catastrophic backtracking: an unbounded repeat inside another "
+            "repeat (like (a+)+); rewrite it without the nested quantifier"
+        )
     return None
 
 
@@ -174,8 +188,9 @@ def _nested_unbounded(pattern: str) -> bool:
         # Flatten one group: (?:\.\d+) and (\.\d+) read the same.
         while len(items) == 1 and items[0][0] == c.SUBPATTERN:
             items = list(items[0][1][-1])
-        loops = [(i, av) for i, (op, av) in enumerate(items)
-                 if op in repeats and av[1] == c.MAXREPEAT]
+        loops = [
+            (i, av) for i, (op, av) in enumerate(items) if op in repeats and av[1] == c.MAXREPEAT
+        ]
         if len(loops) != 1 or unbounded_inside(loops[0][1][2]):
             return False
         index, (_, _, body) = loops[0]
@@ -185,8 +200,7 @@ def _nested_unbounded(pattern: str) -> bool:
         ):
             return False
         return any(
-            i != index and (chars := _char_set([item], c)) is not None
-            and not chars & loop_chars
+            i != index and (chars := _char_set([item], c)) is not None and not chars & loop_chars
             for i, item in enumerate(items)
         )
 
@@ -239,9 +253,13 @@ def _char_set(items: list[Any], c: Any) -> frozenset[str] | None:
     if op != c.IN:
         return None
     categories: dict[Any, Callable[[str], bool]] = {
-        c.CATEGORY_DIGIT: str.isdigit, c.CATEGORY_SPACE: str.isspace, c.CATEGORY_WORD: _is_word,
-        c.CATEGORY_NOT_DIGIT: _not(str.isdigit), c.CATEGORY_NOT_SPACE: _not(str.isspace),
-        c.CATEGORY_NOT_WORD: _not(_is_word)}
+        c.CATEGORY_DIGIT: str.isdigit,
+        c.CATEGORY_SPACE: str.isspace,
+        c.CATEGORY_WORD: _is_word,
+        c.CATEGORY_NOT_DIGIT: _not(str.isdigit),
+        c.CATEGORY_NOT_SPACE: _not(str.isspace),
+        c.CATEGORY_NOT_WORD: _not(_is_word),
+    }
     negate, members = False, set()
     for kind, value in av:
         if kind == c.NEGATE:

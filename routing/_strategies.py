@@ -113,8 +113,13 @@ def sticky_weight(session: str, key: str) -> int:
     return _mix(_hash64(session) ^ _key_hash(key))
 
 
-def order(candidates: Sequence[Candidacy], strategy: Strategy, *, rotation: int = 0,
-          session: str | None = None) -> tuple[list[Candidacy], dict[str, str]]:
+def order(
+    candidates: Sequence[Candidacy],
+    strategy: Strategy,
+    *,
+    rotation: int = 0,
+    session: str | None = None,
+) -> tuple[list[Candidacy], dict[str, str]]:
     """The candidates in the order to try them, and a reason for each (for the trace).
 
     ``rotation`` is the round-robin counter of this candidate set; ``session`` the sticky
@@ -125,7 +130,8 @@ def order(candidates: Sequence[Candidacy], strategy: Strategy, *, rotation: int 
         strategy = Strategy.LEAST_BUSY
         reasons["*"] = "sticky without a session key: least-busy"
     if strategy is Strategy.FIRST and all(
-            c.warmth is Warmth.LOADED and not c.saturated for c in candidates):
+        c.warmth is Warmth.LOADED and not c.saturated for c in candidates
+    ):
         as_declared = list(candidates)  # the common case: nothing to sort
         for rank, c in enumerate(as_declared):
             reasons[c.key] = _reason(c, rank, strategy, as_declared[0])
@@ -151,12 +157,17 @@ def order(candidates: Sequence[Candidacy], strategy: Strategy, *, rotation: int 
     return ordered, reasons
 
 
-_WARMTH_TEXT = {Warmth.LOADED: "loaded", Warmth.LOADING: "cold: loading",
-                Warmth.LOADABLE: "cold: must load"}
-_LEADER_TEXT = {Strategy.FIRST: "; first in declaration order",
-                Strategy.ROUND_ROBIN: "; its turn (round-robin)",
-                Strategy.LEAST_BUSY: "; least busy",
-                Strategy.STICKY: "; session's instance (sticky)"}
+_WARMTH_TEXT = {
+    Warmth.LOADED: "loaded",
+    Warmth.LOADING: "cold: loading",
+    Warmth.LOADABLE: "cold: must load",
+}
+_LEADER_TEXT = {
+    Strategy.FIRST: "; first in declaration order",
+    Strategy.ROUND_ROBIN: "; its turn (round-robin)",
+    Strategy.LEAST_BUSY: "; least busy",
+    Strategy.STICKY: "; session's instance (sticky)",
+}
 
 
 def _reason(c: Candidacy, rank: int, strategy: Strategy, best: Candidacy) -> str:
@@ -203,14 +214,16 @@ def session_key(request: Mapping[str, object], header: str | None = None) -> str
     if system is None and first_user is None:
         return None
     text = f"{system or ''}\x00{first_user or ''}"
-    return "c:" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
-                                  digest_size=16).hexdigest()
+    return "c:" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _text(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content
-                       if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
     return ""

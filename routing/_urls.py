@@ -15,7 +15,8 @@ _NOT_IN_HOST = re.compile(r"""[\s"'<>\\^`{|}$,;]""")
 
 CREDENTIALS_MESSAGE = (
     "the address holds '@', as in user:password@host: credentials never go in the config "
-    "file; put the key in an environment variable and name that variable with api_key_env")
+    "file; put the key in an environment variable and name that variable with api_key_env"
+)
 
 
 class AddressError(ValueError):
@@ -51,19 +52,21 @@ def normalise_url(raw: str, *, kind: str, echo: bool = True) -> str:
     except ValueError as exc:
         raise AddressError(f"invalid address{shown}: {exc}") from None
     if parts.scheme not in ("http", "https"):
-        raise AddressError(f"unsupported scheme {parts.scheme!r}"
-                           f"{' in' + shown if echo else ''} (use http or https)")
+        raise AddressError(
+            f"unsupported scheme {parts.scheme!r}"
+            f"{' in' + shown if echo else ''} (use http or https)"
+        )
     if parts.query or parts.fragment:
         raise AddressError(f"address{shown} must not carry a query or fragment")
     host = parts.hostname or ""
     bad = _NOT_IN_HOST.search(host)
     if bad is not None:
         hint = " (write ${NAME} for an environment variable)" if bad.group() == "$" else ""
-        raise AddressError(f"invalid address{shown}: {bad.group()!r} cannot be part of a "
-                           f"host name{hint}")
+        raise AddressError(
+            f"invalid address{shown}: {bad.group()!r} cannot be part of a host name{hint}"
+        )
     if port == 0:
-        raise AddressError(f"invalid address{shown}: port 0 is where nothing listens "
-                           "(use 1-65535)")
+        raise AddressError(f"invalid address{shown}: port 0 is where nothing listens (use 1-65535)")
     if host in _BIND_ALL:
         host = "127.0.0.1"
     if ":" in host:

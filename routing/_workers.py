@@ -80,10 +80,10 @@ EXIT_BACKEND = 4
 
 # --- inside a worker ------------------------------------------------------------------------
 
+
 def _pairs(counter: Any) -> list[list[Any]]:
     """A counter keyed by tuples or strings as JSON-friendly ``[key, value]`` pairs."""
-    return [[list(key) if isinstance(key, tuple) else key, value]
-            for key, value in counter.items()]
+    return [[list(key) if isinstance(key, tuple) else key, value] for key, value in counter.items()]
 
 
 def _add(target: Any, pairs: Iterable[list[Any]]) -> None:
@@ -135,7 +135,8 @@ class WorkerSeat:
         # stdin is a pipe the parent never writes to: EOF means the parent is gone.
         reader = asyncio.StreamReader()
         await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+        )
         await reader.read()
         logger.warning("worker %d: the supervising process is gone; stopping", self.index)
         stop()
@@ -148,16 +149,17 @@ class WorkerSeat:
         metrics = pool.current.metrics
         usage = app[GATEKEEPER].usage
         return {
-            "index": self.index, "pid": os.getpid(), "generation": pool.generation,
-            "metrics": {f.name: _pairs(getattr(metrics, f.name))
-                        for f in dataclasses.fields(Metrics)},
+            "index": self.index,
+            "pid": os.getpid(),
+            "generation": pool.generation,
+            "metrics": {
+                f.name: _pairs(getattr(metrics, f.name)) for f in dataclasses.fields(Metrics)
+            },
             "http": _pairs(_http_counts(app)),
-            "keys": {f.name: _pairs(getattr(usage, f.name))
-                     for f in dataclasses.fields(KeyUsage)},
+            "keys": {f.name: _pairs(getattr(usage, f.name)) for f in dataclasses.fields(KeyUsage)},
         }
 
-    async def _answer(self, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             writer.write(json.dumps(self.snapshot()).encode())
             await writer.drain()
@@ -177,14 +179,16 @@ class WorkerSeat:
             snapshot: dict[str, Any] = json.loads(data)
             return snapshot
         except (OSError, TimeoutError, ValueError) as exc:  # restarting, or gone
-            logger.info("worker %d: no snapshot from worker %d (%s)", self.index, index,
-                        type(exc).__name__)
+            logger.info(
+                "worker %d: no snapshot from worker %d (%s)", self.index, index, type(exc).__name__
+            )
             return None
 
     async def snapshots(self) -> list[dict[str, Any]]:
         """Every worker's snapshot that could be had now, this worker's first."""
-        others = await asyncio.gather(*(self._sibling(i) for i in range(self.count)
-                                        if i != self.index))
+        others = await asyncio.gather(
+            *(self._sibling(i) for i in range(self.count) if i != self.index)
+        )
         return [self.snapshot(), *(s for s in others if s is not None)]
 
     @web.middleware
@@ -206,18 +210,26 @@ class WorkerSeat:
             for name, pairs in snap["keys"].items():
                 _add(getattr(keys, name), pairs)
         text = render(metrics, request.app[POOL].current.status(), http, keys)
-        text += ("# HELP routing_workers Workers whose counters this scrape sums.\n"
-                 f"# TYPE routing_workers gauge\nrouting_workers {len(snapshots)}\n")
+        text += (
+            "# HELP routing_workers Workers whose counters this scrape sums.\n"
+            f"# TYPE routing_workers gauge\nrouting_workers {len(snapshots)}\n"
+        )
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _status(self, request: web.Request) -> web.Response:
         pool = request.app[POOL]
         router = pool.current
-        workers = [{"index": s["index"], "pid": s["pid"], "generation": s["generation"]}
-                   for s in sorted(await self.snapshots(), key=lambda s: int(s["index"]))]
-        payload = {"config": router.config.source, "generation": pool.generation,
-                   "instances": [public_row(row) for row in router.status()],
-                   "worker": {"index": self.index, "pid": os.getpid()}, "workers": workers}
+        workers = [
+            {"index": s["index"], "pid": s["pid"], "generation": s["generation"]}
+            for s in sorted(await self.snapshots(), key=lambda s: int(s["index"]))
+        ]
+        payload = {
+            "config": router.config.source,
+            "generation": pool.generation,
+            "instances": [public_row(row) for row in router.status()],
+            "worker": {"index": self.index, "pid": os.getpid()},
+            "workers": workers,
+        }
         return web.Response(body=dumps(payload), content_type="application/json")
 
     async def _header(self, request: web.Request, response: web.StreamResponse) -> None:
@@ -260,13 +272,15 @@ def _worker_main(argv: list[str] | None = None) -> int:
 
 # --- the parent -----------------------------------------------------------------------------
 
+
 def _reserve(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port`` with SO_REUSEPORT, never listening (holds the port)."""
     from routing._gateway import BindError
 
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
         sock = socket.socket(family, kind, proto)
     except OSError as exc:
         raise BindError(f"cannot listen on {host}:{port}: {exc}") from exc
@@ -283,8 +297,7 @@ def _reserve(host: str, port: int) -> socket.socket:
 class _Supervisor:
     """Starts, restarts and stops the workers (one event loop, in the parent)."""
 
-    def __init__(self, config_path: str, host: str, port: int, count: int,
-                 directory: str) -> None:
+    def __init__(self, config_path: str, host: str, port: int, count: int, directory: str) -> None:
         self.args = [os.fspath(config_path), host, str(port)]
         self.count = count
         self.directory = directory
@@ -296,8 +309,16 @@ class _Supervisor:
     async def spawn(self, index: int) -> str:
         """Start worker ``index``; return its ``listening on`` line (raise if it never comes)."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "routing._workers", *self.args, str(index), str(self.count),
-            self.directory, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "routing._workers",
+            *self.args,
+            str(index),
+            str(self.count),
+            self.directory,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
         self.procs[index] = proc
         assert proc.stdout is not None
         try:
@@ -322,13 +343,15 @@ class _Supervisor:
             while self.crashes and now - self.crashes[0] > CRASH_WINDOW:
                 self.crashes.popleft()
             if len(self.crashes) > MAX_CRASHES:
-                logger.error("workers exited %d times within %.0f s; giving up",
-                             len(self.crashes), CRASH_WINDOW)
+                logger.error(
+                    "workers exited %d times within %.0f s; giving up",
+                    len(self.crashes),
+                    CRASH_WINDOW,
+                )
                 self.gave_up = True
                 self.stopping.set()
                 return
-            logger.warning("worker %d (pid %d) exited with %s; restarting", index, proc.pid,
-                           code)
+            logger.warning("worker %d (pid %d) exited with %s; restarting", index, proc.pid, code)
             try:
                 await self.spawn(index)
             except RuntimeError as exc:
@@ -356,8 +379,11 @@ class _Supervisor:
 
 async def _supervise(config_path: str, host: str, port: int, count: int) -> int:
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=logging.INFO,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
     reservation = _reserve(host, port)
     directory = tempfile.mkdtemp(prefix="routing-workers-")  # mode 0700
     sup = _Supervisor(config_path, host, reservation.getsockname()[1], count, directory)
@@ -368,8 +394,7 @@ async def _supervise(config_path: str, host: str, port: int, count: int) -> int:
     loop.add_signal_handler(signal.SIGHUP, sup.signal_all, signal.SIGHUP)
     watchers: list[asyncio.Task[None]] = []
     try:
-        starting: asyncio.Future[list[str]] = asyncio.gather(
-            *(sup.spawn(i) for i in range(count)))
+        starting: asyncio.Future[list[str]] = asyncio.gather(*(sup.spawn(i) for i in range(count)))
         stopped: asyncio.Future[Any] = loop.create_task(sup.stopping.wait())
         await asyncio.wait([stopped, starting], return_when=asyncio.FIRST_COMPLETED)
         if not sup.stopping.is_set() and starting.exception() is not None:
@@ -401,8 +426,10 @@ def supervise(config_path: str, host: str, port: int, count: int) -> int:
     if not sys.platform.startswith("linux"):
         from routing._gateway import BindError
 
-        raise BindError("--workers needs SO_REUSEPORT load balancing (Linux); "
-                        "run one process per port behind a load balancer instead")
+        raise BindError(
+            "--workers needs SO_REUSEPORT load balancing (Linux); "
+            "run one process per port behind a load balancer instead"
+        )
     return asyncio.run(_supervise(config_path, host, port, count))
 
 

@@ -51,14 +51,19 @@ _CORE = "tag:yaml.org,2002:"
 _MERGE_TAG = _CORE + "merge"
 #: The tags of plain data (what JSON has, plus dates, which the schema then refuses where
 #: text is wanted); !!binary, !!set, !!omap and application tags build nothing a config uses.
-_PLAIN_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq",
-                                   "merge", "timestamp")}
+_PLAIN_TAGS = {
+    _CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
+}
 
 _TOO_DEEP = f"the document is nested more than {MAX_DEPTH} levels deep; a config needs a handful"
 
-_TAG_NAMES = {_CORE + "int": "an integer", _CORE + "float": "a number",
-              _CORE + "bool": "true or false", _CORE + "timestamp": "a date",
-              _CORE + "null": "null"}
+_TAG_NAMES = {
+    _CORE + "int": "an integer",
+    _CORE + "float": "a number",
+    _CORE + "bool": "true or false",
+    _CORE + "timestamp": "a date",
+    _CORE + "null": "null",
+}
 
 #: Text no config value needs and a terminal or log line should never receive: C0/C1 control
 #: characters, line and paragraph separators, bidirectional overrides ("Trojan Source").
@@ -120,7 +125,7 @@ class MarkedDocument:
 
 
 def _short_tag(tag: str) -> str:
-    return "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+    return "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
 
 
 class _TooBig(Exception):
@@ -149,16 +154,22 @@ class _Builder:
         self.built.add(id(node))
         if self.count > MAX_VALUES:
             why = " (YAML aliases repeated too often?)" if len(self.built) < self.count else ""
-            raise _TooBig(node, f"the document holds more than {MAX_VALUES:,} values; a config "
-                          f"has a few hundred{why}")
+            raise _TooBig(
+                node,
+                f"the document holds more than {MAX_VALUES:,} values; a config "
+                f"has a few hundred{why}",
+            )
         if id(node) in self.active:
             raise _TooBig(node, "recursive YAML alias: a value contains itself")
         if len(path) > MAX_DEPTH:
             raise _TooBig(node, _TOO_DEEP)
         self.doc.values[path] = pos(node.start_mark)
         if node.tag not in _PLAIN_TAGS:
-            return self._refuse(path, f"unsupported YAML tag {_short_tag(node.tag)!r}: a config "
-                                "holds plain text, numbers, true/false, lists and mappings")
+            return self._refuse(
+                path,
+                f"unsupported YAML tag {_short_tag(node.tag)!r}: a config "
+                "holds plain text, numbers, true/false, lists and mappings",
+            )
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             self.active.add(id(node))
             try:
@@ -185,14 +196,23 @@ class _Builder:
             written = str(node.value)
             digits = sum(ch.isdigit() for ch in written)
             if node.tag == _CORE + "int" and digits > 1000:
-                message = (f"the integer {shorten(written)} is far too large ({digits:,} "
-                           "digits); no setting needs more than a few")
+                message = (
+                    f"the integer {shorten(written)} is far too large ({digits:,} "
+                    "digits); no setting needs more than a few"
+                )
             else:
                 kind = _TAG_NAMES.get(node.tag, _short_tag(node.tag))
-                reason = (getattr(exc, "problem", None) if isinstance(exc, yaml.YAMLError)
-                          else exc if isinstance(exc, ValueError) else None) or "not in that form"
-                message = (f"{quoted(written)} cannot be read as {kind}: {reason} (write it "
-                           "in quotes to make it text)")
+                reason = (
+                    getattr(exc, "problem", None)
+                    if isinstance(exc, yaml.YAMLError)
+                    else exc
+                    if isinstance(exc, ValueError)
+                    else None
+                ) or "not in that form"
+                message = (
+                    f"{quoted(written)} cannot be read as {kind}: {reason} (write it "
+                    "in quotes to make it text)"
+                )
             self._refuse(path, message, key=key)
             return False, None
 
@@ -211,17 +231,22 @@ class _Builder:
         if isinstance(value, bool):
             return value
         if isinstance(value, int) and not -_MAX_INT < value < _MAX_INT:
-            self._refuse(path, f"the integer {shorten(written)} is far too large{source}; no "
-                         "setting needs more than a few digits")
+            self._refuse(
+                path,
+                f"the integer {shorten(written)} is far too large{source}; no "
+                "setting needs more than a few digits",
+            )
             return None
         if isinstance(value, float) and not math.isfinite(value) and self._checked(path):
             what = "NaN" if math.isnan(value) else "infinite"
-            self._refuse(path, f"{quoted(written)} is {what}{source}: give a finite number "
-                         "(NaN and infinity would disable the limit they set)")
+            self._refuse(
+                path,
+                f"{quoted(written)} is {what}{source}: give a finite number "
+                "(NaN and infinity would disable the limit they set)",
+            )
         return value
 
-    def _text(self, value: str, path: Path, *, key: bool = False, source: str = ""
-              ) -> str | None:
+    def _text(self, value: str, path: Path, *, key: bool = False, source: str = "") -> str | None:
         """``value`` with surrogate pairs joined; None (and an issue) for unprintable text."""
         if not self._checked(path):
             return value
@@ -231,15 +256,22 @@ class _Builder:
             except UnicodeDecodeError:
                 lone = _SURROGATE.search(value)
                 assert lone is not None
-                self._refuse(path, f"contains U+{ord(lone.group()):04X}, a lone surrogate, "
-                             f"which is not Unicode text{source}: write the character itself",
-                             key=key)
+                self._refuse(
+                    path,
+                    f"contains U+{ord(lone.group()):04X}, a lone surrogate, "
+                    f"which is not Unicode text{source}: write the character itself",
+                    key=key,
+                )
                 return None
         bad = _UNPRINTABLE.search(value)
         if bad is not None:
-            self._refuse(path, f"contains the control character U+{ord(bad.group()):04X}"
-                         f"{source}: names, addresses and patterns are one line of printable "
-                         "text", key=key)
+            self._refuse(
+                path,
+                f"contains the control character U+{ord(bad.group()):04X}"
+                f"{source}: names, addresses and patterns are one line of printable "
+                "text",
+                key=key,
+            )
             return None
         return value
 
@@ -247,15 +279,25 @@ class _Builder:
         """The text of a mapping key, or None (and an issue) when the key is not text."""
         if key_node.tag not in _PLAIN_TAGS:
             line, col = pos(key_node.start_mark)
-            self.doc.issues.append(ConfigIssue(
-                self.doc.file, line, col, json_path(path), f"unsupported YAML tag "
-                f"{_short_tag(key_node.tag)!r} on a key: a key is plain text"))
+            self.doc.issues.append(
+                ConfigIssue(
+                    self.doc.file,
+                    line,
+                    col,
+                    json_path(path),
+                    f"unsupported YAML tag "
+                    f"{_short_tag(key_node.tag)!r} on a key: a key is plain text",
+                )
+            )
             return None
         if not isinstance(key_node, yaml.ScalarNode):
             what = "a mapping" if isinstance(key_node, yaml.MappingNode) else "a list"
             line, col = pos(key_node.start_mark)
-            self.doc.issues.append(ConfigIssue(self.doc.file, line, col, json_path(path),
-                                               f"a key must be text, not {what}"))
+            self.doc.issues.append(
+                ConfigIssue(
+                    self.doc.file, line, col, json_path(path), f"a key must be text, not {what}"
+                )
+            )
             return None
         ok, key = self._construct(key_node, path)
         if not ok:
@@ -263,12 +305,23 @@ class _Builder:
         if not isinstance(key, str):
             written = shorten(str(key_node.value))
             line, col = pos(key_node.start_mark)
-            kind = "null" if key is None else "true or false" if isinstance(key, bool) else (
-                "a number" if isinstance(key, int | float) else type(key).__name__)
-            self.doc.issues.append(ConfigIssue(
-                self.doc.file, line, col, json_path((*path, written)),
-                f"the key {quoted(str(key_node.value))} is read by YAML as {kind}, not text: "
-                f"write it in quotes ('{written}')"))
+            kind = (
+                "null"
+                if key is None
+                else "true or false"
+                if isinstance(key, bool)
+                else ("a number" if isinstance(key, int | float) else type(key).__name__)
+            )
+            self.doc.issues.append(
+                ConfigIssue(
+                    self.doc.file,
+                    line,
+                    col,
+                    json_path((*path, written)),
+                    f"the key {quoted(str(key_node.value))} is read by YAML as {kind}, not text: "
+                    f"write it in quotes ('{written}')",
+                )
+            )
             return None
         self.doc.keys[(*path, key)] = pos(key_node.start_mark)
         return self._text(key, (*path, key), key=True)
@@ -296,10 +349,16 @@ class _Builder:
                 if first[0] >= first_written:
                     line, col = pos(key_node.start_mark)
                     first_line, _ = pos(first[1].start_mark)
-                    self.doc.issues.append(ConfigIssue(
-                        self.doc.file, line, col, json_path((*path, key)),
-                        f"duplicate key {quoted(key)} (first defined on line "
-                        f"{first_line}); YAML would silently keep only the last one"))
+                    self.doc.issues.append(
+                        ConfigIssue(
+                            self.doc.file,
+                            line,
+                            col,
+                            json_path((*path, key)),
+                            f"duplicate key {quoted(key)} (first defined on line "
+                            f"{first_line}); YAML would silently keep only the last one",
+                        )
+                    )
                     continue
             winners[key] = (index, key_node, value_node)
         out: dict[str, Any] = {}
@@ -318,8 +377,11 @@ class _Builder:
         if result != text:
             self.doc.interpolated[json_path(path)] = text
         for name in missing:
-            self._refuse(path, f"environment variable {name} is not set "
-                         f"(write ${{{name}:-default}} to give a default)")
+            self._refuse(
+                path,
+                f"environment variable {name} is not set "
+                f"(write ${{{name}:-default}} to give a default)",
+            )
         if missing:
             return result
         source = f" (from {shorten(text)})"
@@ -335,9 +397,7 @@ class _Builder:
         return checked
 
 
-def load_marked(
-    text: str, file: str, environ: dict[str, str] | None = None
-) -> MarkedDocument:
+def load_marked(text: str, file: str, environ: dict[str, str] | None = None) -> MarkedDocument:
     """Parse ``text`` into a :class:`MarkedDocument`; YAML errors become located issues."""
     doc = MarkedDocument(file=file, data=None)
     loader: Any = None
@@ -345,16 +405,30 @@ def load_marked(
         loader, node = _compose(text)
         if node is None:
             what = "holds only comments" if text.strip() else "is empty"
-            doc.issues.append(ConfigIssue(file, 1, 1, "$", f"the file {what}: expected a "
-                                          "mapping with 'version' and 'providers'"))
+            doc.issues.append(
+                ConfigIssue(
+                    file,
+                    1,
+                    1,
+                    "$",
+                    f"the file {what}: expected a mapping with 'version' and 'providers'",
+                )
+            )
             return doc
         builder = _Builder(doc, loader, dict(os.environ if environ is None else environ))
         doc.data = builder.build(node, ())
         if doc.data is None and not doc.issues:
             line, col = pos(node.start_mark) if node.value else (1, 1)
             said = f"only {node.value!r}, which YAML reads as null" if node.value else "empty"
-            doc.issues.append(ConfigIssue(file, line, col, "$", f"the document is {said}: "
-                                          "expected a mapping with 'version' and 'providers'"))
+            doc.issues.append(
+                ConfigIssue(
+                    file,
+                    line,
+                    col,
+                    "$",
+                    f"the document is {said}: expected a mapping with 'version' and 'providers'",
+                )
+            )
     except _TooBig as exc:
         line, col = pos(exc.node.start_mark)
         doc.data = None
@@ -371,15 +445,22 @@ def load_marked(
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
         doc.data = None
-        doc.issues.append(ConfigIssue(file, line, col, "$", f"the character U+{exc.character:04X}"
-                                      " is not allowed in a YAML file (a control character); "
-                                      "remove it"
-                                      if isinstance(exc.character, int) else
-                                      f"YAML error: {exc.reason}"))
+        doc.issues.append(
+            ConfigIssue(
+                file,
+                line,
+                col,
+                "$",
+                f"the character U+{exc.character:04X}"
+                " is not allowed in a YAML file (a control character); "
+                "remove it"
+                if isinstance(exc.character, int)
+                else f"YAML error: {exc.reason}",
+            )
+        )
     except yaml.YAMLError as exc:
         doc.data = None
-        doc.issues.append(ConfigIssue(file, 1, 1, "$", "YAML error: " + " ".join(
-            str(exc).split())))
+        doc.issues.append(ConfigIssue(file, 1, 1, "$", "YAML error: " + " ".join(str(exc).split())))
     except RecursionError:
         doc.data = None
         line, col = too_deep_at(text)

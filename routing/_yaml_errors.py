@@ -83,15 +83,19 @@ def too_deep_at(text: str) -> tuple[int, int]:
     return 1, 1
 
 
-_PLAIN_NAMES = {"flow mapping": "'{' mapping", "flow sequence": "'[' list",
-                "quoted scalar": "quoted string"}
+_PLAIN_NAMES = {
+    "flow mapping": "'{' mapping",
+    "flow sequence": "'[' list",
+    "quoted scalar": "quoted string",
+}
 
 
 def syntax_message(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
     """Where a YAML error is best fixed, and what to tell the user (one line)."""
     line, col, message = _describe_yaml_error(exc)
-    kind = ("YAML error" if isinstance(exc, yaml.constructor.ConstructorError)
-            else "YAML syntax error")
+    kind = (
+        "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
+    )
     return line, col, f"{kind}: " + " ".join(message.split())
 
 
@@ -100,18 +104,33 @@ def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
     at, opened = exc.problem_mark, exc.context_mark
     line, col = pos(at) if at is not None else pos(opened) if opened is not None else (1, 1)
     if "'\\t'" in problem:
-        return line, col, ("a tab character; YAML indents with spaces only (replace the tab "
-                           "with spaces)")
+        return (
+            line,
+            col,
+            ("a tab character; YAML indents with spaces only (replace the tab with spaces)"),
+        )
     if problem == "mapping values are not allowed here":
-        return line, col, (f"{problem} (a value containing ': ' must be quoted, "
-                           "or a line is indented wrongly)")
+        return (
+            line,
+            col,
+            (f"{problem} (a value containing ': ' must be quoted, or a line is indented wrongly)"),
+        )
     context = exc.context or ""
     if problem.startswith("expected <block end>") and opened is not None:
-        return line, col, (f"this line is indented wrongly: it lines up with no key of the "
-                           f"mapping at line {opened.line + 1}, column {opened.column + 1}")
+        return (
+            line,
+            col,
+            (
+                f"this line is indented wrongly: it lines up with no key of the "
+                f"mapping at line {opened.line + 1}, column {opened.column + 1}"
+            ),
+        )
     if context == "expected a single document in the stream":
-        return line, col, ("a second YAML document starts here ('---'); a config file holds "
-                           "exactly one")
+        return (
+            line,
+            col,
+            ("a second YAML document starts here ('---'); a config file holds exactly one"),
+        )
     if opened is not None and context.startswith(("while parsing a flow", "while scanning a")):
         what = context.removeprefix("while parsing a ").removeprefix("while scanning a ")
         what = _PLAIN_NAMES.get(what, what)
@@ -122,6 +141,9 @@ def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
             return line, col, f"this {what} is never closed ({problem})"
         return line, col, f"{problem} (in the {where}; is a closing bracket missing?)"
     if context and opened is not None:
-        return line, col, (f"{problem} ({context} at line {opened.line + 1}, "
-                           f"column {opened.column + 1})")
+        return (
+            line,
+            col,
+            (f"{problem} ({context} at line {opened.line + 1}, column {opened.column + 1})"),
+        )
     return line, col, f"{context} {problem}".strip()

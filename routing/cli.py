@@ -44,10 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("config", metavar="CONFIG")
     p.add_argument("--provider", help="provider or provider:instance chosen by the caller")
     p.add_argument("--model", help="requested model")
-    p.add_argument("--operation", default="chat",
-                   choices=["chat", "completion", "embedding", "messages"],
-                   help="what the request asks for (default chat): only instances that can "
-                   "do it are chosen")
+    p.add_argument(
+        "--operation",
+        default="chat",
+        choices=["chat", "completion", "embedding", "messages"],
+        help="what the request asks for (default chat): only instances that can do it are chosen",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("status", help="probe every instance and print its state and models")
@@ -58,10 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("config", metavar="CONFIG")
     p.add_argument("--host", help="address to bind (default 127.0.0.1, or gateway.host)")
     p.add_argument("--port", type=int, help="port to bind (default 8000, or gateway.port)")
-    p.add_argument("--allow-unauthenticated", action="store_true",
-                   help="serve an address other than loopback without gateway.auth")
-    p.add_argument("--workers", type=_positive, default=1, metavar="N",
-                   help="worker processes sharing the port (default 1; Linux SO_REUSEPORT)")
+    p.add_argument(
+        "--allow-unauthenticated",
+        action="store_true",
+        help="serve an address other than loopback without gateway.auth",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port (default 1; Linux SO_REUSEPORT)",
+    )
 
     sub.add_parser("demo", help="start bundled fakes and a gateway, route sample requests, stop")
 
@@ -110,8 +120,9 @@ async def _explain(args: argparse.Namespace) -> Decision:
     from routing._operations import Operation
 
     async with Router.from_file(args.config) as router:
-        return await router.resolve(provider=args.provider, model=args.model,
-                                    operation=Operation(args.operation))
+        return await router.resolve(
+            provider=args.provider, model=args.model, operation=Operation(args.operation)
+        )
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -119,8 +130,17 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         decision = asyncio.run(_explain(args))
     except NoRouteError as exc:
         if args.json:
-            print(json.dumps({"error": str(exc), "model": exc.model, "provider": exc.provider,
-                              "candidates": [c.as_dict() for c in exc.candidates]}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "error": str(exc),
+                        "model": exc.model,
+                        "provider": exc.provider,
+                        "candidates": [c.as_dict() for c in exc.candidates],
+                    },
+                    indent=2,
+                )
+            )
         else:
             _echo(f"no route: {exc.headline}")
             for c in exc.candidates:
@@ -159,10 +179,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)  # fail fast, located, before binding anything
     host = args.host if args.host is not None else config.gateway.host
     if config.gateway.auth is None and not args.allow_unauthenticated and not is_loopback(host):
-        print(f"error: refusing to serve {host} without gateway.auth: anyone who can reach "
-              "it could use every backend; add keys under gateway.auth in the config (see "
-              "configs/auth.yaml), bind 127.0.0.1, or pass --allow-unauthenticated",
-              file=sys.stderr)
+        print(
+            f"error: refusing to serve {host} without gateway.auth: anyone who can reach "
+            "it could use every backend; add keys under gateway.auth in the config (see "
+            "configs/auth.yaml), bind 127.0.0.1, or pass --allow-unauthenticated",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     if args.workers > 1:
         from routing._workers import supervise

@@ -52,7 +52,6 @@ FallbackMode = Literal["none", "any-ready"]
 logger = logging.getLogger("routing.config")
 
 
-
 @dataclass(frozen=True, slots=True)
 class ProbeSettings:
     """How probes run: ``timeout`` bounds one whole fan-out, ``ttl`` keeps results fresh."""
@@ -201,9 +200,18 @@ def parse_config(
         raise
     except Exception as exc:  # a bug of ours must still not be a traceback for the user
         logger.debug("unexpected error while checking %s", file, exc_info=True)
-        raise ConfigError([ConfigIssue(
-            file, 1, 1, "$", f"this config could not be checked ({type(exc).__name__}: "
-            f"{shorten(str(exc), 200)}); please report it to the routing project")]) from exc
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    file,
+                    1,
+                    1,
+                    "$",
+                    f"this config could not be checked ({type(exc).__name__}: "
+                    f"{shorten(str(exc), 200)}); please report it to the routing project",
+                )
+            ]
+        ) from exc
 
 
 def _parse(text: str, file: str, environ: Mapping[str, str] | None) -> Config:

@@ -153,8 +153,14 @@ class BackendError(RoutingError):
     default_reason: Reason = Reason.PROTOCOL
 
     def __init__(
-        self, message: str, *, instance: str, status: int | None = None, body: Any = None,
-        reason: Reason | None = None, retry_after: float | None = None,
+        self,
+        message: str,
+        *,
+        instance: str,
+        status: int | None = None,
+        body: Any = None,
+        reason: Reason | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.instance = instance
         self.status = status
@@ -217,8 +223,10 @@ def redact_value(value: Any, secrets: Sequence[str], depth: int = 0) -> Any:
     if depth > 32:
         return None
     if isinstance(value, dict):
-        return {redact_text(str(k), secrets): redact_value(v, secrets, depth + 1)
-                for k, v in value.items()}
+        return {
+            redact_text(str(k), secrets): redact_value(v, secrets, depth + 1)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redact_value(v, secrets, depth + 1) for v in value]
     return value

@@ -15,9 +15,20 @@ ROOT = Path(__file__).parents[1]
 def test_quick_run_writes_resolve_and_library_tables(tmp_path: Path) -> None:
     """`run.py --quick --only resolve,library` writes report.md with numeric resolve figures."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(tmp_path),
-         "--only", "resolve,library"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--only",
+            "resolve,library",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "resolve done in" in proc.stdout
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
@@ -34,8 +45,19 @@ def test_quick_run_writes_resolve_and_library_tables(tmp_path: Path) -> None:
 def test_unknown_section_is_refused(tmp_path: Path) -> None:
     """An unknown `--only` section is a usage error, before anything runs."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--out", str(tmp_path),
-         "--only", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run.py"),
+            "--out",
+            str(tmp_path),
+            "--only",
+            "nope",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "unknown section" in proc.stderr
     assert not (tmp_path / "report.md").exists()
@@ -46,9 +68,21 @@ def test_short_soak_under_faults_answers_every_request(tmp_path: Path) -> None:
     every request answered, none hung, no traceback, RSS and fds flat."""
     out = tmp_path / "soak.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "soak_faults.py"), "--requests", "200",
-         "--seconds", "4", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "soak_faults.py"),
+            "--requests",
+            "200",
+            "--seconds",
+            "4",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "| lost (no HTTP answer) | 0 | = 0 | pass |" in proc.stdout
     r = json.loads(out.read_text(encoding="utf-8"))

@@ -58,7 +58,7 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for target in sorted(edges.get(node, ())):
             if state.get(target) == 1:
-                return [*stack[stack.index(target):], target]
+                return [*stack[stack.index(target) :], target]
             if state.get(target) is None and (found := visit(target)):
                 return found
         stack.pop()
@@ -85,18 +85,31 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 def test_api_style_knowledge_lives_in_its_module() -> None:
     """Outside routing/adapters, no module names an API style's wire paths or headers."""
-    wire = ("/api/chat", "/v1/messages", "/chat/completions", "/api/tags", "x-api-key",
-            "anthropic-version", "/api/ps")
+    wire = (
+        "/api/chat",
+        "/v1/messages",
+        "/chat/completions",
+        "/api/tags",
+        "x-api-key",
+        "anthropic-version",
+        "/api/ps",
+    )
     # The doors serve these paths and describe their requests; they do not call them.
-    allowed = {"routing/_gateway.py", "routing/_gateway_ollama.py", "routing/_gateway_http.py",
-               "routing/_demo.py", "routing/_request_specs.py", "routing/_request_fields.py",
-               "routing/_request_body.py", "routing/_ollama_request.py"}
+    allowed = {
+        "routing/_gateway.py",
+        "routing/_gateway_ollama.py",
+        "routing/_gateway_http.py",
+        "routing/_demo.py",
+        "routing/_request_specs.py",
+        "routing/_request_fields.py",
+        "routing/_request_body.py",
+        "routing/_ollama_request.py",
+    }
     offenders = []
     for path in (ROOT / "routing").rglob("*.py"):
         rel = path.relative_to(ROOT).as_posix()
         door = rel.startswith("routing/_gateway")  # a door module: paths it serves
-        if rel.startswith(("routing/adapters/", "routing/conformance/")) or rel in allowed \
-                or door:
+        if rel.startswith(("routing/adapters/", "routing/conformance/")) or rel in allowed or door:
             continue
         text = path.read_text(encoding="utf-8")
         offenders += [f"{rel}: {w}" for w in wire if w in text]

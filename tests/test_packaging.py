@@ -30,8 +30,9 @@ def _can_build_wheels_here() -> bool:
 
 
 def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, f"{args}\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -57,8 +58,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env_dir = tmp / "venv"
     venv.create(env_dir, with_pip=False, symlinks=sys.platform != "win32")
     python = env_dir / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    purelib = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-                        cwd=tmp).stdout.strip())
+    purelib = Path(
+        _run(
+            python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp
+        ).stdout.strip()
+    )
     ours = {sysconfig.get_paths()["purelib"], *site.getsitepackages()}
     (purelib / "_dev_site_packages.pth").write_text("\n".join(sorted(ours)) + "\n")
     # Without isolation pip builds with the setuptools we have, offline: that needs a
@@ -66,8 +70,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # fetches the build requirements of pyproject.toml, as a user's `pip install .` does.
     offline = _can_build_wheels_here()
     flags = ["--no-build-isolation", "--no-index"] if offline else []
-    _run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-         *flags, str(source), cwd=tmp)
+    _run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--disable-pip-version-check",
+        *flags,
+        str(source),
+        cwd=tmp,
+    )
     return env_dir
 
 
@@ -82,9 +96,11 @@ def test_installed_console_script_validates_from_elsewhere(installed: Path, tmp_
 def test_installed_package_is_not_the_repo(installed: Path, tmp_path: Path) -> None:
     """The venv imports routing from its own site-packages, with the schema inside it."""
     python = installed / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    code = ("import routing, sysconfig, pathlib; "
-            "print(pathlib.Path(routing.__file__).resolve().parent); "
-            "print(pathlib.Path(sysconfig.get_paths()['purelib']).resolve())")
+    code = (
+        "import routing, sysconfig, pathlib; "
+        "print(pathlib.Path(routing.__file__).resolve().parent); "
+        "print(pathlib.Path(sysconfig.get_paths()['purelib']).resolve())"
+    )
     package, purelib = _run(python, "-c", code, cwd=tmp_path).stdout.splitlines()
     assert Path(package) == Path(purelib) / "routing"
     assert not Path(package).is_relative_to(ROOT)
@@ -97,8 +113,14 @@ def test_installed_bad_config_exit_code(installed: Path, tmp_path: Path) -> None
     """The installed script reports a bad config located, exit 2, no traceback."""
     script = installed / ("Scripts/routing.exe" if sys.platform == "win32" else "bin/routing")
     bad = ROOT / "tests" / "config" / "bad" / "port_too_large.yaml"
-    proc = subprocess.run([str(script), "validate", str(bad)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [str(script), "validate", str(bad)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stdout.startswith(f"{bad}:6:23: $.providers.ollama.instances.default.port: ")
     assert "Traceback" not in proc.stderr

@@ -33,7 +33,8 @@ def test_public_methods_are_documented(name: str) -> None:
     if not inspect.isclass(obj):
         pytest.skip("not a class")
     missing = [
-        attr for attr, value in vars(obj).items()
+        attr
+        for attr, value in vars(obj).items()
         if not attr.startswith("_")
         and (inspect.isfunction(value) or isinstance(value, property | classmethod | staticmethod))
         and not inspect.getdoc(getattr(obj, attr))

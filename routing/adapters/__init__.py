@@ -17,8 +17,17 @@ from routing.adapters.base import Adapter
 from routing.adapters.ollama import OllamaAdapter
 from routing.adapters.openai import OpenAIAdapter
 
-__all__ = ["ADAPTERS", "Adapter", "AnthropicAdapter", "OllamaAdapter", "OpenAIAdapter",
-           "default_port", "get_adapter", "known_kinds", "register"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "AnthropicAdapter",
+    "OllamaAdapter",
+    "OpenAIAdapter",
+    "default_port",
+    "get_adapter",
+    "known_kinds",
+    "register",
+]
 
 _REGISTRY: dict[str, Adapter] = {}
 

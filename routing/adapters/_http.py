@@ -87,9 +87,7 @@ def loads(data: str | bytes, key: str) -> Any:
     try:
         return json.loads(data)
     except ValueError as exc:
-        raise BackendProtocolError(
-            f"reply is not JSON: {_preview(data)}", instance=key
-        ) from exc
+        raise BackendProtocolError(f"reply is not JSON: {_preview(data)}", instance=key) from exc
 
 
 def expect_object(value: Any, key: str, what: str = "reply") -> dict[str, Any]:
@@ -114,8 +112,9 @@ def _url(url: str) -> URL:
     return parsed
 
 
-def _request_args(body: Mapping[str, Any], headers: Mapping[str, str]
-                  ) -> tuple[bytes | io.BytesIO, Mapping[str, str]]:
+def _request_args(
+    body: Mapping[str, Any], headers: Mapping[str, str]
+) -> tuple[bytes | io.BytesIO, Mapping[str, str]]:
     """The body as compact UTF-8 JSON and the headers with its Content-Type.
 
     Past 1 MiB the bytes go in a BytesIO, which aiohttp streams in pieces (raw bytes that
@@ -135,14 +134,12 @@ def _mapped(exc: Exception, url: str, key: str, replied: bool) -> BackendError |
         return None
     if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError and total timeouts
         phase = "reading the reply" if replied else "waiting for the reply"
-        return BackendTimeout(f"timed out {phase} from {url}", instance=key,
-                              reason=Reason.TIMEOUT)
+        return BackendTimeout(f"timed out {phase} from {url}", instance=key, reason=Reason.TIMEOUT)
     if isinstance(exc, aiohttp.ClientPayloadError):
         return BackendProtocolError(f"connection cut inside the reply: {exc}", instance=key)
     if isinstance(exc, aiohttp.ClientConnectionError | OSError):
         if replied:
-            return BackendProtocolError(f"connection closed inside the reply: {exc}",
-                                        instance=key)
+            return BackendProtocolError(f"connection closed inside the reply: {exc}", instance=key)
         return BackendUnavailable(f"cannot reach {url}: {_describe(exc)}", instance=key)
     if isinstance(exc, aiohttp.ClientResponseError):
         return BackendProtocolError(f"bad HTTP reply: {exc.message}", instance=key)
@@ -174,8 +171,9 @@ async def post(
     data, all_headers = _request_args(body, headers)
     replied = False
     try:
-        async with session.post(_url(url), data=data, headers=all_headers,
-                                timeout=timeout, allow_redirects=False) as resp:
+        async with session.post(
+            _url(url), data=data, headers=all_headers, timeout=timeout, allow_redirects=False
+        ) as resp:
             replied = True
             if resp.status >= 300:
                 await _raise_for_status(resp, key, headers)
@@ -205,8 +203,9 @@ async def post_read(
     data, all_headers = _request_args(body, headers)
     replied = False
     try:
-        async with session.post(_url(url), data=data, headers=all_headers,
-                                timeout=timeout, allow_redirects=False) as resp:
+        async with session.post(
+            _url(url), data=data, headers=all_headers, timeout=timeout, allow_redirects=False
+        ) as resp:
             replied = True
             if resp.status >= 300:
                 await _raise_for_status(resp, key, headers)
@@ -329,16 +328,21 @@ def _missing_endpoint(body: Any, err_type: Any) -> bool:
 
 
 _CLASSES: dict[Reason, type[BackendError]] = {
-    Reason.REFUSED: BackendUnavailable, Reason.LOADING: BackendUnavailable,
-    Reason.OVERLOADED: BackendUnavailable, Reason.UNAUTHORIZED: BackendUnavailable,
-    Reason.NOT_SUPPORTED: BackendUnavailable, Reason.TIMEOUT: BackendTimeout,
-    Reason.REJECTED: BackendRejected, Reason.SERVER_ERROR: BackendProtocolError,
+    Reason.REFUSED: BackendUnavailable,
+    Reason.LOADING: BackendUnavailable,
+    Reason.OVERLOADED: BackendUnavailable,
+    Reason.UNAUTHORIZED: BackendUnavailable,
+    Reason.NOT_SUPPORTED: BackendUnavailable,
+    Reason.TIMEOUT: BackendTimeout,
+    Reason.REJECTED: BackendRejected,
+    Reason.SERVER_ERROR: BackendProtocolError,
     Reason.PROTOCOL: BackendProtocolError,
 }
 
 
-async def _raise_for_status(resp: aiohttp.ClientResponse, key: str,
-                            headers: Mapping[str, str]) -> None:
+async def _raise_for_status(
+    resp: aiohttp.ClientResponse, key: str, headers: Mapping[str, str]
+) -> None:
     status = resp.status
     retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
     raw = await resp.content.read(_MAX_ERROR_BODY)
@@ -360,8 +364,9 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, key: str,
     else:
         body = redact_value(body, secrets)
         message = f"HTTP {status}: {redact_text(_error_message(body), secrets)}"
-    raise _CLASSES[reason](message, instance=key, status=status, body=body, reason=reason,
-                           retry_after=retry_after)
+    raise _CLASSES[reason](
+        message, instance=key, status=status, body=body, reason=reason, retry_after=retry_after
+    )
 
 
 def _error_message(body: Any) -> str:

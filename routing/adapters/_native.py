@@ -38,8 +38,9 @@ _DROP_KEYS = frozenset({"model", "stream", OLLAMA_PRIVATE})
 _STREAMED = frozenset({Operation.COMPLETION, Operation.MESSAGES})
 
 
-def native_body(operation: Operation, model: str, request: Mapping[str, Any], *,
-                stream: bool) -> dict[str, Any]:
+def native_body(
+    operation: Operation, model: str, request: Mapping[str, Any], *, stream: bool
+) -> dict[str, Any]:
     """The body sent upstream: the client's, ``model`` set; ``stream`` set where it exists."""
     body = {k: v for k, v in request.items() if k not in _DROP_KEYS}
     body["model"] = model
@@ -64,18 +65,35 @@ def _check(operation: Operation, reply: dict[str, Any], key: str) -> None:
         what = "a text completion"
     if not ok:
         if "error" in reply:
-            raise BackendProtocolError(f"error in a 200 reply: {reply['error']}", instance=key,
-                                       body=reply, reason=Reason.SERVER_ERROR)
+            raise BackendProtocolError(
+                f"error in a 200 reply: {reply['error']}",
+                instance=key,
+                body=reply,
+                reason=Reason.SERVER_ERROR,
+            )
         raise BackendProtocolError(f"reply is not {what}", instance=key, body=reply)
 
 
-async def send_native(session: aiohttp.ClientSession, url: str, operation: Operation,
-                      model: str, request: Mapping[str, Any], *, key: str,
-                      headers: Mapping[str, str], timeout: aiohttp.ClientTimeout
-                      ) -> tuple[dict[str, Any], bytes | None]:
+async def send_native(
+    session: aiohttp.ClientSession,
+    url: str,
+    operation: Operation,
+    model: str,
+    request: Mapping[str, Any],
+    *,
+    key: str,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+) -> tuple[dict[str, Any], bytes | None]:
     """POST ``request`` for ``operation`` to ``url``; the checked reply and its bytes."""
-    raw = await post_read(session, url, native_body(operation, model, request, stream=False),
-                          key=key, headers=headers, timeout=timeout)
+    raw = await post_read(
+        session,
+        url,
+        native_body(operation, model, request, stream=False),
+        key=key,
+        headers=headers,
+        timeout=timeout,
+    )
     text: str | bytes = raw  # json.loads reads a BOM or UTF-16 too: not forwarded as is
     if not raw.startswith(b"\xef\xbb\xbf"):
         with contextlib.suppress(UnicodeDecodeError):
@@ -85,10 +103,17 @@ async def send_native(session: aiohttp.ClientSession, url: str, operation: Opera
     return reply, raw if isinstance(text, str) else None
 
 
-async def stream_native(session: aiohttp.ClientSession, url: str, operation: Operation,
-                        model: str, request: Mapping[str, Any], *, key: str,
-                        headers: Mapping[str, str], timeout: aiohttp.ClientTimeout
-                        ) -> AsyncGenerator[dict[str, Any], None]:
+async def stream_native(
+    session: aiohttp.ClientSession,
+    url: str,
+    operation: Operation,
+    model: str,
+    request: Mapping[str, Any],
+    *,
+    key: str,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+) -> AsyncGenerator[dict[str, Any], None]:
     """POST a streaming ``request``; yield each chunk (completion) or event (messages)."""
     body = native_body(operation, model, request, stream=True)
     finished = False
@@ -109,16 +134,19 @@ async def stream_native(session: aiohttp.ClientSession, url: str, operation: Ope
             else:
                 if not isinstance(payload.get("choices"), list):
                     if "error" in payload:
-                        raise BackendProtocolError(f"error inside the stream: "
-                                                   f"{payload['error']}", instance=key,
-                                                   body=payload, reason=Reason.SERVER_ERROR)
-                    raise BackendProtocolError("stream chunk has no choices", instance=key,
-                                               body=payload)
+                        raise BackendProtocolError(
+                            f"error inside the stream: {payload['error']}",
+                            instance=key,
+                            body=payload,
+                            reason=Reason.SERVER_ERROR,
+                        )
+                    raise BackendProtocolError(
+                        "stream chunk has no choices", instance=key, body=payload
+                    )
                 yield payload
     if not finished:
         last = "message_stop" if operation is Operation.MESSAGES else "[DONE]"
-        raise BackendProtocolError(f"stream ended before it was complete (no {last})",
-                                   instance=key)
+        raise BackendProtocolError(f"stream ended before it was complete (no {last})", instance=key)
 
 
 def _stream_error(payload: dict[str, Any], key: str) -> BackendError:
@@ -127,5 +155,4 @@ def _stream_error(payload: dict[str, Any], key: str) -> BackendError:
     message = f"error inside the stream: {error.get('message', error)}"
     if error.get("type") == "overloaded_error":
         return BackendUnavailable(message, instance=key, body=payload, reason=Reason.OVERLOADED)
-    return BackendProtocolError(message, instance=key, body=payload,
-                                reason=Reason.SERVER_ERROR)
+    return BackendProtocolError(message, instance=key, body=payload, reason=Reason.SERVER_ERROR)

@@ -26,8 +26,7 @@ import aiohttp
 
 from routing._decision import State
 
-__all__ = ["ProbeFailed", "Probed", "check", "get_json", "model_states", "openai_ids",
-           "slots_load"]
+__all__ = ["ProbeFailed", "Probed", "check", "get_json", "model_states", "openai_ids", "slots_load"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +51,16 @@ class ProbeFailed(Exception):
 
 
 async def get_json(
-    session: aiohttp.ClientSession, url: str, headers: Mapping[str, str],
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
 ) -> tuple[int, Any]:
     """GET ``url`` (redirects never followed); (status, parsed JSON or None if not JSON)."""
     try:
-        async with session.get(url, headers=headers, timeout=timeout,
-                               allow_redirects=False) as resp:
+        async with session.get(
+            url, headers=headers, timeout=timeout, allow_redirects=False
+        ) as resp:
             body = await resp.read()
             status = resp.status
     except TimeoutError as exc:
@@ -83,8 +85,10 @@ def check(status: int, body: Any, what: str) -> Any:
         raise ProbeFailed(State.MISCONFIGURED, f"{what}: HTTP {status}, credentials refused")
     if status == 503:
         loading = _error_type(body) == "unavailable_error"
-        raise ProbeFailed(State.LOADING if loading else State.UNHEALTHY,
-                          f"{what}: HTTP 503" + (" loading model" if loading else ""))
+        raise ProbeFailed(
+            State.LOADING if loading else State.UNHEALTHY,
+            f"{what}: HTTP 503" + (" loading model" if loading else ""),
+        )
     if status >= 400:
         raise ProbeFailed(State.UNHEALTHY, f"{what}: HTTP {status}")
     if body is None:

@@ -38,8 +38,14 @@ __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "EventConverter", "from_wir
 DEFAULT_MAX_TOKENS = 1024
 API_VERSION = "2023-06-01"
 
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
-           "tool_use": "tool_calls", "pause_turn": "stop", "refusal": "content_filter"}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "pause_turn": "stop",
+    "refusal": "content_filter",
+}
 
 
 def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
@@ -79,8 +85,10 @@ def _max_tokens(request: Mapping[str, Any]) -> Any:
 def tool_to_wire(tool: Mapping[str, Any]) -> dict[str, Any]:
     """An OpenAI function tool -> an Anthropic tool (``input_schema``)."""
     fn = tool.get("function") or tool
-    out = {"name": fn.get("name", ""),
-           "input_schema": fn.get("parameters") or {"type": "object", "properties": {}}}
+    out = {
+        "name": fn.get("name", ""),
+        "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
+    }
     if fn.get("description"):
         out["description"] = fn["description"]
     return out
@@ -109,8 +117,13 @@ def messages_to_wire(messages: Any) -> tuple[str, list[dict[str, Any]]]:
         blocks: list[dict[str, Any]]
         if role == "tool":
             role = "user"
-            blocks = [{"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""),
-                       "content": _text_of(content)}]
+            blocks = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": message.get("tool_call_id", ""),
+                    "content": _text_of(content),
+                }
+            ]
         else:
             blocks = _content_blocks(content)
             for call in message.get("tool_calls") or ():
@@ -120,8 +133,14 @@ def messages_to_wire(messages: Any) -> tuple[str, list[dict[str, Any]]]:
                     arguments = json.loads(args) if isinstance(args, str) else args
                 except ValueError:
                     arguments = {"_raw": args}
-                blocks.append({"type": "tool_use", "id": call.get("id", ""),
-                               "name": fn.get("name", ""), "input": arguments})
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": call.get("id", ""),
+                        "name": fn.get("name", ""),
+                        "input": arguments,
+                    }
+                )
         if out and out[-1]["role"] == role:
             out[-1]["content"].extend(blocks)
         else:
@@ -146,8 +165,12 @@ def _content_blocks(content: Any) -> list[dict[str, Any]]:
             url = str((part.get("image_url") or {}).get("url", ""))
             if url.startswith("data:") and ";base64," in url:
                 media, data = url[5:].split(";base64,", 1)
-                blocks.append({"type": "image", "source": {"type": "base64",
-                                                           "media_type": media, "data": data}})
+                blocks.append(
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": media, "data": data},
+                    }
+                )
             else:
                 blocks.append({"type": "image", "source": {"type": "url", "url": url}})
     return blocks
@@ -158,8 +181,11 @@ def usage_from_wire(usage: Any) -> dict[str, int]:
     usage = usage if isinstance(usage, Mapping) else {}
     prompt = int(usage.get("input_tokens") or 0)
     completion = int(usage.get("output_tokens") or 0)
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def from_wire(reply: Any, key: str) -> dict[str, Any]:
@@ -174,9 +200,16 @@ def from_wire(reply: Any, key: str) -> dict[str, Any]:
         if block.get("type") == "text":
             texts.append(str(block.get("text", "")))
         elif block.get("type") == "tool_use":
-            calls.append({"id": block.get("id", ""), "type": "function",
-                          "function": {"name": block.get("name", ""),
-                                       "arguments": json.dumps(block.get("input", {}))}})
+            calls.append(
+                {
+                    "id": block.get("id", ""),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name", ""),
+                        "arguments": json.dumps(block.get("input", {})),
+                    },
+                }
+            )
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if calls:
         message["tool_calls"] = calls
@@ -187,8 +220,13 @@ def from_wire(reply: Any, key: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", ""),
-        "choices": [{"index": 0, "message": message,
-                     "finish_reason": _FINISH.get(str(body.get("stop_reason")), "stop")}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": _FINISH.get(str(body.get("stop_reason")), "stop"),
+            }
+        ],
         "usage": usage_from_wire(body.get("usage")),
     }
 
@@ -209,9 +247,13 @@ class EventConverter:
         self.done = False
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
 
     def convert(self, event: str, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The chunks for one event (``message_stop`` gives the finish and usage chunks)."""
@@ -227,17 +269,38 @@ class EventConverter:
             if block.get("type") != "tool_use":
                 return []
             index = self.tool_index[int(data.get("index", 0))] = len(self.tool_index)
-            return [self._chunk({"tool_calls": [{
-                "index": index, "id": block.get("id", ""), "type": "function",
-                "function": {"name": block.get("name", ""), "arguments": ""}}]})]
+            return [
+                self._chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": block.get("id", ""),
+                                "type": "function",
+                                "function": {"name": block.get("name", ""), "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            ]
         if kind == "content_block_delta":
             delta = data.get("delta") or {}
             if delta.get("type") == "text_delta":
                 return [self._chunk({"content": delta.get("text", "")})]
             if delta.get("type") == "input_json_delta":
                 index = self.tool_index.get(int(data.get("index", 0)), 0)
-                return [self._chunk({"tool_calls": [{
-                    "index": index, "function": {"arguments": delta.get("partial_json", "")}}]})]
+                return [
+                    self._chunk(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": index,
+                                    "function": {"arguments": delta.get("partial_json", "")},
+                                }
+                            ]
+                        }
+                    )
+                ]
             return []  # thinking, signatures: not part of the OpenAI shape
         if kind == "message_delta":
             reason = (data.get("delta") or {}).get("stop_reason")
@@ -250,22 +313,30 @@ class EventConverter:
             if self.include_usage:
                 usage = self._chunk({})
                 usage["choices"] = []
-                usage["usage"] = {"prompt_tokens": self.prompt_tokens,
-                                  "completion_tokens": self.completion_tokens,
-                                  "total_tokens": self.prompt_tokens + self.completion_tokens}
+                usage["usage"] = {
+                    "prompt_tokens": self.prompt_tokens,
+                    "completion_tokens": self.completion_tokens,
+                    "total_tokens": self.prompt_tokens + self.completion_tokens,
+                }
                 out.append(usage)
             return out
         if kind == "error":
             err = data.get("error") or {}
             if err.get("type") == "overloaded_error":
-                raise BackendUnavailable(f"error inside the stream: {err.get('message', err)}",
-                                         instance=self.key, body=dict(data),
-                                         reason=Reason.OVERLOADED)
+                raise BackendUnavailable(
+                    f"error inside the stream: {err.get('message', err)}",
+                    instance=self.key,
+                    body=dict(data),
+                    reason=Reason.OVERLOADED,
+                )
             # The server reported an error for this request: a server_error (the instance
             # stays in unless a probe says otherwise), not garbage.
-            raise BackendProtocolError(f"error inside the stream: {err.get('message', err)}",
-                                       instance=self.key, body=dict(data),
-                                       reason=Reason.SERVER_ERROR)
+            raise BackendProtocolError(
+                f"error inside the stream: {err.get('message', err)}",
+                instance=self.key,
+                body=dict(data),
+                reason=Reason.SERVER_ERROR,
+            )
         return []  # ping, content_block_stop, unknown future events
 
 
@@ -286,12 +357,17 @@ class AnthropicAdapter:
         return headers(instance)
 
     async def probe(
-        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout,
-        *, load: bool = False,
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        load: bool = False,
     ) -> Probed:
         """``GET /v1/models`` (``x-api-key``); a 404 falls back to the configured ``models``."""
-        status, body = await get_json(session, instance.url + "/v1/models", headers(instance),
-                                      timeout)
+        status, body = await get_json(
+            session, instance.url + "/v1/models", headers(instance), timeout
+        )
         if status == 404 and instance.models:
             return Probed(instance.models)
         return Probed(openai_ids(check(status, body, "GET /v1/models"), "GET /v1/models"))
@@ -317,9 +393,14 @@ class AnthropicAdapter:
     ) -> tuple[dict[str, Any], None]:
         """:meth:`chat` and ``None``: the reply is converted, so no bytes are forwarded."""
         key = instance.key
-        raw = await post_read(session, instance.url + "/v1/messages",
-                              to_wire(model, request, stream=False), key=key,
-                              headers=headers(instance), timeout=timeout)
+        raw = await post_read(
+            session,
+            instance.url + "/v1/messages",
+            to_wire(model, request, stream=False),
+            key=key,
+            headers=headers(instance),
+            timeout=timeout,
+        )
         return from_wire(read_object(raw, key), key), None
 
     async def stream(
@@ -333,9 +414,14 @@ class AnthropicAdapter:
         """Send a streaming request; yield OpenAI chunks as each SSE event arrives."""
         key = instance.key
         converter = EventConverter(key, include_usage=wants_usage(request))
-        async with post(session, instance.url + "/v1/messages",
-                        to_wire(model, request, stream=True), key=key,
-                        headers=headers(instance), timeout=timeout) as resp:
+        async with post(
+            session,
+            instance.url + "/v1/messages",
+            to_wire(model, request, stream=True),
+            key=key,
+            headers=headers(instance),
+            timeout=timeout,
+        ) as resp:
             async for event, data in iter_sse(resp):
                 payload = expect_object(loads(data, key), key, "stream event")
                 for chunk in converter.convert(event, payload):
@@ -343,9 +429,9 @@ class AnthropicAdapter:
                 if converter.done:
                     break
         if not converter.done:
-            raise BackendProtocolError("stream ended before it was complete (no message_stop)",
-                                       instance=key)
-
+            raise BackendProtocolError(
+                "stream ended before it was complete (no message_stop)", instance=key
+            )
 
     def passthrough(self, instance: Instance) -> frozenset[Operation]:
         """Messages and token counts go out as the client sent them."""
@@ -353,8 +439,11 @@ class AnthropicAdapter:
 
     def _url(self, instance: Instance, operation: Operation) -> str:
         if operation not in _NATIVE:
-            raise BackendUnavailable(f"Anthropic's API does not serve {operation.noun}",
-                                     instance=instance.key, reason=Reason.NOT_SUPPORTED)
+            raise BackendUnavailable(
+                f"Anthropic's API does not serve {operation.noun}",
+                instance=instance.key,
+                reason=Reason.NOT_SUPPORTED,
+            )
         return instance.url + _PATHS[operation]
 
     async def send(
@@ -367,9 +456,16 @@ class AnthropicAdapter:
         timeout: aiohttp.ClientTimeout,
     ) -> tuple[dict[str, Any], bytes | None]:
         """A messages request or a token count, as the client sent it; the reply as sent."""
-        return await send_native(session, self._url(instance, operation), operation, model,
-                                 request, key=instance.key, headers=headers(instance),
-                                 timeout=timeout)
+        return await send_native(
+            session,
+            self._url(instance, operation),
+            operation,
+            model,
+            request,
+            key=instance.key,
+            headers=headers(instance),
+            timeout=timeout,
+        )
 
     async def send_stream(
         self,
@@ -381,9 +477,16 @@ class AnthropicAdapter:
         timeout: aiohttp.ClientTimeout,
     ) -> AsyncIterator[dict[str, Any]]:
         """A streamed messages request; yields each SSE event as its JSON object."""
-        events = stream_native(session, self._url(instance, operation), operation, model,
-                               request, key=instance.key, headers=headers(instance),
-                               timeout=timeout)
+        events = stream_native(
+            session,
+            self._url(instance, operation),
+            operation,
+            model,
+            request,
+            key=instance.key,
+            headers=headers(instance),
+            timeout=timeout,
+        )
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event

@@ -52,8 +52,12 @@ class Adapter(Protocol):
         ...
 
     async def probe(
-        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout,
-        *, load: bool = False,
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        load: bool = False,
     ) -> Probed:
         """Ask the server what it serves, what it has loaded and (``load``) how busy it is.
 

@@ -108,8 +108,9 @@ def messages_to_wire(messages: Any) -> list[dict[str, Any]]:
             m["content"] = content or ""
         if message.get("tool_calls"):
             m["tool_calls"] = [_tool_call_to_wire(c) for c in message["tool_calls"]]
-            called.update((c.get("id"), (c.get("function") or {}).get("name"))
-                          for c in message["tool_calls"])
+            called.update(
+                (c.get("id"), (c.get("function") or {}).get("name")) for c in message["tool_calls"]
+            )
             if not m["content"]:  # OpenAI's null content: Ollama's own client sends none
                 del m["content"]
         name = message.get("name") or called.get(message.get("tool_call_id"))
@@ -136,15 +137,17 @@ def tool_calls_from_wire(calls: Any, start: int = 0) -> list[dict[str, Any]]:
     for i, call in enumerate(calls or (), start):
         fn = call.get("function") or {}
         args = fn.get("arguments", {})
-        out.append({
-            "index": i,
-            "id": call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
-            "type": "function",
-            "function": {
-                "name": fn.get("name", ""),
-                "arguments": args if isinstance(args, str) else json.dumps(args),
-            },
-        })
+        out.append(
+            {
+                "index": i,
+                "id": call.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {
+                    "name": fn.get("name", ""),
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+        )
     return out
 
 
@@ -152,8 +155,11 @@ def usage_from_wire(reply: Mapping[str, Any]) -> dict[str, int]:
     """``prompt_eval_count`` / ``eval_count`` -> OpenAI ``usage``."""
     prompt = int(reply.get("prompt_eval_count") or 0)
     completion = int(reply.get("eval_count") or 0)
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def finish_from_wire(reply: Mapping[str, Any], saw_tool_calls: bool) -> str:
@@ -171,16 +177,20 @@ def from_wire(reply: Any, key: str) -> dict[str, Any]:
     out_message: dict[str, Any] = {"role": "assistant", "content": message.get("content") or ""}
     calls = tool_calls_from_wire(message.get("tool_calls"))
     if calls:
-        out_message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"}
-                                     for c in calls]
+        out_message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
         out_message["content"] = out_message["content"] or None
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": reply.get("model", ""),
-        "choices": [{"index": 0, "message": out_message,
-                     "finish_reason": finish_from_wire(reply, bool(calls))}],
+        "choices": [
+            {
+                "index": 0,
+                "message": out_message,
+                "finish_reason": finish_from_wire(reply, bool(calls)),
+            }
+        ],
         "usage": usage_from_wire(reply),
     }
 
@@ -198,21 +208,29 @@ class ChunkConverter:
         self.done = False
 
     def _chunk(self, model: str, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": model, "choices": [{"index": 0, "delta": delta,
-                                             "finish_reason": finish}]}
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
 
     def convert(self, line: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The chunks for one NDJSON line (the final line gives a finish chunk, and a usage
         chunk when ``include_usage``)."""
         if "error" in line:
-            raise BackendProtocolError(f"error inside the stream: {line['error']}",
-                                       instance=self.key, body=dict(line),
-                                       reason=Reason.SERVER_ERROR)
+            raise BackendProtocolError(
+                f"error inside the stream: {line['error']}",
+                instance=self.key,
+                body=dict(line),
+                reason=Reason.SERVER_ERROR,
+            )
         message = line.get("message")
         if not isinstance(message, dict) and not line.get("done"):
-            raise BackendProtocolError("stream line has no message", instance=self.key,
-                                       body=dict(line))
+            raise BackendProtocolError(
+                "stream line has no message", instance=self.key, body=dict(line)
+            )
         model = str(line.get("model", ""))
         out = []
         delta: dict[str, Any] = {}
@@ -244,8 +262,9 @@ class OllamaAdapter:
 
     api = "ollama"
     #: Chat, text completions (generate), embeddings (embed); messages translated to chat.
-    operations = frozenset({Operation.CHAT, Operation.COMPLETION, Operation.EMBEDDING,
-                            Operation.MESSAGES})
+    operations = frozenset(
+        {Operation.CHAT, Operation.COMPLETION, Operation.EMBEDDING, Operation.MESSAGES}
+    )
     kinds: Mapping[str, int | None] = MappingProxyType({"ollama": 11434})
     url_suffix = ""
     #: A trailing part of a configured URL that is not the server's root (stripped).
@@ -257,8 +276,12 @@ class OllamaAdapter:
         return _headers(instance)
 
     async def probe(
-        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout,
-        *, load: bool = False,
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        load: bool = False,
     ) -> Probed:
         """``GET /api/tags`` decides readiness and lists the models; ``GET /api/ps`` (a
         nicety: its failure only means "not said") says which are loaded."""
@@ -268,14 +291,16 @@ class OllamaAdapter:
         models = body.get("models") if isinstance(body, dict) else None
         if not isinstance(models, list):
             raise ProbeFailed(State.UNHEALTHY, "GET /api/tags: no models[] list")
-        names = tuple(str(m.get("name") or m.get("model")) for m in models
-                      if isinstance(m, dict))
+        names = tuple(str(m.get("name") or m.get("model")) for m in models if isinstance(m, dict))
         loaded: tuple[str, ...] | None = None
         with contextlib.suppress(ProbeFailed):
             status, ps = await get_json(session, instance.url + "/api/ps", hdrs, timeout)
             if status == 200 and isinstance(ps, dict) and isinstance(ps.get("models"), list):
-                loaded = tuple(str(m.get("name") or m.get("model")) for m in ps["models"]
-                               if isinstance(m, dict))
+                loaded = tuple(
+                    str(m.get("name") or m.get("model"))
+                    for m in ps["models"]
+                    if isinstance(m, dict)
+                )
         return Probed(names, loaded)
 
     async def chat(
@@ -299,9 +324,14 @@ class OllamaAdapter:
     ) -> tuple[dict[str, Any], None]:
         """:meth:`chat` and ``None``: the reply is converted, so no bytes are forwarded."""
         key = instance.key
-        raw = await post_read(session, instance.url + "/api/chat",
-                              to_wire(model, request, stream=False), key=key,
-                              headers=_headers(instance), timeout=timeout)
+        raw = await post_read(
+            session,
+            instance.url + "/api/chat",
+            to_wire(model, request, stream=False),
+            key=key,
+            headers=_headers(instance),
+            timeout=timeout,
+        )
         return from_wire(read_object(raw, key), key), None
 
     async def stream(
@@ -315,18 +345,23 @@ class OllamaAdapter:
         """Send ``stream: true``; yield OpenAI chunks as each NDJSON line arrives."""
         key = instance.key
         converter = ChunkConverter(key, include_usage=wants_usage(request))
-        async with post(session, instance.url + "/api/chat",
-                        to_wire(model, request, stream=True), key=key,
-                        headers=_headers(instance), timeout=timeout) as resp:
+        async with post(
+            session,
+            instance.url + "/api/chat",
+            to_wire(model, request, stream=True),
+            key=key,
+            headers=_headers(instance),
+            timeout=timeout,
+        ) as resp:
             async for line in iter_ndjson(resp, key):
                 for chunk in converter.convert(line):
                     yield chunk
                 if converter.done:
                     break
         if not converter.done:
-            raise BackendProtocolError("stream ended before it was complete (no done line)",
-                                       instance=key)
-
+            raise BackendProtocolError(
+                "stream ended before it was complete (no done line)", instance=key
+            )
 
     def passthrough(self, instance: Instance) -> frozenset[Operation]:
         """None: every request is converted to Ollama's own API."""
@@ -349,8 +384,15 @@ class OllamaAdapter:
             send = send_completion
         else:
             raise _unsupported(instance, operation)
-        reply = await send(session, instance.url, model, request, key=instance.key,
-                           headers=_headers(instance), timeout=timeout)
+        reply = await send(
+            session,
+            instance.url,
+            model,
+            request,
+            key=instance.key,
+            headers=_headers(instance),
+            timeout=timeout,
+        )
         return reply, None
 
     async def send_stream(
@@ -365,16 +407,26 @@ class OllamaAdapter:
         """Streamed text completions: ``/api/generate`` lines as OpenAI chunks."""
         if operation is not Operation.COMPLETION:
             raise _unsupported(instance, operation)
-        chunks = stream_completion(session, instance.url, model, request, key=instance.key,
-                                   headers=_headers(instance), timeout=timeout)
+        chunks = stream_completion(
+            session,
+            instance.url,
+            model,
+            request,
+            key=instance.key,
+            headers=_headers(instance),
+            timeout=timeout,
+        )
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
 
 
 def _unsupported(instance: Instance, operation: Operation) -> BackendUnavailable:
-    return BackendUnavailable(f"Ollama's API does not serve {operation.noun} here",
-                              instance=instance.key, reason=Reason.NOT_SUPPORTED)
+    return BackendUnavailable(
+        f"Ollama's API does not serve {operation.noun} here",
+        instance=instance.key,
+        reason=Reason.NOT_SUPPORTED,
+    )
 
 
 def _headers(instance: Instance) -> dict[str, str]:

@@ -54,8 +54,12 @@ def from_wire(reply: Any, key: str) -> dict[str, Any]:
     """Check a ``chat.completion`` reply's shape; return it (``object`` filled in if absent)."""
     body = expect_object(reply, key)
     if "error" in body and "choices" not in body:
-        raise BackendProtocolError(f"error in a 200 reply: {body['error']}", instance=key,
-                                   body=body, reason=Reason.SERVER_ERROR)
+        raise BackendProtocolError(
+            f"error in a 200 reply: {body['error']}",
+            instance=key,
+            body=body,
+            reason=Reason.SERVER_ERROR,
+        )
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise BackendProtocolError("reply has no choices", instance=key, body=body)
@@ -71,8 +75,12 @@ def chunk_from_wire(data: str, key: str) -> dict[str, Any] | None:
         return None
     chunk = expect_object(loads(data, key), key, "stream chunk")
     if "error" in chunk and "choices" not in chunk:
-        raise BackendProtocolError(f"error inside the stream: {chunk['error']}", instance=key,
-                                   body=chunk, reason=Reason.SERVER_ERROR)
+        raise BackendProtocolError(
+            f"error inside the stream: {chunk['error']}",
+            instance=key,
+            body=chunk,
+            reason=Reason.SERVER_ERROR,
+        )
     if not isinstance(chunk.get("choices"), list):
         raise BackendProtocolError("stream chunk has no choices", instance=key, body=chunk)
     chunk.setdefault("object", "chat.completion.chunk")
@@ -89,7 +97,8 @@ class OpenAIAdapter:
     #: Server kinds speaking this style, with the port each listens on by default (None:
     #: a hosted API, always given a URL).
     kinds: Mapping[str, int | None] = MappingProxyType(
-        {"llamacpp": 8080, "lmstudio": 1234, "openai": None})
+        {"llamacpp": 8080, "lmstudio": 1234, "openai": None}
+    )
     #: What the style's official client takes as ``base_url``: the root URL plus this.
     url_suffix = "/v1"
     #: Model names valid without this tag (Ollama's ``llama3`` for ``llama3:latest``).
@@ -102,8 +111,12 @@ class OpenAIAdapter:
         return headers(instance)
 
     async def probe(
-        self, session: aiohttp.ClientSession, instance: Instance, timeout: aiohttp.ClientTimeout,
-        *, load: bool = False,
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        load: bool = False,
     ) -> Probed:
         """llama.cpp: ``GET /health`` (503 = LOADING; absent on old servers and proxies),
         ``GET /v1/models`` (router mode says which models are loaded) and, when ``load``
@@ -153,8 +166,14 @@ class OpenAIAdapter:
         """
         key = instance.key
         body = to_wire(model, request, stream=False)
-        raw = await post_read(session, instance.base_url + "/chat/completions", body, key=key,
-                              headers=headers(instance), timeout=timeout)
+        raw = await post_read(
+            session,
+            instance.base_url + "/chat/completions",
+            body,
+            key=key,
+            headers=headers(instance),
+            timeout=timeout,
+        )
         text: str | bytes = raw  # json.loads detects a BOM, UTF-16/32: not passed on as is
         if not raw.startswith(b"\xef\xbb\xbf"):
             with contextlib.suppress(UnicodeDecodeError):
@@ -176,8 +195,9 @@ class OpenAIAdapter:
         body = to_wire(model, request, stream=True)
         url = instance.base_url + "/chat/completions"
         finished = False
-        async with post(session, url, body, key=key, headers=headers(instance),
-                        timeout=timeout) as resp:
+        async with post(
+            session, url, body, key=key, headers=headers(instance), timeout=timeout
+        ) as resp:
             async for _event, data in iter_sse(resp):
                 chunk = chunk_from_wire(data, key)
                 if chunk is None:
@@ -185,8 +205,9 @@ class OpenAIAdapter:
                     break
                 yield chunk
         if not finished:
-            raise BackendProtocolError("stream ended before it was complete (no [DONE])",
-                                       instance=key)
+            raise BackendProtocolError(
+                "stream ended before it was complete (no [DONE])", instance=key
+            )
 
     def passthrough(self, instance: Instance) -> frozenset[Operation]:
         """llama.cpp serves Anthropic's Messages API (and its token count) natively."""
@@ -197,8 +218,11 @@ class OpenAIAdapter:
             return instance.url + _MESSAGES_PATHS[operation]
         path = _PATHS.get(operation)
         if path is None:
-            raise BackendUnavailable(f"{instance.kind} servers do not serve {operation.noun}",
-                                     instance=instance.key, reason=Reason.NOT_SUPPORTED)
+            raise BackendUnavailable(
+                f"{instance.kind} servers do not serve {operation.noun}",
+                instance=instance.key,
+                reason=Reason.NOT_SUPPORTED,
+            )
         return instance.base_url + path
 
     async def send(
@@ -212,9 +236,16 @@ class OpenAIAdapter:
     ) -> tuple[dict[str, Any], bytes | None]:
         """Text completions and embeddings (and, on llama.cpp, Anthropic messages and token
         counts) as the client sent them; the reply forwarded as sent."""
-        return await send_native(session, self._url(instance, operation), operation, model,
-                                 request, key=instance.key, headers=headers(instance),
-                                 timeout=timeout)
+        return await send_native(
+            session,
+            self._url(instance, operation),
+            operation,
+            model,
+            request,
+            key=instance.key,
+            headers=headers(instance),
+            timeout=timeout,
+        )
 
     async def send_stream(
         self,
@@ -226,15 +257,24 @@ class OpenAIAdapter:
         timeout: aiohttp.ClientTimeout,
     ) -> AsyncIterator[dict[str, Any]]:
         """Stream text completions (and, on llama.cpp, Anthropic messages) as sent."""
-        items = stream_native(session, self._url(instance, operation), operation, model,
-                              request, key=instance.key, headers=headers(instance),
-                              timeout=timeout)
+        items = stream_native(
+            session,
+            self._url(instance, operation),
+            operation,
+            model,
+            request,
+            key=instance.key,
+            headers=headers(instance),
+            timeout=timeout,
+        )
         async with contextlib.aclosing(items):
             async for item in items:
                 yield item
 
 
 _PATHS = {Operation.COMPLETION: "/completions", Operation.EMBEDDING: "/embeddings"}
-_MESSAGES_PATHS = {Operation.MESSAGES: "/v1/messages",
-                   Operation.COUNT_TOKENS: "/v1/messages/count_tokens"}
+_MESSAGES_PATHS = {
+    Operation.MESSAGES: "/v1/messages",
+    Operation.COUNT_TOKENS: "/v1/messages/count_tokens",
+}
 _LLAMACPP_NATIVE = frozenset({Operation.MESSAGES, Operation.COUNT_TOKENS})

@@ -47,8 +47,16 @@ import yaml
 
 from fake_servers import KINDS, parse_fault
 
-__all__ = ["Case", "CaseError", "Expect", "Member", "Request", "find_cases", "load_cases",
-           "schema_problems"]
+__all__ = [
+    "Case",
+    "CaseError",
+    "Expect",
+    "Member",
+    "Request",
+    "find_cases",
+    "load_cases",
+    "schema_problems",
+]
 
 STATES = ("up", "down", "loading")
 ERRORS = (
@@ -61,16 +69,58 @@ ERRORS = (
     "BackendRejected",
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_CASE_KEYS = {"name", "area", "bug", "description", "env", "fleet", "config", "request",
-              "expect", "real"}
-_MEMBER_KEYS = {"name", "kind", "url", "models", "fault", "chat_fault", "state", "api_key",
-                "router_mode", "loaded", "busy", "embeddings"}
+_CASE_KEYS = {
+    "name",
+    "area",
+    "bug",
+    "description",
+    "env",
+    "fleet",
+    "config",
+    "request",
+    "expect",
+    "real",
+}
+_MEMBER_KEYS = {
+    "name",
+    "kind",
+    "url",
+    "models",
+    "fault",
+    "chat_fault",
+    "state",
+    "api_key",
+    "router_mode",
+    "loaded",
+    "busy",
+    "embeddings",
+}
 _REQUEST_KEYS = {"model", "provider", "stream", "max_tokens", "door"}
-_DOORS = ("openai", "openai-completions", "openai-embeddings", "anthropic", "ollama",
-          "ollama-generate", "ollama-embed")
-_EXPECT_KEYS = {"instance", "model", "answered_by", "failovers", "fallback_used", "error",
-                "http_status", "candidates", "warning", "stream_broken", "probed",
-                "no_auth", "within", "loads"}
+_DOORS = (
+    "openai",
+    "openai-completions",
+    "openai-embeddings",
+    "anthropic",
+    "ollama",
+    "ollama-generate",
+    "ollama-embed",
+)
+_EXPECT_KEYS = {
+    "instance",
+    "model",
+    "answered_by",
+    "failovers",
+    "fallback_used",
+    "error",
+    "http_status",
+    "candidates",
+    "warning",
+    "stream_broken",
+    "probed",
+    "no_auth",
+    "within",
+    "loads",
+}
 
 
 class CaseError(ValueError):
@@ -224,8 +274,9 @@ def _member(data: Any, where: str) -> Member:
         raise _fail(where, "router_mode: true is for a llamacpp fake")
     if loaded is not None and not (router_mode or kind == "ollama"):
         raise _fail(where, "loaded: needs router_mode: true (llamacpp) or an ollama fake")
-    if busy != 0 and (isinstance(busy, bool) or not isinstance(busy, int) or busy < 0
-                      or kind != "llamacpp"):
+    if busy != 0 and (
+        isinstance(busy, bool) or not isinstance(busy, int) or busy < 0 or kind != "llamacpp"
+    ):
         raise _fail(where, "busy: a whole number >= 0, for a llamacpp fake")
     embeddings = data.get("embeddings", False)
     if embeddings is not False and (embeddings is not True or kind != "llamacpp"):
@@ -272,8 +323,10 @@ def _expect(data: Any, where: str, members: set[str]) -> Expect:
         raise _fail(where, f"error: {error!r} is not one of {', '.join(ERRORS)}")
     if error is None and data.get("instance") is None:
         raise _fail(where, "give instance: (who answers) or error: (what is raised)")
-    probed = {str(k): _strings(v, f"{where}.probed.{k}")
-              for k, v in _mapping(data.get("probed"), f"{where}.probed").items()}
+    probed = {
+        str(k): _strings(v, f"{where}.probed.{k}")
+        for k, v in _mapping(data.get("probed"), f"{where}.probed").items()
+    }
     no_auth = _strings(data.get("no_auth"), f"{where}.no_auth")
     loads = {str(k): v for k, v in _mapping(data.get("loads"), f"{where}.loads").items()}
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in loads.values()):
@@ -281,8 +334,10 @@ def _expect(data: Any, where: str, members: set[str]) -> Expect:
     named = {data.get("answered_by"), *probed, *no_auth, *loads} - {None}
     if named - members:
         raise _fail(where, f"names members not in the fleet: {sorted(named - members)}")
-    candidates = {str(k): str(v).upper()
-                  for k, v in _mapping(data.get("candidates"), f"{where}.candidates").items()}
+    candidates = {
+        str(k): str(v).upper()
+        for k, v in _mapping(data.get("candidates"), f"{where}.candidates").items()
+    }
     return Expect(
         instance=data.get("instance"),
         model=data.get("model"),
@@ -348,8 +403,7 @@ def parse_case(data: Any, source: str = "<case>") -> Case:
 def _case_validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    text = resources.files("routing.conformance").joinpath("case.schema.json").read_text(
-        "utf-8")
+    text = resources.files("routing.conformance").joinpath("case.schema.json").read_text("utf-8")
     return Draft202012Validator(json.loads(text))
 
 
@@ -419,6 +473,7 @@ def _unique(cases: Iterable[Case]) -> None:
     seen: dict[str, str] = {}
     for case in cases:
         if case.name in seen:
-            raise CaseError(f"{case.source}: case name {case.name!r} also used in "
-                            f"{seen[case.name]}")
+            raise CaseError(
+                f"{case.source}: case name {case.name!r} also used in {seen[case.name]}"
+            )
         seen[case.name] = case.source

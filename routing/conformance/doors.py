@@ -49,15 +49,18 @@ class Door:
     shape: str  # "openai" (the operation's own shape), "anthropic" or "ollama"
 
 
-DOORS = {door.name: door for door in (
-    Door("openai", "/v1/chat/completions", Operation.CHAT, "openai"),
-    Door("openai-completions", "/v1/completions", Operation.COMPLETION, "openai"),
-    Door("openai-embeddings", "/v1/embeddings", Operation.EMBEDDING, "openai"),
-    Door("anthropic", "/v1/messages", Operation.MESSAGES, "anthropic"),
-    Door("ollama", "/api/chat", Operation.CHAT, "ollama"),
-    Door("ollama-generate", "/api/generate", Operation.CHAT, "ollama"),
-    Door("ollama-embed", "/api/embed", Operation.EMBEDDING, "ollama"),
-)}
+DOORS = {
+    door.name: door
+    for door in (
+        Door("openai", "/v1/chat/completions", Operation.CHAT, "openai"),
+        Door("openai-completions", "/v1/completions", Operation.COMPLETION, "openai"),
+        Door("openai-embeddings", "/v1/embeddings", Operation.EMBEDDING, "openai"),
+        Door("anthropic", "/v1/messages", Operation.MESSAGES, "anthropic"),
+        Door("ollama", "/api/chat", Operation.CHAT, "ollama"),
+        Door("ollama-generate", "/api/generate", Operation.CHAT, "ollama"),
+        Door("ollama-embed", "/api/embed", Operation.EMBEDDING, "ollama"),
+    )
+}
 
 
 def gateway_request(case: Case) -> dict[str, Any]:
@@ -103,8 +106,9 @@ def reply_text(operation: Operation, shape: str, reply: Mapping[str, Any]) -> st
             return str(message.get("content") or "")
         return str(reply.get("response") or "")
     if operation is Operation.MESSAGES:
-        return "".join(str(b.get("text", "")) for b in reply.get("content") or ()
-                       if isinstance(b, Mapping))
+        return "".join(
+            str(b.get("text", "")) for b in reply.get("content") or () if isinstance(b, Mapping)
+        )
     for choice in reply.get("choices") or ():
         if operation is Operation.COMPLETION:
             return str(choice.get("text") or "")
@@ -123,8 +127,11 @@ def item_text(operation: Operation, shape: str, item: Mapping[str, Any]) -> str:
         return str(delta.get("text") or "") if isinstance(delta, Mapping) else ""
     text = ""
     for choice in item.get("choices") or ():
-        part = choice.get("text") if operation is Operation.COMPLETION else (
-            choice.get("delta") or {}).get("content")
+        part = (
+            choice.get("text")
+            if operation is Operation.COMPLETION
+            else (choice.get("delta") or {}).get("content")
+        )
         text += part if isinstance(part, str) else ""
     return text
 
@@ -159,7 +166,7 @@ async def read_stream(door: Door, resp: aiohttp.ClientResponse, outcome: Outcome
             else:
                 if not line.startswith("data:"):
                     continue
-                data = line[len("data:"):].strip()
+                data = line[len("data:") :].strip()
                 if data == "[DONE]":
                     done = True
                     continue

@@ -24,8 +24,17 @@ from routing.conformance.doors import reply_text as door_text
 from routing.conformance.doors import reported_model as door_model
 from routing.errors import BackendError, NoRouteError, RoutingError
 
-__all__ = ["CASE_TIMEOUT", "Outcome", "Result", "Target", "case_environment", "check",
-           "real_skip_reason", "run_library", "start_targets"]
+__all__ = [
+    "CASE_TIMEOUT",
+    "Outcome",
+    "Result",
+    "Target",
+    "case_environment",
+    "check",
+    "real_skip_reason",
+    "run_library",
+    "start_targets",
+]
 
 CASE_TIMEOUT = 30.0
 """Seconds one path of one case may take before it is failed (a bug must not hang a run)."""
@@ -124,8 +133,9 @@ def case_environment(env: Mapping[str, str]) -> Iterator[None]:
 
 
 @asynccontextmanager
-async def start_targets(case: Case, real: Mapping[str, Sequence[str]] | None = None
-                        ) -> AsyncIterator[dict[str, Target]]:
+async def start_targets(
+    case: Case, real: Mapping[str, Sequence[str]] | None = None
+) -> AsyncIterator[dict[str, Target]]:
     """Start the case's fakes and yield every member's :class:`Target`.
 
     With ``real`` (alias -> URLs of real llama.cpp servers started with that ``--alias``),
@@ -134,9 +144,19 @@ async def start_targets(case: Case, real: Mapping[str, Sequence[str]] | None = N
     """
     use_real = {n for n in case.real if real is not None and case.member(n).state == "up"}
     fakes = [m for m in case.fleet if m.fake and m.name not in use_real]
-    fleet = Fleet.from_specs([
-        {"name": m.name, "kind": m.kind, "models": list(m.models), "fault": m.fault,
-         "api_key": m.api_key, "embeddings": m.embeddings} for m in fakes])
+    fleet = Fleet.from_specs(
+        [
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "models": list(m.models),
+                "fault": m.fault,
+                "api_key": m.api_key,
+                "embeddings": m.embeddings,
+            }
+            for m in fakes
+        ]
+    )
     taken: dict[str, int] = {}
     async with fleet:
         targets: dict[str, Target] = {}
@@ -146,8 +166,9 @@ async def start_targets(case: Case, real: Mapping[str, Sequence[str]] | None = N
                 urls = (real or {}).get(alias, ())
                 index = taken[alias] = taken.get(alias, -1) + 1
                 if index >= len(urls):
-                    raise CaseError(f"{case.name}: no real llama.cpp server left with alias "
-                                    f"{alias!r}")
+                    raise CaseError(
+                        f"{case.name}: no real llama.cpp server left with alias {alias!r}"
+                    )
                 targets[m.name] = Target(m, urls[index], real=True)
             elif m.url is not None:
                 targets[m.name] = Target(m, m.url)
@@ -189,8 +210,11 @@ def set_chat_faults(targets: Mapping[str, Target]) -> None:
 
 def chat_request(case: Case) -> dict[str, Any]:
     """The OpenAI-shaped request body the case sends."""
-    body: dict[str, Any] = {"messages": list(MESSAGES), "max_tokens": case.request.max_tokens,
-                            "stream": case.request.stream}
+    body: dict[str, Any] = {
+        "messages": list(MESSAGES),
+        "max_tokens": case.request.max_tokens,
+        "stream": case.request.stream,
+    }
     if case.request.model is not None:
         body["model"] = case.request.model
     return body
@@ -206,8 +230,9 @@ def _record_error(outcome: Outcome, exc: RoutingError) -> None:
 
 async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
     """Send the case's request through :class:`Router` (resolve + complete / open_stream)."""
-    config = parse_config(render_config(case, targets), file=f"<{case.name}>",
-                          environ=dict(case.env))
+    config = parse_config(
+        render_config(case, targets), file=f"<{case.name}>", environ=dict(case.env)
+    )
     outcome = Outcome()
     provider = case.request.provider
     try:
@@ -223,8 +248,7 @@ async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
         started = time.perf_counter()
         try:
             if case.request.stream and operation is not Operation.EMBEDDING:
-                handle = await router.open_stream(request, provider=provider,
-                                                  operation=operation)
+                handle = await router.open_stream(request, provider=provider, operation=operation)
                 decision, outcome.failovers = handle.decision, handle.failovers
                 async with handle:
                     try:
@@ -234,8 +258,7 @@ async def run_library(case: Case, targets: Mapping[str, Target]) -> Outcome:
                         outcome.stream_broken = True
                         outcome.message = str(exc)
             else:
-                completion = await router.complete(request, provider=provider,
-                                                   operation=operation)
+                completion = await router.complete(request, provider=provider, operation=operation)
                 decision, outcome.failovers = completion.decision, completion.failovers
                 outcome.reply_model = door_model(operation, completion.reply)
                 outcome.text = door_text(operation, "openai", completion.reply)
@@ -277,9 +300,13 @@ def answered_by(outcome: Outcome, targets: Mapping[str, Target]) -> set[str]:
     for name, target in targets.items():
         if target.fake is not None and re.search(rf"\bport {target.port}\b", outcome.text):
             return {name}
-    return {name for name, target in targets.items()
-            if target.fake is None and target.member.models
-            and outcome.reply_model == target.member.models[0]}
+    return {
+        name
+        for name, target in targets.items()
+        if target.fake is None
+        and target.member.models
+        and outcome.reply_model == target.member.models[0]
+    }
 
 
 def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]) -> list[str]:
@@ -292,11 +319,15 @@ def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]
 
     if e.error is not None:
         if e.error not in o.error_classes and path == "library":
-            problems.append(f"error: want {e.error}, got "
-                            f"{o.error or 'an answer from ' + str(o.instance)}")
+            problems.append(
+                f"error: want {e.error}, got {o.error or 'an answer from ' + str(o.instance)}"
+            )
     elif o.error is not None:  # the rest would only repeat that nothing answered
-        return [f"unexpected {o.error}" + (f" (HTTP {o.http_status})" if o.http_status else "")
-                + f": {o.message[:300]}"]
+        return [
+            f"unexpected {o.error}"
+            + (f" (HTTP {o.http_status})" if o.http_status else "")
+            + f": {o.message[:300]}"
+        ]
     if path == "gateway":
         want_status = e.http_status if e.error is not None else 200
         if e.error is not None and want_status is None:
@@ -314,9 +345,11 @@ def check(case: Case, path: str, outcome: Outcome, targets: Mapping[str, Target]
         if e.answered_by is not None:
             who = answered_by(o, targets)
             if e.answered_by not in who:
-                problems.append(f"answered by: want {e.answered_by!r}, got "
-                                f"{', '.join(sorted(who)) or 'no member of the fleet'} "
-                                f"(reply {o.text[:80]!r}, model {o.reply_model!r})")
+                problems.append(
+                    f"answered by: want {e.answered_by!r}, got "
+                    f"{', '.join(sorted(who)) or 'no member of the fleet'} "
+                    f"(reply {o.text[:80]!r}, model {o.reply_model!r})"
+                )
         if o.failovers is not None:
             differ("failovers", e.failovers, o.failovers)
         if e.warning is not None:

@@ -49,15 +49,17 @@ async def run_gateway(case: Case, targets: Mapping[str, Target]) -> Outcome:
     """Start a gateway for the case's config, send the request, read the outcome."""
     from routing._gateway import Gateway
 
-    config = parse_config(render_config(case, targets), file=f"<{case.name}>",
-                          environ=dict(case.env))
+    config = parse_config(
+        render_config(case, targets), file=f"<{case.name}>", environ=dict(case.env)
+    )
     gateway = Gateway(config)
     await gateway.start("127.0.0.1", 0)
     try:
         if any(t.member.chat_fault for t in targets.values()):
             with suppress(NoRouteError):  # probe through the gateway's own router first
-                await gateway.router.resolve(provider=case.request.provider,
-                                             model=case.request.model)
+                await gateway.router.resolve(
+                    provider=case.request.provider, model=case.request.model
+                )
             set_chat_faults(targets)
         headers = {}
         if case.request.provider is not None:
@@ -66,8 +68,9 @@ async def run_gateway(case: Case, targets: Mapping[str, Target]) -> Outcome:
             outcome = Outcome()
             started = time.perf_counter()
             door = DOORS[case.request.door]
-            async with session.post(gateway.url + door.path, json=gateway_request(case),
-                                    headers=headers) as resp:
+            async with session.post(
+                gateway.url + door.path, json=gateway_request(case), headers=headers
+            ) as resp:
                 outcome.http_status = resp.status
                 outcome.instance = resp.headers.get("X-Routed-To")
                 if resp.status != 200:
@@ -114,7 +117,7 @@ async def _read_stream(outcome: Outcome, resp: aiohttp.ClientResponse) -> None:
             text = line.decode().strip()
             if not text.startswith("data:"):
                 continue
-            data = text[len("data:"):].strip()
+            data = text[len("data:") :].strip()
             if data == "[DONE]":
                 done = True
                 continue

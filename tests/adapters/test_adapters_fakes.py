@@ -45,8 +45,7 @@ def test_chat_reply_is_openai_shaped(fake_server: Any, kind: str) -> None:
 def test_stream_chunks_are_openai_shaped(fake_server: Any, kind: str) -> None:
     """Stream chunks are chat.completion.chunk with one finish_reason and, asked for, usage."""
     fake = start_kind(fake_server, kind)
-    chunks = stream(instance_for(kind, fake.url),
-                    {**HI, "stream_options": {"include_usage": True}})
+    chunks = stream(instance_for(kind, fake.url), {**HI, "stream_options": {"include_usage": True}})
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
     assert all(c["model"] == MODEL[kind] for c in chunks)
     assert text_of(chunks) == f"I am {MODEL[kind]} on {kind} port {fake.port}"
@@ -75,8 +74,7 @@ def test_stream_is_not_buffered(fake_server: Any, kind: str) -> None:
 
     async def go(session: aiohttp.ClientSession) -> list[float]:
         arrivals = []
-        async for _chunk in get_adapter(inst.api).stream(session, inst, MODEL[kind], HI,
-                                                         timeout()):
+        async for _chunk in get_adapter(inst.api).stream(session, inst, MODEL[kind], HI, timeout()):
             arrivals.append(time.monotonic())
         return arrivals
 
@@ -113,21 +111,27 @@ def test_local_server_gets_no_authorization_without_key(fake_server: Any) -> Non
 def test_ollama_options_mapping(fake_server: Any) -> None:
     """temperature, top_p, max_tokens, stop and seed land under Ollama's options."""
     fake = start_kind(fake_server, "ollama")
-    request = {**HI, "temperature": 0.3, "top_p": 0.9, "max_tokens": 42, "stop": "END",
-               "seed": 7}
+    request = {**HI, "temperature": 0.3, "top_p": 0.9, "max_tokens": 42, "stop": "END", "seed": 7}
     chat(instance_for("ollama", fake.url), request)
     body = fake.requests[-1]["json"]
-    assert body["options"] == {"temperature": 0.3, "top_p": 0.9, "num_predict": 42,
-                               "stop": ["END"], "seed": 7}
+    assert body["options"] == {
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "num_predict": 42,
+        "stop": ["END"],
+        "seed": 7,
+    }
     assert body["messages"] == [{"role": "user", "content": "hi"}]
 
 
 def test_anthropic_system_split_and_default_max_tokens(fake_server: Any) -> None:
     """System messages move to ``system``; max_tokens defaults to 1024; stop is a list."""
     fake = start_kind(fake_server, "anthropic")
-    request = {"messages": [{"role": "system", "content": "be brief"},
-                            {"role": "user", "content": "hi"}], "stop": "END",
-               "temperature": 0.5}
+    request = {
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        "stop": "END",
+        "temperature": 0.5,
+    }
     chat(instance_for("anthropic", fake.url), request)
     body = fake.requests[-1]["json"]
     assert body["system"] == "be brief"

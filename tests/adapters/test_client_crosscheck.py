@@ -17,8 +17,10 @@ def test_replies_parse_as_openai_types(fake_server: Any, kind: str) -> None:
     inst = instance_for(kind, fake_server(kind, [MODEL[kind]]).url)
     completion = ChatCompletion.model_validate(chat(inst))
     assert completion.choices[0].message.content
-    asked = {"messages": [{"role": "user", "content": "hi"}],
-             "stream_options": {"include_usage": True}}
+    asked = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream_options": {"include_usage": True},
+    }
     chunks = [ChatCompletionChunk.model_validate(c) for c in stream(inst, asked)]
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
 
@@ -26,14 +28,20 @@ def test_replies_parse_as_openai_types(fake_server: Any, kind: str) -> None:
 def test_openai_client_sends_what_the_adapter_sends(fake_server: Any) -> None:
     """The openai client and the openai adapter put the same body on the wire."""
     fake = fake_server("lmstudio", [MODEL["lmstudio"]])
-    params: dict[str, Any] = {"temperature": 0.2, "top_p": 0.5, "max_tokens": 9, "seed": 1,
-                              "stop": ["x"]}
+    params: dict[str, Any] = {
+        "temperature": 0.2,
+        "top_p": 0.5,
+        "max_tokens": 9,
+        "seed": 1,
+        "stop": ["x"],
+    }
     messages = [{"role": "user", "content": "hi"}]
 
     async def official() -> None:
         async with openai.AsyncOpenAI(base_url=fake.url + "/v1", api_key="sk-x") as client:
-            await client.chat.completions.create(model=MODEL["lmstudio"], messages=messages,
-                                                 **params)  # type: ignore[arg-type]
+            await client.chat.completions.create(
+                model=MODEL["lmstudio"], messages=messages, **params
+            )  # type: ignore[arg-type]
 
     run(official())
     chat(instance_for("lmstudio", fake.url), {"messages": messages, **params})
@@ -50,16 +58,26 @@ def test_ollama_client_sends_what_the_adapter_sends(fake_server: Any) -> None:
 
     async def official() -> Any:
         async with ollama.AsyncClient(host=fake.url) as client:
-            return await client.chat(model=MODEL["ollama"], messages=messages,
-                                     options=options, stream=False)
+            return await client.chat(
+                model=MODEL["ollama"], messages=messages, options=options, stream=False
+            )
 
     answer = run(official())
-    reply = chat(instance_for("ollama", fake.url),
-                 {"messages": messages, "temperature": 0.2, "top_p": 0.5, "max_tokens": 9,
-                  "seed": 1, "stop": "x"})
+    reply = chat(
+        instance_for("ollama", fake.url),
+        {
+            "messages": messages,
+            "temperature": 0.2,
+            "top_p": 0.5,
+            "max_tokens": 9,
+            "seed": 1,
+            "stop": "x",
+        },
+    )
     client_body, adapter_body = (r["json"] for r in fake.requests[-2:])
-    assert adapter_body["options"] == {k: v for k, v in client_body["options"].items()
-                                       if v is not None}
+    assert adapter_body["options"] == {
+        k: v for k, v in client_body["options"].items() if v is not None
+    }
     assert adapter_body["messages"] == client_body["messages"]
     assert reply["choices"][0]["message"]["content"] == answer.message.content
     assert reply["usage"]["completion_tokens"] == answer.eval_count

@@ -44,42 +44,83 @@ class PlaintextAdapter:
         """No credentials: a local toy server."""
         return {}
 
-    async def probe(self, session: aiohttp.ClientSession, instance: Instance,
-                    timeout: aiohttp.ClientTimeout, *, load: bool = False) -> Probed:
+    async def probe(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        timeout: aiohttp.ClientTimeout,
+        *,
+        load: bool = False,
+    ) -> Probed:
         """``GET /which`` lists the models, one per line."""
         status, body = await get_json(session, instance.url + "/which", {}, timeout)
         return Probed(tuple(check(status, body, "GET /which")))
 
-    async def chat(self, session: aiohttp.ClientSession, instance: Instance, model: str,
-                   request: Mapping[str, Any], timeout: aiohttp.ClientTimeout
-                   ) -> dict[str, Any]:
+    async def chat(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> dict[str, Any]:
         """One request, OpenAI-shaped reply."""
         return (await self.chat_raw(session, instance, model, request, timeout))[0]
 
-    async def chat_raw(self, session: aiohttp.ClientSession, instance: Instance, model: str,
-                       request: Mapping[str, Any], timeout: aiohttp.ClientTimeout
-                       ) -> tuple[dict[str, Any], None]:
+    async def chat_raw(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[dict[str, Any], None]:
         """``POST /say`` with the last message's text; the reply text comes back as is."""
         said = str(request["messages"][-1].get("content", ""))
-        raw = await post_read(session, instance.url + "/say", {"model": model, "text": said},
-                              key=instance.key, headers={}, timeout=timeout)
+        raw = await post_read(
+            session,
+            instance.url + "/say",
+            {"model": model, "text": said},
+            key=instance.key,
+            headers={},
+            timeout=timeout,
+        )
         text = raw.decode()
         if not text:
             raise BackendProtocolError("empty reply", instance=instance.key)
-        return {"id": "plain-1", "object": "chat.completion", "created": int(time.time()),
-                "model": model, "choices": [{"index": 0, "finish_reason": "stop",
-                "message": {"role": "assistant", "content": text}}]}, None
+        return {
+            "id": "plain-1",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+        }, None
 
-    async def stream(self, session: aiohttp.ClientSession, instance: Instance, model: str,
-                     request: Mapping[str, Any], timeout: aiohttp.ClientTimeout
-                     ) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self,
+        session: aiohttp.ClientSession,
+        instance: Instance,
+        model: str,
+        request: Mapping[str, Any],
+        timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[dict[str, Any]]:
         """The whole reply as one chunk, then a finish chunk."""
         reply, _ = await self.chat_raw(session, instance, model, request, timeout)
         text = reply["choices"][0]["message"]["content"]
         for delta, finish in (({"role": "assistant", "content": text}, None), ({}, "stop")):
-            yield {"id": "plain-1", "object": "chat.completion.chunk", "created": 0,
-                   "model": model, "choices": [{"index": 0, "delta": delta,
-                                                "finish_reason": finish}]}
+            yield {
+                "id": "plain-1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
 
 
 @pytest.fixture
@@ -110,8 +151,10 @@ async def _plain_server() -> web.AppRunner:
 
 
 def _config(port: int) -> str:
-    return ("version: 1\nproviders:\n  toy:\n    api: plaintext\n    kind: plainserver\n"
-            f"    instances:\n      a: {{port: {port}}}\n")
+    return (
+        "version: 1\nproviders:\n  toy:\n    api: plaintext\n    kind: plainserver\n"
+        f"    instances:\n      a: {{port: {port}}}\n"
+    )
 
 
 def test_unregistered_style_is_a_located_config_error() -> None:
@@ -125,9 +168,12 @@ def test_unregistered_style_is_a_located_config_error() -> None:
 def test_registered_style_is_routed_and_served(plaintext_style: None) -> None:
     """Registered, the style validates, probes, routes and answers through the gateway."""
     assert get_adapter("plaintext").api == "plaintext"
-    no_port = parse_config("version: 1\nproviders:\n  toy:\n    api: plaintext\n"
-                           "    kind: plainserver\n    instances:\n"
-                           "      a: {url: 'http://127.0.0.1'}\n", environ={})
+    no_port = parse_config(
+        "version: 1\nproviders:\n  toy:\n    api: plaintext\n"
+        "    kind: plainserver\n    instances:\n"
+        "      a: {url: 'http://127.0.0.1'}\n",
+        environ={},
+    )
     assert no_port.instances["toy:a"].url == "http://127.0.0.1:9999"  # the kind's port
 
     async def scenario() -> tuple[str, dict[str, Any], bytes]:
@@ -140,10 +186,15 @@ def test_registered_style_is_routed_and_served(plaintext_style: None) -> None:
                 reply = await router.chat([{"role": "user", "content": "hi"}], model="echo-1")
             gateway = await Gateway(config).start("127.0.0.1", 0)
             try:
-                body = {"model": "echo-1", "stream": True,
-                        "messages": [{"role": "user", "content": "yo"}]}
-                async with aiohttp.ClientSession() as session, session.post(
-                        gateway.url + "/v1/chat/completions", json=body) as resp:
+                body = {
+                    "model": "echo-1",
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "yo"}],
+                }
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.post(gateway.url + "/v1/chat/completions", json=body) as resp,
+                ):
                     streamed = await resp.read()
             finally:
                 await gateway.stop()
@@ -154,7 +205,10 @@ def test_registered_style_is_routed_and_served(plaintext_style: None) -> None:
     instance, reply, streamed = asyncio.run(scenario())
     assert instance == "toy:a"
     assert reply["choices"][0]["message"]["content"] == "echo-1 says hi"
-    events = [json.loads(line[6:]) for line in streamed.decode().split("\n\n")
-              if line.startswith("data: {")]
+    events = [
+        json.loads(line[6:])
+        for line in streamed.decode().split("\n\n")
+        if line.startswith("data: {")
+    ]
     assert events[0]["choices"][0]["delta"]["content"] == "echo-1 says yo"
     assert streamed.rstrip().endswith(b"data: [DONE]")

@@ -9,8 +9,12 @@ from typing import Any
 import pytest
 
 #: Client key names -> the environment variable holding each key.
-KEY_ENV = {"alice": "ROUTING_TEST_KEY_ALICE", "bob": "ROUTING_TEST_KEY_BOB",
-           "carol": "ROUTING_TEST_KEY_CAROL", "dave": "ROUTING_TEST_KEY_DAVE"}
+KEY_ENV = {
+    "alice": "ROUTING_TEST_KEY_ALICE",
+    "bob": "ROUTING_TEST_KEY_BOB",
+    "carol": "ROUTING_TEST_KEY_CAROL",
+    "dave": "ROUTING_TEST_KEY_DAVE",
+}
 ADMIN_ENV = "ROUTING_TEST_ADMIN_KEY"
 MODEL = "qwen-7b.gguf"
 OTHER = "other.gguf"
@@ -83,8 +87,12 @@ DOORS = [
     Door("ollama-chat", "POST", "/api/chat", {"model": MODEL, "messages": HI, "stream": False}),
     Door("ollama-tags", "GET", "/api/tags", None),
     Door("ollama-version", "GET", "/api/version", None),
-    Door("anthropic-messages", "POST", "/v1/messages",
-         {"model": MODEL, "max_tokens": 16, "messages": HI}),
+    Door(
+        "anthropic-messages",
+        "POST",
+        "/v1/messages",
+        {"model": MODEL, "max_tokens": 16, "messages": HI},
+    ),
 ]
 BODY_DOORS = [d for d in DOORS if d.body is not None]
 

@@ -18,8 +18,9 @@ ADMIN_PATHS = ("/status", "/metrics", "/ui/data")
 
 
 @pytest.fixture
-def gw(fake_server: FakeFactory, gateway: GatewayFactory,
-       monkeypatch: pytest.MonkeyPatch) -> tuple[GatewayHandle, dict[str, str]]:
+def gw(
+    fake_server: FakeFactory, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[GatewayHandle, dict[str, str]]:
     """A gateway with the test keys and an admin key, over one llama.cpp fake."""
     keys = set_auth_env(monkeypatch)
     fake = fake_server("llamacpp", [MODEL, OTHER])
@@ -27,12 +28,12 @@ def gw(fake_server: FakeFactory, gateway: GatewayFactory,
 
 
 @pytest.mark.parametrize("path", ADMIN_PATHS)
-def test_admin_paths_need_the_admin_key(gw: tuple[GatewayHandle, dict[str, str]],
-                                        path: str) -> None:
+def test_admin_paths_need_the_admin_key(
+    gw: tuple[GatewayHandle, dict[str, str]], path: str
+) -> None:
     """No key, a client key or a wrong key: 401; the admin key as Bearer: 200."""
     handle, keys = gw
-    for headers in ({}, bearer(keys["bob"]), x_api_key(keys["bob"]),
-                    bearer(keys["admin"] + "x")):
+    for headers in ({}, bearer(keys["bob"]), x_api_key(keys["bob"]), bearer(keys["admin"] + "x")):
         reply = http("GET", handle.url + path, None, headers)
         assert reply.status == 401, headers
         assert reply.json()["error"]["code"] == "invalid_admin_key"
@@ -48,13 +49,17 @@ def test_healthz_and_the_page_need_no_key(gw: tuple[GatewayHandle, dict[str, str
 
 
 def test_admin_plane_is_open_without_admin_key_env(
-        fake_server: FakeFactory, gateway: GatewayFactory,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_server: FakeFactory, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With client keys but no admin_key_env, /status and /metrics need no key (the doors do)."""
     set_auth_env(monkeypatch)
     fake = fake_server("llamacpp", [MODEL])
-    handle = gateway(config_text({"llamacpp:a": fake}, extra=AUTH.replace(
-        "    admin_key_env: ROUTING_TEST_ADMIN_KEY\n", "")))
+    handle = gateway(
+        config_text(
+            {"llamacpp:a": fake},
+            extra=AUTH.replace("    admin_key_env: ROUTING_TEST_ADMIN_KEY\n", ""),
+        )
+    )
     for path in ADMIN_PATHS:
         assert http("GET", handle.url + path).status == 200
     assert http("GET", handle.url + "/v1/models").status == 401
@@ -68,35 +73,56 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def test_per_key_requests_and_tokens_in_metrics(
-        gw: tuple[GatewayHandle, dict[str, str]]) -> None:
+def test_per_key_requests_and_tokens_in_metrics(gw: tuple[GatewayHandle, dict[str, str]]) -> None:
     """/metrics counts requests per key and status, and the tokens the clients were given."""
     handle, keys = gw
     prompt = completion = 0
-    reply = http("POST", handle.url + "/v1/chat/completions",
-                 {"model": MODEL, "messages": HI}, bearer(keys["bob"])).json()
+    reply = http(
+        "POST",
+        handle.url + "/v1/chat/completions",
+        {"model": MODEL, "messages": HI},
+        bearer(keys["bob"]),
+    ).json()
     prompt += reply["usage"]["prompt_tokens"]
     completion += reply["usage"]["completion_tokens"]
-    ollama = http("POST", handle.url + "/api/chat",
-                  {"model": MODEL, "messages": HI, "stream": False}, bearer(keys["bob"])).json()
+    ollama = http(
+        "POST",
+        handle.url + "/api/chat",
+        {"model": MODEL, "messages": HI, "stream": False},
+        bearer(keys["bob"]),
+    ).json()
     prompt += ollama["prompt_eval_count"]
     completion += ollama["eval_count"]
-    streamed = http("POST", handle.url + "/api/chat", {"model": MODEL, "messages": HI},
-                    bearer(keys["bob"])).body.splitlines()
+    streamed = http(
+        "POST", handle.url + "/api/chat", {"model": MODEL, "messages": HI}, bearer(keys["bob"])
+    ).body.splitlines()
     last = json.loads(streamed[-1])
     prompt += last["prompt_eval_count"]
     completion += last["eval_count"]
-    sse = http("POST", handle.url + "/v1/chat/completions",
-               {"model": MODEL, "messages": HI, "stream": True,
-                "stream_options": {"include_usage": True}}, bearer(keys["bob"])).body.decode()
-    usage = [json.loads(event[6:])["usage"] for event in sse.split("\n\n")
-             if event.startswith("data: {") and json.loads(event[6:]).get("usage")]
+    sse = http(
+        "POST",
+        handle.url + "/v1/chat/completions",
+        {"model": MODEL, "messages": HI, "stream": True, "stream_options": {"include_usage": True}},
+        bearer(keys["bob"]),
+    ).body.decode()
+    usage = [
+        json.loads(event[6:])["usage"]
+        for event in sse.split("\n\n")
+        if event.startswith("data: {") and json.loads(event[6:]).get("usage")
+    ]
     assert len(usage) == 1
     prompt += usage[0]["prompt_tokens"]
     completion += usage[0]["completion_tokens"]
     assert prompt > 0 and completion > 0
-    assert http("POST", handle.url + "/api/chat", {"model": OTHER, "messages": HI},
-                bearer(keys["alice"])).status == 403
+    assert (
+        http(
+            "POST",
+            handle.url + "/api/chat",
+            {"model": OTHER, "messages": HI},
+            bearer(keys["alice"]),
+        ).status
+        == 403
+    )
     text = http("GET", handle.url + "/metrics", None, bearer(keys["admin"])).body.decode()
     samples = _samples(text)
     assert samples[("routing_key_requests_total", (("key", "bob"), ("status", "200")))] == 4

@@ -18,8 +18,9 @@ GatewayFactory = Callable[..., GatewayHandle]
 
 
 @pytest.fixture
-def gw(fake_server: FakeFactory, gateway: GatewayFactory,
-       monkeypatch: pytest.MonkeyPatch) -> tuple[GatewayHandle, dict[str, str]]:
+def gw(
+    fake_server: FakeFactory, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[GatewayHandle, dict[str, str]]:
     """A gateway with the test keys over one llama.cpp fake."""
     keys = set_auth_env(monkeypatch)
     fake = fake_server("llamacpp", [MODEL, OTHER])
@@ -36,14 +37,19 @@ def test_openai_client(gw: tuple[GatewayHandle, dict[str, str]]) -> None:
     with _openai(handle, keys["alice"]) as client:
         reply = client.chat.completions.create(model=MODEL, messages=HI)  # type: ignore[arg-type]
         assert reply.model == MODEL
-        with client.chat.completions.create(model=MODEL, messages=HI,  # type: ignore[arg-type]
-                                            stream=True) as stream:
+        with client.chat.completions.create(
+            model=MODEL,
+            messages=HI,  # type: ignore[arg-type]
+            stream=True,
+        ) as stream:
             assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         with pytest.raises(openai.PermissionDeniedError) as denied:
             client.chat.completions.create(model=OTHER, messages=HI)  # type: ignore[arg-type]
         assert denied.value.code == "model_not_allowed"
-    with _openai(handle, "rk-wrong-0123456789abcdef") as client, \
-            pytest.raises(openai.AuthenticationError) as refused:
+    with (
+        _openai(handle, "rk-wrong-0123456789abcdef") as client,
+        pytest.raises(openai.AuthenticationError) as refused,
+    ):
         client.models.list()
     assert refused.value.code == "invalid_api_key"
     with _openai(handle, keys["carol"]) as client:
@@ -59,13 +65,14 @@ def test_ollama_client(gw: tuple[GatewayHandle, dict[str, str]]) -> None:
     handle, keys = gw
     with ollama.Client(host=handle.url, headers=bearer(keys["alice"])) as client:
         assert client.chat(model=MODEL, messages=HI).message.content
-        assert "".join(part.message.content or ""
-                       for part in client.chat(model=MODEL, messages=HI, stream=True))
+        assert "".join(
+            part.message.content or ""
+            for part in client.chat(model=MODEL, messages=HI, stream=True)
+        )
         with pytest.raises(ollama.ResponseError) as denied:
             client.chat(model=OTHER, messages=HI)
     assert denied.value.status_code == 403 and "may not use" in denied.value.error
-    with ollama.Client(host=handle.url) as client, \
-            pytest.raises(ollama.ResponseError) as refused:
+    with ollama.Client(host=handle.url) as client, pytest.raises(ollama.ResponseError) as refused:
         client.list()
     assert refused.value.status_code == 401 and "x-api-key" in refused.value.error
     with ollama.Client(host=handle.url, headers={"x-api-key": keys["carol"]}) as client:
@@ -81,15 +88,21 @@ def _has_messages_door(handle: GatewayHandle) -> bool:
 
 
 def test_anthropic_client_is_refused_in_its_own_shape(
-        gw: tuple[GatewayHandle, dict[str, str]]) -> None:
+    gw: tuple[GatewayHandle, dict[str, str]],
+) -> None:
     """anthropic: a wrong x-api-key is an AuthenticationError parsed from Anthropic's shape."""
     handle, _keys = gw
-    with anthropic.Anthropic(base_url=handle.url, api_key="rk-wrong-0123456789abcdef",
-                             max_retries=0) as client, \
-            pytest.raises(anthropic.AuthenticationError) as refused:
+    with (
+        anthropic.Anthropic(
+            base_url=handle.url, api_key="rk-wrong-0123456789abcdef", max_retries=0
+        ) as client,
+        pytest.raises(anthropic.AuthenticationError) as refused,
+    ):
         client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
-    assert refused.value.body == {"type": "error", "error": {
-        "type": "authentication_error", "message": "unknown API key"}}
+    assert refused.value.body == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "unknown API key"},
+    }
 
 
 def test_anthropic_client_with_keys(gw: tuple[GatewayHandle, dict[str, str]]) -> None:
@@ -97,11 +110,8 @@ def test_anthropic_client_with_keys(gw: tuple[GatewayHandle, dict[str, str]]) ->
     handle, keys = gw
     if not _has_messages_door(handle):
         pytest.skip("the Anthropic door (/v1/messages) is not in this gateway yet")
-    with anthropic.Anthropic(base_url=handle.url, api_key=keys["alice"],
-                             max_retries=0) as client:
-        reply = client.messages.create(model=MODEL, max_tokens=16,
-                                       messages=HI)  # type: ignore[arg-type]
+    with anthropic.Anthropic(base_url=handle.url, api_key=keys["alice"], max_retries=0) as client:
+        reply = client.messages.create(model=MODEL, max_tokens=16, messages=HI)  # type: ignore[arg-type]
         assert reply.content
         with pytest.raises(anthropic.PermissionDeniedError):
-            client.messages.create(model=OTHER, max_tokens=16,
-                                   messages=HI)  # type: ignore[arg-type]
+            client.messages.create(model=OTHER, max_tokens=16, messages=HI)  # type: ignore[arg-type]

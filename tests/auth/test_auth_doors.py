@@ -44,8 +44,9 @@ class Rig:
     clock: Clock
     fake: Any
 
-    def call(self, door: Door, headers: dict[str, str] | None = None,
-             model: str | None = MODEL) -> Reply:
+    def call(
+        self, door: Door, headers: dict[str, str] | None = None, model: str | None = MODEL
+    ) -> Reply:
         """One request through ``door``."""
         return http(door.method, self.gw.url + door.path, door.with_model(model), headers)
 
@@ -55,8 +56,9 @@ class Rig:
 
 
 @pytest.fixture
-def rig(fake_server: FakeFactory, gateway: GatewayFactory,
-        monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+def rig(
+    fake_server: FakeFactory, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Rig]:
     """The gateway of these tests; a first request warms the probe cache."""
     keys = set_auth_env(monkeypatch)
     fake = fake_server("llamacpp", [MODEL, OTHER])
@@ -85,8 +87,7 @@ def test_missing_key_is_401(rig: Rig, door: Door) -> None:
 
 @pytest.mark.parametrize("door", DOORS, ids=lambda d: d.name)
 @pytest.mark.parametrize("header", [bearer, x_api_key], ids=["bearer", "x-api-key"])
-def test_unknown_key_is_401(rig: Rig, door: Door,
-                            header: Callable[[str], dict[str, str]]) -> None:
+def test_unknown_key_is_401(rig: Rig, door: Door, header: Callable[[str], dict[str, str]]) -> None:
     """An unknown key (or the admin key, which is not a client key) is 401 on every door."""
     for wrong in ("rk-nobody-0123456789abcdef", rig.keys["alice"] + "x", rig.keys["admin"]):
         reply = rig.call(door, header(wrong))
@@ -98,8 +99,7 @@ def test_unknown_key_is_401(rig: Rig, door: Door,
 
 @pytest.mark.parametrize("door", DOORS, ids=lambda d: d.name)
 @pytest.mark.parametrize("header", [bearer, x_api_key], ids=["bearer", "x-api-key"])
-def test_valid_key_is_served(rig: Rig, door: Door,
-                             header: Callable[[str], dict[str, str]]) -> None:
+def test_valid_key_is_served(rig: Rig, door: Door, header: Callable[[str], dict[str, str]]) -> None:
     """A known key in either header is let through on every door."""
     _served(rig, door, rig.call(door, header(rig.keys["bob"])))
 
@@ -108,8 +108,13 @@ def test_scheme_is_case_insensitive_and_either_header_may_hold_the_key(rig: Rig)
     """`bearer KEY` works; a wrong Bearer beside a right x-api-key is still let in."""
     door = DOORS[0]
     _served(rig, door, rig.call(door, {"Authorization": f"bearer {rig.keys['bob']}"}))
-    _served(rig, door, rig.call(door, {"Authorization": "Bearer wrong-key-0123456789",
-                                       "x-api-key": rig.keys["bob"]}))
+    _served(
+        rig,
+        door,
+        rig.call(
+            door, {"Authorization": "Bearer wrong-key-0123456789", "x-api-key": rig.keys["bob"]}
+        ),
+    )
     assert rig.call(door, {"Authorization": f"Basic {rig.keys['bob']}"}).status == 401
 
 
@@ -124,8 +129,11 @@ def test_model_outside_globs_is_403(rig: Rig, door: Door) -> None:
         message, code = error_code(door, reply.json())
         assert code == expected_code(door, "model_not_allowed", "permission_error")
         assert "alice" in message and "qwen*" in message
-    assert not any(r["json"] and r["json"].get("model") == OTHER
-                   for r in rig.fake.requests if r["method"] == "POST")
+    assert not any(
+        r["json"] and r["json"].get("model") == OTHER
+        for r in rig.fake.requests
+        if r["method"] == "POST"
+    )
     _served(rig, door, rig.call(door, bearer(rig.keys["alice"])))
 
 
@@ -187,19 +195,31 @@ def test_every_route_but_healthz_and_the_page_needs_a_key(rig: Rig) -> None:
             else:
                 assert reply.status == 401, (method, path, reply.status)
             checked.append(f"{method} {path}")
-    assert {"POST /v1/chat/completions", "POST /api/chat", "GET /status", "GET /ui/data",
-            "GET /healthz", "GET /ui"} <= set(checked)
+    assert {
+        "POST /v1/chat/completions",
+        "POST /api/chat",
+        "GET /status",
+        "GET /ui/data",
+        "GET /healthz",
+        "GET /ui",
+    } <= set(checked)
 
 
 @pytest.mark.parametrize(("key", "first"), [(None, 401), ("bob", 100)])
-def test_expect_continue_without_a_key_is_401_before_the_body(rig: Rig, key: str | None,
-                                                              first: int) -> None:
+def test_expect_continue_without_a_key_is_401_before_the_body(
+    rig: Rig, key: str | None, first: int
+) -> None:
     """`Expect: 100-continue` without a key: 401 at once, never `100 Continue`; with one: 100."""
     body = b'{"model": "qwen-7b.gguf", "messages": [{"role": "user", "content": "hi"}]}'
     auth = f"Authorization: Bearer {rig.keys[key]}\r\n".encode() if key else b""
-    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-            b"Content-Type: application/json\r\nExpect: 100-continue\r\n" + auth +
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+        + auth
+        + b"Content-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+    )
     port = int(rig.gw.url.rpartition(":")[2])
     replies = exchange(port, head, body if key else b"").replies
     assert replies[0].status == first

@@ -18,14 +18,16 @@ BACKENDS = {"llamacpp": MODEL, "ollama": "llama3:latest", "openai": "gpt-4o-mini
 
 
 @pytest.fixture
-def fleet(fake_server: FakeFactory, gateway: GatewayFactory,
-          monkeypatch: pytest.MonkeyPatch) -> tuple[GatewayHandle, dict[str, Any],
-                                                   dict[str, str], dict[str, str]]:
+def fleet(
+    fake_server: FakeFactory, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[GatewayHandle, dict[str, Any], dict[str, str], dict[str, str]]:
     """One fake of three kinds (the OpenAI one with the gateway's own upstream key)."""
     upstream = set_keys(monkeypatch)
     keys = set_auth_env(monkeypatch)
-    fakes = {f"{kind}:one": fake_server(kind, [model], api_key=upstream.get(kind))
-             for kind, model in BACKENDS.items()}
+    fakes = {
+        f"{kind}:one": fake_server(kind, [model], api_key=upstream.get(kind))
+        for kind, model in BACKENDS.items()
+    }
     return gateway(config_text(fakes, extra=AUTH), clock=Clock()), fakes, keys, upstream
 
 
@@ -33,15 +35,20 @@ def _every_door(gw: GatewayHandle, header: dict[str, str]) -> None:
     for model in BACKENDS.values():
         for stream in (False, True):
             for path in ("/v1/chat/completions", "/api/chat"):
-                reply = http("POST", gw.url + path,
-                             {"model": model, "messages": HI, "stream": stream}, header)
+                reply = http(
+                    "POST",
+                    gw.url + path,
+                    {"model": model, "messages": HI, "stream": stream},
+                    header,
+                )
                 assert reply.status == 200, reply.body
     for path in ("/v1/models", "/api/tags", "/api/version"):
         assert http("GET", gw.url + path, None, header).status == 200
 
 
 def test_client_key_never_reaches_a_backend(
-        fleet: tuple[GatewayHandle, dict[str, Any], dict[str, str], dict[str, str]]) -> None:
+    fleet: tuple[GatewayHandle, dict[str, Any], dict[str, str], dict[str, str]],
+) -> None:
     """No upstream request carries the client's key; the OpenAI backend gets the gateway's own."""
     gw, fakes, keys, upstream = fleet
     _every_door(gw, bearer(keys["bob"]))
@@ -57,8 +64,9 @@ def test_client_key_never_reaches_a_backend(
 
 
 def test_no_key_in_logs_status_metrics_or_dashboard(
-        fleet: tuple[GatewayHandle, dict[str, Any], dict[str, str], dict[str, str]],
-        caplog: pytest.LogCaptureFixture) -> None:
+    fleet: tuple[GatewayHandle, dict[str, Any], dict[str, str], dict[str, str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """No key in any log line, /status, /metrics or /ui/data, whatever the outcome; key=NAME is."""
     gw, _fakes, keys, _upstream = fleet
     wrong = "rk-wrong-key-of-a-stranger-0123456789"
@@ -66,15 +74,16 @@ def test_no_key_in_logs_status_metrics_or_dashboard(
         _every_door(gw, bearer(keys["bob"]))
         for door in DOORS:
             http(door.method, gw.url + door.path, door.body, bearer(wrong))
-            http(door.method, gw.url + door.path, door.with_model("other"),
-                 bearer(keys["alice"]))
+            http(door.method, gw.url + door.path, door.with_model("other"), bearer(keys["alice"]))
             for _ in range(3):
                 http(door.method, gw.url + door.path, door.body, x_api_key(keys["carol"]))
         for path in ("/status", "/metrics", "/ui/data"):
             assert http("GET", gw.url + path, None, bearer(keys["bob"])).status == 401
             assert http("GET", gw.url + path, None, x_api_key(wrong)).status == 401
-        shown = [http("GET", gw.url + path, None, bearer(keys["admin"]))
-                 for path in ("/status", "/metrics", "/ui/data", "/ui")]
+        shown = [
+            http("GET", gw.url + path, None, bearer(keys["admin"]))
+            for path in ("/status", "/metrics", "/ui/data", "/ui")
+        ]
         gw.path.write_text(gw.path.read_text("utf-8") + "# touched\n", encoding="utf-8")
         assert gw.reload_check() is True
     assert all(reply.status == 200 for reply in shown)

@@ -58,7 +58,10 @@ def test_requests_per_minute_bucket() -> None:
         keeper.release(ALICE)
     refusal = keeper.admit(ALICE)
     assert refusal is not None and (refusal.status, refusal.code, refusal.retry_after) == (
-        429, "rate_limit_exceeded", 10)
+        429,
+        "rate_limit_exceeded",
+        10,
+    )
     clock.advance(7.5)
     refusal = keeper.admit(ALICE)
     assert refusal is not None and refusal.retry_after == 3
@@ -79,7 +82,9 @@ def test_max_concurrent() -> None:
     assert keeper.admit(BOB) is None and keeper.admit(BOB) is None
     refusal = keeper.admit(BOB)
     assert refusal is not None and (refusal.code, refusal.retry_after) == (
-        "concurrency_limit_exceeded", 1)
+        "concurrency_limit_exceeded",
+        1,
+    )
     assert keeper.inflight("bob") == 2
     keeper.release(BOB)
     assert keeper.admit(BOB) is None

@@ -44,7 +44,9 @@ def test_explain_json_names_the_instance_serving_the_model(
     assert out["model"] == "qwen2.5-coder-7b-instruct-q8_0.gguf"
     assert out["reason"]
     assert [(c["instance"], c["chosen"]) for c in out["candidates"]] == [
-        ("llamacpp:qwen3-coder-30b", False), ("llamacpp:qwen25-coder-7b", True)]
+        ("llamacpp:qwen3-coder-30b", False),
+        ("llamacpp:qwen25-coder-7b", True),
+    ]
     assert set(out["candidates"][0]) >= {"instance", "state", "models", "chosen", "why"}
 
 
@@ -97,10 +99,20 @@ def test_cli_errors_are_located_and_never_tracebacks(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nproviders: {x: {api: nope, instances: {a: {port: 1}}}}\n")
     for argv in (["explain", str(bad)], ["validate", str(bad)], ["explain"], ["frobnicate"]):
-        proc = subprocess.run([sys.executable, "-m", "routing.cli", *argv],
-                              capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "routing.cli", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert proc.returncode == 2, (argv, proc.stderr)
         assert "Traceback" not in proc.stdout + proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "routing.cli", "validate", str(bad)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "routing.cli", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert f"{bad}:2:" in proc.stdout

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-CONFIG = ("version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"
-          "      a: {port: 9}\n")
+CONFIG = (
+    "version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n      a: {port: 9}\n"
+)
 
 
 def test_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -21,7 +22,11 @@ def test_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         done = subprocess.run(
             [sys.executable, "-m", "routing.cli", "serve", str(path), "--port", str(port)],
-            capture_output=True, text=True, timeout=60, check=False)
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines == [f"error: cannot listen on 127.0.0.1:{port}: address already in use"]

@@ -66,13 +66,20 @@ def test_bad_config(
     first = out.splitlines()[0]
     prefix = f"{path}:{entry['line']}:{entry['column']}: {entry['path']}: "
     assert first.startswith(prefix), first
-    assert entry["message_contains"] in first[len(prefix):]
+    assert entry["message_contains"] in first[len(prefix) :]
     assert all(ISSUE.match(line) for line in out.splitlines()), out
 
 
-SUBPROCESS_SAMPLE = ["tabs_indentation.yaml", "binary.bin", "latin1.yaml", "alias_bomb.yaml",
-                     "nested_too_deep.yaml", "unclosed_bracket.yaml", "rule_unknown_instance.yaml",
-                     "empty.yaml"]
+SUBPROCESS_SAMPLE = [
+    "tabs_indentation.yaml",
+    "binary.bin",
+    "latin1.yaml",
+    "alias_bomb.yaml",
+    "nested_too_deep.yaml",
+    "unclosed_bracket.yaml",
+    "rule_unknown_instance.yaml",
+    "empty.yaml",
+]
 
 
 def test_subprocess_prints_issues_without_traceback() -> None:
@@ -81,7 +88,11 @@ def test_subprocess_prints_issues_without_traceback() -> None:
     files = [str(BAD / name) for name in SUBPROCESS_SAMPLE]
     proc = subprocess.run(
         [sys.executable, "-m", "routing.cli", "validate", *files],
-        capture_output=True, text=True, timeout=60, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -55,10 +55,14 @@ def test_parses_into_frozen_dataclasses() -> None:
     config = _parse()
     assert list(config.providers) == ["ollama", "llamacpp", "openai"]
     assert list(config.instances) == [
-        "ollama:default", "llamacpp:qwen3-coder-30b", "llamacpp:qwen25-coder-7b", "openai:default",
+        "ollama:default",
+        "llamacpp:qwen3-coder-30b",
+        "llamacpp:qwen25-coder-7b",
+        "openai:default",
     ]
     assert [i.key for i in config.providers["llamacpp"].instances] == [
-        "llamacpp:qwen3-coder-30b", "llamacpp:qwen25-coder-7b",
+        "llamacpp:qwen3-coder-30b",
+        "llamacpp:qwen25-coder-7b",
     ]
     assert config.fallback == "any-ready"
     assert config.gateway.port == 0
@@ -88,7 +92,11 @@ def test_urls_normalised() -> None:
     config = _parse()
     ollama = config.instances["ollama:default"]
     assert (ollama.url, ollama.base_url, ollama.api, ollama.kind) == (
-        "http://127.0.0.1:11434", "http://127.0.0.1:11434", "ollama", "ollama")
+        "http://127.0.0.1:11434",
+        "http://127.0.0.1:11434",
+        "ollama",
+        "ollama",
+    )
     small = config.instances["llamacpp:qwen25-coder-7b"]
     assert (small.url, small.base_url) == ("http://127.0.0.1:11436", "http://127.0.0.1:11436/v1")
     assert small.kind == "llamacpp"
@@ -100,9 +108,11 @@ def test_urls_normalised() -> None:
 def test_ollama_host_bind_all_becomes_loopback() -> None:
     """OLLAMA_HOST=0.0.0.0 (where Ollama listens) is connected to as 127.0.0.1:11434."""
     assert _parse(OLLAMA_HOST="0.0.0.0").instances["ollama:default"].url == (
-        "http://127.0.0.1:11434")
+        "http://127.0.0.1:11434"
+    )
     assert _parse(OLLAMA_HOST="gpu-box:11500").instances["ollama:default"].url == (
-        "http://gpu-box:11500")
+        "http://gpu-box:11500"
+    )
 
 
 def test_env_defaults_and_typed_port() -> None:
@@ -121,8 +131,7 @@ def test_env_port_must_be_a_number() -> None:
         _parse(QWEN_PORT="nine")
     (issue,) = caught.value.issues
     assert issue.json_path == "$.providers.llamacpp.instances.qwen25-coder-7b.port"
-    assert issue.message == (
-        "expected an integer, got a string 'nine' (from ${QWEN_PORT:-11436})")
+    assert issue.message == ("expected an integer, got a string 'nine' (from ${QWEN_PORT:-11436})")
     assert issue.line == 15
     assert issue.column == CONFIG.splitlines()[14].index('"${QWEN_PORT') + 1
 
@@ -131,7 +140,10 @@ def test_rules_built() -> None:
     """Rules keep their globs, regexes, exact names, route and expanded targets in order."""
     first, second, last = _parse().rules
     assert (first.label, first.globs, first.targets) == (
-        "openai models", ("gpt-*",), ("openai:default",))
+        "openai models",
+        ("gpt-*",),
+        ("openai:default",),
+    )
     assert second.regexes == ("qwen.*", "\\d+b") and second.exact == ("coder",)
     assert second.label == "rules[1]"
     assert second.targets == ("llamacpp:qwen25-coder-7b", "llamacpp:qwen3-coder-30b")
@@ -172,7 +184,9 @@ def test_merge_keys_may_override(tmp_path: Path) -> None:
     )
     config = load_config(path, environ={})
     assert [i.url for i in config.instances.values()] == [
-        "http://127.0.0.1:11435", "http://127.0.0.1:11436"]
+        "http://127.0.0.1:11435",
+        "http://127.0.0.1:11436",
+    ]
 
 
 def test_two_accounts_of_one_remote_api() -> None:

@@ -20,8 +20,12 @@ def skip_if_not_a_config(config: Path) -> None:
     """Skip, visibly, a file in configs/ that is not a routing config (conformance cases)."""
     head = config.read_text("utf-8")
     if "\ncases:" in head and "\nproviders:" not in head.split("\ncases:")[0]:
-        pytest.skip(f"{config.name} holds conformance cases, not a routing config; it belongs "
-                    "outside configs/")
+        pytest.skip(
+            f"{config.name} holds conformance cases, not a routing config; it belongs "
+            "outside configs/"
+        )
+
+
 SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/routing.schema.json"
 
 
@@ -32,8 +36,9 @@ def test_at_least_two_examples() -> None:
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
-def test_example_validates(config: Path, capsys: pytest.CaptureFixture[str],
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_validates(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`routing validate` prints `ok` for every file in configs/ and exits 0 (with the gateway
     keys it names set, as they must be: an unset one is an error)."""
     for name in re.findall(r"\b(?:admin_)?key_env: (\w+)", config.read_text("utf-8")):
@@ -51,8 +56,12 @@ def test_example_declares_schema(config: Path) -> None:
 def test_schema_walk_sees_everything() -> None:
     """The schema walker reaches the deep keys (so the description test means something)."""
     paths = {p for p, _ in properties(SCHEMA)}
-    assert {"defaults.probe.ttl", "providers.<name>.instances.<name>.api_key_env",
-            "rules[].match.model_regex", "gateway.max_body_bytes"} <= paths
+    assert {
+        "defaults.probe.ttl",
+        "providers.<name>.instances.<name>.api_key_env",
+        "rules[].match.model_regex",
+        "gateway.max_body_bytes",
+    } <= paths
 
 
 @pytest.mark.parametrize("path", [p for p, _ in properties(SCHEMA)])
@@ -135,8 +144,10 @@ def test_every_meaning_issue_reported_in_file_order() -> None:
 
 def test_missing_variable_is_reported_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A missing ${VAR} is one issue, not also an 'empty url' issue at the same place."""
-    text = ("version: 1\nproviders:\n  ollama:\n    api: ollama\n    instances:\n"
-            "      default: {url: '${ROUTING_TEST_NOPE}'}\n")
+    text = (
+        "version: 1\nproviders:\n  ollama:\n    api: ollama\n    instances:\n"
+        "      default: {url: '${ROUTING_TEST_NOPE}'}\n"
+    )
     with pytest.raises(ConfigError) as caught:
         parse_config(text, environ={})
     (issue,) = caught.value.issues

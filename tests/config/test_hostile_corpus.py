@@ -24,10 +24,10 @@ from routing.config import load_config
 from routing.errors import ConfigError
 
 HOSTILE = Path(__file__).parent / "hostile"
-EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load(
-    (HOSTILE / "expected.yaml").read_text("utf-8"))
+EXPECTED: dict[str, dict[str, Any]] = yaml.safe_load((HOSTILE / "expected.yaml").read_text("utf-8"))
 ISSUE = re.compile(
-    r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<path>\$.*?): (?P<message>.+)$")
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<path>\$.*?): (?P<message>.+)$"
+)
 #: Longest one validation may take before it counts as a hang.
 DEADLINE = 60.0
 
@@ -123,8 +123,9 @@ def test_corpus_is_complete() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_hostile_config(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                        hostile_env: pytest.MonkeyPatch) -> None:
+def test_hostile_config(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], hostile_env: pytest.MonkeyPatch
+) -> None:
     """`routing validate` ends in `ok` (0) or prints FILE:LINE:COL: PATH: message first (2)."""
     entry = EXPECTED[name]
     set_env(hostile_env, entry)
@@ -140,15 +141,25 @@ def test_hostile_config(name: str, tmp_path: Path, capsys: pytest.CaptureFixture
     first = out.splitlines()[0]
     prefix = f"{path}:{entry['line']}:{entry['column']}: {entry['path']}: "
     assert first.startswith(prefix), first
-    assert entry["message_contains"] in first[len(prefix):]
+    assert entry["message_contains"] in first[len(prefix) :]
     assert all(ISSUE.match(line) for line in out.splitlines()), out
 
 
-SUBPROCESS_SAMPLE = ["special_fifo.yaml", "special_dev_zero", "int_5000_digits.yaml",
-                     "timeout_nan.yaml", "doc_dashes.yaml", "doc_tilde.yaml",
-                     "text_lone_surrogate_rule_name.yaml", "env_nested_default.yaml",
-                     "url_credentials.yaml", "tag_python_object.yaml", "special_symlink_loop.yaml",
-                     "deep_flow_thousands.yaml", "key_boolean_on.yaml"]
+SUBPROCESS_SAMPLE = [
+    "special_fifo.yaml",
+    "special_dev_zero",
+    "int_5000_digits.yaml",
+    "timeout_nan.yaml",
+    "doc_dashes.yaml",
+    "doc_tilde.yaml",
+    "text_lone_surrogate_rule_name.yaml",
+    "env_nested_default.yaml",
+    "url_credentials.yaml",
+    "tag_python_object.yaml",
+    "special_symlink_loop.yaml",
+    "deep_flow_thousands.yaml",
+    "key_boolean_on.yaml",
+]
 
 
 def test_subprocess_prints_issues_without_traceback(tmp_path: Path) -> None:
@@ -158,7 +169,11 @@ def test_subprocess_prints_issues_without_traceback(tmp_path: Path) -> None:
     paths = [materialise(name, EXPECTED[name], tmp_path) for name in SUBPROCESS_SAMPLE]
     proc = subprocess.run(
         [sys.executable, "-m", "routing.cli", "validate", *map(str, paths)],
-        capture_output=True, text=True, timeout=DEADLINE, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -174,9 +189,14 @@ def test_subprocess_survives_a_c_locale(tmp_path: Path) -> None:
     path = tmp_path / "accents.yaml"
     path.write_text("version: 1\nprovidérs: {}\n", encoding="utf-8")
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONIOENCODING": "ascii"}
-    proc = subprocess.run([sys.executable, "-m", "routing.cli", "validate", str(path)],
-                          capture_output=True, text=True, timeout=DEADLINE, env=env,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "routing.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env=env,
+        check=False,
+    )
     assert (proc.returncode, proc.stderr) == (2, "")
     assert "provid\\xe9rs" in proc.stdout
 
@@ -211,8 +231,11 @@ def test_explain_prints_a_backend_model_name_it_cannot_encode(
     prints the decision with both escaped (it used to raise UnicodeEncodeError)."""
     fake = fake_server("llamacpp", ["\ud800odd\x1b[2J.gguf"])
     path = tmp_path / "explain.yaml"
-    path.write_text("version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"
-                    f"      a: {{port: {fake.port}}}\n", encoding="utf-8")
+    path.write_text(
+        "version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"
+        f"      a: {{port: {fake.port}}}\n",
+        encoding="utf-8",
+    )
     code = main(["explain", str(path)])
     out = capsys.readouterr().out
     assert code == 0
@@ -223,12 +246,14 @@ def test_explain_prints_a_backend_model_name_it_cannot_encode(
 def test_loaded_config_has_only_plain_finite_values() -> None:
     """The ok cases load into a Config; joined surrogate pairs become one character."""
     config = load_config(HOSTILE / "text_surrogate_pair_ok.yaml")
-    assert config.rules[0].name == "\U0001F680 fast lane"
+    assert config.rules[0].name == "\U0001f680 fast lane"
     gateway = load_config(HOSTILE / "gateway_settings_ok.yaml").gateway
     assert (gateway.read_timeout, gateway.max_connections) == (12.5, 64)
     shared = load_config(HOSTILE / "anchors_reused_ok.yaml")
     assert [(i.url, i.request_timeout) for i in shared.instances.values()] == [
-        ("http://127.0.0.1:11434", 30.0), ("http://127.0.0.1:11435", 30.0)]
+        ("http://127.0.0.1:11434", 30.0),
+        ("http://127.0.0.1:11435", 30.0),
+    ]
 
 
 def test_gateway_defaults() -> None:

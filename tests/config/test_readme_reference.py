@@ -23,8 +23,14 @@ def test_readme_headings() -> None:
     """README keeps its top-level structure."""
     prose = re.sub(r"^```.*?^```", "", README.read_text("utf-8"), flags=re.M | re.S)
     headings = re.findall(r"^#{1,2} .+$", prose, re.M)
-    assert headings == ["# routing", "## Quick start", "## Configuration reference", "## CLI",
-                        "## Library use", "## Testing"]
+    assert headings == [
+        "# routing",
+        "## Quick start",
+        "## Configuration reference",
+        "## CLI",
+        "## Library use",
+        "## Testing",
+    ]
 
 
 def test_quick_start_commands() -> None:

@@ -57,8 +57,10 @@ def test_nested_repeats_refused(pattern: str) -> None:
         ("qwen(2.5", "invalid regex: missing ), unterminated subpattern at position 4"),
         ("[", "invalid regex: unterminated character set at position 0"),
         ("a{99999999999}", "invalid regex: the repetition number is too large"),
-        ("a" * (MAX_REGEX_LENGTH + 1),
-         f"regex is {MAX_REGEX_LENGTH + 1} characters long; at most {MAX_REGEX_LENGTH} allowed"),
+        (
+            "a" * (MAX_REGEX_LENGTH + 1),
+            f"regex is {MAX_REGEX_LENGTH + 1} characters long; at most {MAX_REGEX_LENGTH} allowed",
+        ),
     ],
 )
 def test_broken_patterns_refused(pattern: str, message: str) -> None:

@@ -48,11 +48,18 @@ def test_case(case: Case, path: str) -> None:
 def test_suite_size_and_coverage() -> None:
     """At least 40 cases, every area present, every field bug (1-6) reproduced."""
     assert len(CASES) >= 40
-    assert {c.area for c in CASES} >= {"resolution", "rules", "api-style", "fault",
-                                       "field-bug", "stream"}
+    assert {c.area for c in CASES} >= {
+        "resolution",
+        "rules",
+        "api-style",
+        "fault",
+        "field-bug",
+        "stream",
+    }
     assert {c.bug for c in CASES} >= {1, 2, 3, 4, 5, 6}
     faults = {m.fault.split(":")[0] for c in CASES for m in c.fleet} | {
-        (m.chat_fault or "none").split(":")[0] for c in CASES for m in c.fleet}
+        (m.chat_fault or "none").split(":")[0] for c in CASES for m in c.fleet
+    }
     assert faults >= {"hang", "loading", "error500", "garbage", "drop", "slow", "wrong-model"}
 
 
@@ -62,8 +69,9 @@ def test_wrong_expectation_fails(path: str) -> None:
     if path == "gateway":
         _gateway_skip()
     case = next(c for c in CASES if c.name == "bug4-second-model-goes-to-second-instance")
-    wrong = dataclasses.replace(case, expect=Expect(instance="llamacpp:a", answered_by="a",
-                                                    failovers=1))
+    wrong = dataclasses.replace(
+        case, expect=Expect(instance="llamacpp:a", answered_by="a", failovers=1)
+    )
     result = asyncio.run(run_path(wrong, path))
     assert result.status == "fail"
     assert "instance: want 'llamacpp:a', got 'llamacpp:b'" in result.detail
@@ -74,8 +82,16 @@ def test_wrong_expectation_fails(path: str) -> None:
 def test_bad_case_is_reported() -> None:
     """A malformed case names its problem instead of running."""
     with pytest.raises(CaseError, match="exactly one of kind"):
-        parse_case({"name": "x", "area": "a", "fleet": [{"name": "a"}], "config": "",
-                    "request": {}, "expect": {"error": "NoRouteError"}})
+        parse_case(
+            {
+                "name": "x",
+                "area": "a",
+                "fleet": [{"name": "a"}],
+                "config": "",
+                "request": {},
+                "expect": {"error": "NoRouteError"},
+            }
+        )
 
 
 def test_main_conformance_filters_and_exits_zero() -> None:
@@ -129,16 +145,31 @@ def test_real_llamacpp(real_urls: dict[str, list[str]]) -> None:
     assert not failed, "\n".join(f"{r.case} ({r.path}): {r.detail}" for r in failed)
 
 
-@pytest.mark.parametrize(("text", "where"), [
-    ("name: x\narea: a\nfleet: [{name: a, kind: llamacpp}]\nconfig: ''\nrequest: {}\n"
-     "expect: {instance: 'l:a'}\nexpectation: typo\n", "expectation"),
-    ("name: x\narea: a\nfleet: [{name: a, kind: llamacpp, modles: [m]}]\nconfig: ''\n"
-     "request: {}\nexpect: {instance: 'l:a'}\n", "modles"),
-    ("cases:\n  - name: x\n    area: a\n    fleet: []\n    config: ''\n    request: {}\n"
-     "    expect: {error: NoRouteError}\n", "fleet"),
-    ("name: x\narea: a\nfleet: [{name: a, kind: llamacpp}]\nconfig: ''\n"
-     "request: {stream: 'yes'}\nexpect: {error: Nope}\n", "$"),
-])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "name: x\narea: a\nfleet: [{name: a, kind: llamacpp}]\nconfig: ''\nrequest: {}\n"
+            "expect: {instance: 'l:a'}\nexpectation: typo\n",
+            "expectation",
+        ),
+        (
+            "name: x\narea: a\nfleet: [{name: a, kind: llamacpp, modles: [m]}]\nconfig: ''\n"
+            "request: {}\nexpect: {instance: 'l:a'}\n",
+            "modles",
+        ),
+        (
+            "cases:\n  - name: x\n    area: a\n    fleet: []\n    config: ''\n    request: {}\n"
+            "    expect: {error: NoRouteError}\n",
+            "fleet",
+        ),
+        (
+            "name: x\narea: a\nfleet: [{name: a, kind: llamacpp}]\nconfig: ''\n"
+            "request: {stream: 'yes'}\nexpect: {error: Nope}\n",
+            "$",
+        ),
+    ],
+)
 def test_case_files_are_checked_by_their_schema(tmp_path: Path, text: str, where: str) -> None:
     """A case file breaking case.schema.json is refused with a JSON path, before running."""
     path = tmp_path / "bad.yaml"

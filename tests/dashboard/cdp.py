@@ -22,10 +22,21 @@ from typing import Any
 
 import aiohttp
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-crash-reporter", "--disable-breakpad", "--hide-scrollbars",
-         "--window-size=1200,800", "--remote-debugging-port=0")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-crash-reporter",
+    "--disable-breakpad",
+    "--hide-scrollbars",
+    "--window-size=1200,800",
+    "--remote-debugging-port=0",
+)
 
 
 def chromium_path() -> str | None:
@@ -50,24 +61,33 @@ class Browser:
 
     async def __aenter__(self) -> Browser:
         self.process = await asyncio.create_subprocess_exec(
-            self.executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank",
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            self.executable,
+            *FLAGS,
+            f"--user-data-dir={self.profile}",
+            "about:blank",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             port = await self._devtools_port(deadline=time.monotonic() + 20)
             self._http = aiohttp.ClientSession()
             async with self._http.get(f"http://127.0.0.1:{port}/json/list") as resp:
                 targets = await resp.json()
             page = next(t for t in targets if t["type"] == "page")
-            self._ws = await self._http.ws_connect(page["webSocketDebuggerUrl"],
-                                                   max_msg_size=0)
+            self._ws = await self._http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0)
         except BaseException:
             await self.close()
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     async def _devtools_port(self, deadline: float) -> int:
@@ -83,8 +103,9 @@ class Browser:
                 raise CdpError("chromium did not open its DevTools port in time")
             await asyncio.sleep(0.05)
 
-    async def send(self, method: str, params: dict[str, Any] | None = None,
-                   timeout: float = 10.0) -> dict[str, Any]:
+    async def send(
+        self, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0
+    ) -> dict[str, Any]:
         """One DevTools command and its result (events in between are dropped)."""
         assert self._ws is not None
         ident = next(self._ids)
@@ -107,14 +128,17 @@ class Browser:
 
     async def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (promises awaited)."""
-        result = await self.send("Runtime.evaluate", {
-            "expression": expression, "returnByValue": True, "awaitPromise": True})
+        result = await self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
         if "exceptionDetails" in result:
             raise CdpError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    async def wait_for(self, expression: str, *, timeout: float = 10.0,
-                       what: str = "the condition") -> Any:
+    async def wait_for(
+        self, expression: str, *, timeout: float = 10.0, what: str = "the condition"
+    ) -> Any:
         """Poll ``expression`` until it is truthy; its value, or AssertionError at the deadline."""
         deadline = time.monotonic() + timeout
         while True:
@@ -123,8 +147,10 @@ class Browser:
                 return value
             if time.monotonic() > deadline:
                 shown = await self.evaluate("document.body ? document.body.innerText : ''")
-                raise AssertionError(f"timed out waiting for {what} ({expression}); the page "
-                                     f"shows:\n{str(shown)[:3000]}")
+                raise AssertionError(
+                    f"timed out waiting for {what} ({expression}); the page "
+                    f"shows:\n{str(shown)[:3000]}"
+                )
             await asyncio.sleep(0.05)
 
     async def screenshot(self) -> bytes:

@@ -49,8 +49,11 @@ def test_data_follows_the_fleet(fake_server: FakeFactory, gateway: GatewayFactor
     """/ui/data: instances, counters, a decision's trace (no URL) and a fresh DOWN state."""
     a = fake_server("llamacpp", ["a.gguf"])
     b = fake_server("ollama", ["llama3:latest", "qwen2.5:7b"])
-    gw = gateway(config_text({"llamacpp:a": a, "ollama:b": b},
-                             defaults="  probe: {timeout: 0.5, ttl: 0.05}\n"))
+    gw = gateway(
+        config_text(
+            {"llamacpp:a": a, "ollama:b": b}, defaults="  probe: {timeout: 0.5, ttl: 0.05}\n"
+        )
+    )
     assert chat(gw.url, "a.gguf").status == 200
     data = http("GET", gw.url + "/ui/data").json()
     rows = {r["instance"]: r for r in data["instances"]}
@@ -60,7 +63,11 @@ def test_data_follows_the_fleet(fake_server: FakeFactory, gateway: GatewayFactor
     assert rows["ollama:b"]["loaded"] == ["llama3:latest"]
     [decision] = data["decisions"]
     assert (decision["instance"], decision["model"], decision["status"], decision["path"]) == (
-        "llamacpp:a", "a.gguf", 200, "/v1/chat/completions")
+        "llamacpp:a",
+        "a.gguf",
+        200,
+        "/v1/chat/completions",
+    )
     assert decision["key"] is None and decision["candidates"][0]["chosen"] is True
     assert "base_url" not in decision and a.url not in str(decision)
     assert data["keys"] == [] and data["decisions_total"] == 1
@@ -74,20 +81,43 @@ def test_data_follows_the_fleet(fake_server: FakeFactory, gateway: GatewayFactor
 
 
 def _decision(n: int) -> Decision:
-    return Decision("p", f"p:{n}", "http://127.0.0.1:1/v1", "openai", "m", "why",
-                    trace=(Candidate(f"p:{n}", "READY", ("m",), True, "chosen"),))
+    return Decision(
+        "p",
+        f"p:{n}",
+        "http://127.0.0.1:1/v1",
+        "openai",
+        "m",
+        "why",
+        trace=(Candidate(f"p:{n}", "READY", ("m",), True, "chosen"),),
+    )
 
 
 def test_decision_log_is_a_bounded_ring_newest_first() -> None:
     """The decision log keeps the newest `size` entries, newest first, and counts them all."""
     log = DecisionLog(size=3)
     for n in range(5):
-        log.add(_decision(n), method="POST", path="/v1/chat/completions", status=200,
-                key="alice", latency_ms=1.234, failovers=0, at=100.0 + n)
+        log.add(
+            _decision(n),
+            method="POST",
+            path="/v1/chat/completions",
+            status=200,
+            key="alice",
+            latency_ms=1.234,
+            failovers=0,
+            at=100.0 + n,
+        )
     latest = log.latest()
     assert [d["instance"] for d in latest] == ["p:4", "p:3", "p:2"]
     assert len(log) == 3 and log.total == 5
     assert latest[0]["latency_ms"] == 1.2 and latest[0]["at"] == 104.0
-    assert latest[0]["candidates"] == [{"instance": "p:4", "state": "READY", "models": ["m"],
-                                        "chosen": True, "why": "chosen", "inflight": 0,
-                                        "loaded": []}]
+    assert latest[0]["candidates"] == [
+        {
+            "instance": "p:4",
+            "state": "READY",
+            "models": ["m"],
+            "chosen": True,
+            "why": "chosen",
+            "inflight": 0,
+            "loaded": [],
+        }
+    ]

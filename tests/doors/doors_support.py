@@ -17,11 +17,20 @@ from routing.config import load_config
 
 T = TypeVar("T")
 
-API = {"llamacpp": "openai", "lmstudio": "openai", "openai": "openai", "ollama": "ollama",
-       "anthropic": "anthropic"}
-MODELS = {"llamacpp": "qwen-coder.gguf", "lmstudio": "qwen2.5-7b-instruct",
-          "openai": "gpt-4o-mini", "ollama": "llama3:latest",
-          "anthropic": "claude-3-5-haiku-latest"}
+API = {
+    "llamacpp": "openai",
+    "lmstudio": "openai",
+    "openai": "openai",
+    "ollama": "ollama",
+    "anthropic": "anthropic",
+}
+MODELS = {
+    "llamacpp": "qwen-coder.gguf",
+    "lmstudio": "qwen2.5-7b-instruct",
+    "openai": "gpt-4o-mini",
+    "ollama": "llama3:latest",
+    "anthropic": "claude-3-5-haiku-latest",
+}
 KINDS = tuple(MODELS)
 KEY_ENV = {"openai": "ROUTING_DOORS_OPENAI_KEY", "anthropic": "ROUTING_DOORS_ANTHROPIC_KEY"}
 
@@ -34,15 +43,19 @@ def set_keys(monkeypatch: Any) -> dict[str, str]:
     return keys
 
 
-def config_text(fakes: Mapping[str, FakeServerHandle], *, rules: str = "",
-                defaults: str = "  probe: {timeout: 1.0, ttl: 30}\n") -> str:
+def config_text(
+    fakes: Mapping[str, FakeServerHandle],
+    *,
+    rules: str = "",
+    defaults: str = "  probe: {timeout: 1.0, ttl: 30}\n",
+) -> str:
     """YAML for ``{"provider:instance": fake}``; providers named after the fakes' kinds."""
     providers: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}
     for key, fake in fakes.items():
         provider, _, name = key.partition(":")
         kinds[provider] = fake.kind
-        line = f"      {name}: {{url: \"{fake.url}\""
+        line = f'      {name}: {{url: "{fake.url}"'
         if fake.kind in KEY_ENV:
             line += f", api_key_env: {KEY_ENV[fake.kind]}"
         providers.setdefault(provider, []).append(line + "}\n")
@@ -99,12 +112,20 @@ class Reply:
         return json.loads(self.body)
 
 
-def http(method: str, url: str, body: dict[str, Any] | bytes | None = None,
-         headers: Mapping[str, str] | None = None) -> Reply:
+def http(
+    method: str,
+    url: str,
+    body: dict[str, Any] | bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
     """One blocking HTTP request (urllib: no client library in the way)."""
     data = json.dumps(body).encode() if isinstance(body, dict) else body
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return Reply(resp.status, resp.headers, resp.read())

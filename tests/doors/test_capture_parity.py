@@ -57,13 +57,20 @@ def fakes(fake_loop: LoopThread) -> Iterator[Pair]:
     emb.stop()
 
 
-@pytest.mark.parametrize(("name", "path", "body"), [
-    ("completions.txt", "/v1/completions", {"prompt": "def f(a):", "max_tokens": 6}),
-    ("messages.txt", "/v1/messages", {"model": MODEL, "max_tokens": 8, "messages": HI}),
-    ("messages_no_max_tokens.txt", "/v1/messages", {"model": MODEL, "messages": HI}),
-    ("messages_count_tokens.txt", "/v1/messages/count_tokens", {"model": MODEL,
-                                                                "messages": HI}),
-], ids=["completions", "messages", "messages-no-max-tokens", "count-tokens"])
+@pytest.mark.parametrize(
+    ("name", "path", "body"),
+    [
+        ("completions.txt", "/v1/completions", {"prompt": "def f(a):", "max_tokens": 6}),
+        ("messages.txt", "/v1/messages", {"model": MODEL, "max_tokens": 8, "messages": HI}),
+        ("messages_no_max_tokens.txt", "/v1/messages", {"model": MODEL, "messages": HI}),
+        (
+            "messages_count_tokens.txt",
+            "/v1/messages/count_tokens",
+            {"model": MODEL, "messages": HI},
+        ),
+    ],
+    ids=["completions", "messages", "messages-no-max-tokens", "count-tokens"],
+)
 def test_whole_replies(fakes: Pair, name: str, path: str, body: dict[str, Any]) -> None:
     """Keys in the captured order, values of the captured types."""
     reply = http("POST", fakes[0].url + path, body)
@@ -76,8 +83,9 @@ def test_whole_replies(fakes: Pair, name: str, path: str, body: dict[str, Any]) 
 
 def test_embeddings(fakes: Pair) -> None:
     """Embeddings with the flag as captured; without it the captured 501, byte for byte."""
-    reply = http("POST", fakes[1].url + "/v1/embeddings", {"model": "my-embed",
-                                                           "input": ["a", "b"]})
+    reply = http(
+        "POST", fakes[1].url + "/v1/embeddings", {"model": "my-embed", "input": ["a", "b"]}
+    )
     captured = json.loads(_same_kind(reply, "embeddings.txt"))
     assert _shape(reply.json()) == _shape(captured)
     refused = http("POST", fakes[0].url + "/v1/embeddings", {"input": "a"})
@@ -86,11 +94,18 @@ def test_embeddings(fakes: Pair) -> None:
     assert infill.body.decode() == _same_kind(infill, "infill.txt")
 
 
-@pytest.mark.parametrize(("name", "path", "body"), [
-    ("completions_stream.txt", "/v1/completions", {"prompt": "x", "stream": True}),
-    ("messages_stream.txt", "/v1/messages", {"model": MODEL, "max_tokens": 4, "messages": HI,
-                                             "stream": True}),
-], ids=["completions", "messages"])
+@pytest.mark.parametrize(
+    ("name", "path", "body"),
+    [
+        ("completions_stream.txt", "/v1/completions", {"prompt": "x", "stream": True}),
+        (
+            "messages_stream.txt",
+            "/v1/messages",
+            {"model": MODEL, "max_tokens": 4, "messages": HI, "stream": True},
+        ),
+    ],
+    ids=["completions", "messages"],
+)
 def test_streams(fakes: Pair, name: str, path: str, body: dict[str, Any]) -> None:
     """Streams: the captured event names around the deltas, first and last items' keys."""
     reply = http("POST", fakes[0].url + path, body)

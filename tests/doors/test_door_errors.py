@@ -25,8 +25,9 @@ class Gate:
         self.gateway = gateway
         self.fakes = fakes
 
-    def post(self, path: str, body: dict[str, Any] | bytes,
-             headers: dict[str, str] | None = None) -> Reply:
+    def post(
+        self, path: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None
+    ) -> Reply:
         """POST to the gateway."""
         return http("POST", self.gateway.url + path, body, headers)
 
@@ -46,13 +47,24 @@ def gate(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """A gateway over llamacpp:a, llamacpp:b (one model) and anthropic:one."""
     with pytest.MonkeyPatch.context() as patch:
         keys = set_keys(patch)
-        fakes = {"a": FakeServerHandle.start_new(fake_loop, "llamacpp", [MODEL]),
-                 "b": FakeServerHandle.start_new(fake_loop, "llamacpp", [MODEL]),
-                 "claude": FakeServerHandle.start_new(fake_loop, "anthropic", [CLAUDE],
-                                                      api_key=keys["anthropic"])}
+        fakes = {
+            "a": FakeServerHandle.start_new(fake_loop, "llamacpp", [MODEL]),
+            "b": FakeServerHandle.start_new(fake_loop, "llamacpp", [MODEL]),
+            "claude": FakeServerHandle.start_new(
+                fake_loop, "anthropic", [CLAUDE], api_key=keys["anthropic"]
+            ),
+        }
         path = Path(tmp_path_factory.mktemp("errors")) / "gateway.yaml"
-        path.write_text(config_text({"llamacpp:a": fakes["a"], "llamacpp:b": fakes["b"],
-                                     "anthropic:one": fakes["claude"]}), "utf-8")
+        path.write_text(
+            config_text(
+                {
+                    "llamacpp:a": fakes["a"],
+                    "llamacpp:b": fakes["b"],
+                    "anthropic:one": fakes["claude"],
+                }
+            ),
+            "utf-8",
+        )
         gateway = GatewayHandle.start(fake_loop, path)
         try:
             yield Gate(gateway, fakes)
@@ -66,28 +78,35 @@ MESSAGE = {"model": MODEL, "max_tokens": 8, "messages": HI}
 WRONG = [
     ("/v1/messages", {**MESSAGE, "messages": "hi"}, "messages"),
     ("/v1/messages", {**MESSAGE, "max_tokens": "8"}, "max_tokens"),
-    ("/v1/messages", {**MESSAGE, "messages": [{"role": "user", "content": [{"type": "image"}]}]},
-     "messages[0].content[0].source"),
+    (
+        "/v1/messages",
+        {**MESSAGE, "messages": [{"role": "user", "content": [{"type": "image"}]}]},
+        "messages[0].content[0].source",
+    ),
     ("/v1/messages", {**MESSAGE, "tool_choice": {"type": "tool"}}, "tool_choice.name"),
     ("/v1/messages/count_tokens", {"model": MODEL}, "messages"),
     ("/v1/embeddings", {"model": MODEL}, "input"),
-    ("/v1/embeddings", {"model": MODEL, "input": "x", "encoding_format": "hex"},
-     "encoding_format"),
+    ("/v1/embeddings", {"model": MODEL, "input": "x", "encoding_format": "hex"}, "encoding_format"),
     ("/v1/completions", {"model": MODEL, "prompt": 5}, "prompt"),
     ("/v1/completions", {"model": MODEL, "prompt": "x", "temperature": 9}, "temperature"),
     ("/api/generate", {"model": MODEL, "prompt": 5}, "prompt"),
-    ("/api/generate", {"model": MODEL, "prompt": "x", "options": {"num_predict": "9"}},
-     "options.num_predict"),
+    (
+        "/api/generate",
+        {"model": MODEL, "prompt": "x", "options": {"num_predict": "9"}},
+        "options.num_predict",
+    ),
     ("/api/embed", {"model": MODEL, "input": 5}, "input"),
     ("/api/embeddings", {"model": MODEL}, "prompt"),
     ("/api/show", {"model": 5}, "model"),
 ]
 
 
-@pytest.mark.parametrize(("path", "body", "param"), WRONG,
-                         ids=[f"{p}:{param}" for p, _, param in WRONG])
-def test_wrong_field_is_a_400_in_the_door_shape(gate: Gate, path: str, body: dict[str, Any],
-                                                param: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "param"), WRONG, ids=[f"{p}:{param}" for p, _, param in WRONG]
+)
+def test_wrong_field_is_a_400_in_the_door_shape(
+    gate: Gate, path: str, body: dict[str, Any], param: str
+) -> None:
     """A field of the wrong type or range is a 400 naming it; no backend is asked."""
     before = gate.backend_posts()
     reply = gate.post(path, body)
@@ -103,15 +122,20 @@ def test_wrong_field_is_a_400_in_the_door_shape(gate: Gate, path: str, body: dic
     assert gate.backend_posts() == before
 
 
-@pytest.mark.parametrize(("raw", "headers", "status"), [
-    (b'{"model": "m", "max_tokens": NaN, "messages": []}', {}, 400),
-    (b'{"model": "m", "messages": [', {}, 400),
-    (b'{"model": "m", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", {}, 400),
-    (b'{"model": "m\xff"}', {}, 400),
-    (b"xxxx", {"Content-Encoding": "compress"}, 415),
-], ids=["nan", "truncated", "too-deep", "invalid-utf8", "bad-encoding"])
-def test_hostile_body_answered_in_anthropic_shape(gate: Gate, raw: bytes,
-                                                  headers: dict[str, str], status: int) -> None:
+@pytest.mark.parametrize(
+    ("raw", "headers", "status"),
+    [
+        (b'{"model": "m", "max_tokens": NaN, "messages": []}', {}, 400),
+        (b'{"model": "m", "messages": [', {}, 400),
+        (b'{"model": "m", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", {}, 400),
+        (b'{"model": "m\xff"}', {}, 400),
+        (b"xxxx", {"Content-Encoding": "compress"}, 415),
+    ],
+    ids=["nan", "truncated", "too-deep", "invalid-utf8", "bad-encoding"],
+)
+def test_hostile_body_answered_in_anthropic_shape(
+    gate: Gate, raw: bytes, headers: dict[str, str], status: int
+) -> None:
     """Hostile bodies at the Anthropic door are answered, in its shape, without a backend."""
     before = gate.backend_posts()
     reply = gate.post("/v1/messages", raw, headers)
@@ -153,6 +177,8 @@ def test_backend_rejection_reaches_the_client_in_anthropic_shape(gate: Gate) -> 
     """A 4xx of an Anthropic backend (max_tokens missing) is passed on as it sent it."""
     reply = gate.post("/v1/messages", {"model": CLAUDE, "messages": HI})
     assert reply.status == 400
-    assert reply.json() == {"type": "error", "error": {
-        "type": "invalid_request_error", "message": "max_tokens: Field required"}}
+    assert reply.json() == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
+    }
     assert reply.headers["X-Routed-To"] == "anthropic:one"

@@ -18,10 +18,13 @@ HI = [{"role": "user", "content": "hi"}]
 @pytest.fixture
 def text(fake_server: Any) -> str:
     """A config: llama.cpp chat and embeddings servers naming one model, and an Ollama."""
-    return config_text({
-        "llamacpp:chat": fake_server("llamacpp", [MODELS["llamacpp"]]),
-        "llamacpp:embed": fake_server("llamacpp", [MODELS["llamacpp"]], embeddings=True),
-        "ollama:one": fake_server("ollama", [MODELS["ollama"]])})
+    return config_text(
+        {
+            "llamacpp:chat": fake_server("llamacpp", [MODELS["llamacpp"]]),
+            "llamacpp:embed": fake_server("llamacpp", [MODELS["llamacpp"]], embeddings=True),
+            "ollama:one": fake_server("ollama", [MODELS["ollama"]]),
+        }
+    )
 
 
 @pytest.mark.parametrize("kind", ["llamacpp", "ollama"])
@@ -50,6 +53,10 @@ def test_library_operations(text: str, kind: str) -> None:
     assert got["message"]["content"][0]["text"] == whole
     kinds = [e["type"] for e in got["events"]]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
-    assert "".join(e["delta"].get("text", "") for e in got["events"]
-                   if e["type"] == "content_block_delta") == whole
+    assert (
+        "".join(
+            e["delta"].get("text", "") for e in got["events"] if e["type"] == "content_block_delta"
+        )
+        == whole
+    )
     assert got["tokens"] > 0

@@ -28,8 +28,7 @@ class Doors:
 
     def openai(self) -> openai.OpenAI:
         """An OpenAI client on the gateway (Continue's ``apiBase``)."""
-        return openai.OpenAI(base_url=self.gateway.url + "/v1", api_key="unused",
-                             max_retries=0)
+        return openai.OpenAI(base_url=self.gateway.url + "/v1", api_key="unused", max_retries=0)
 
     def ollama(self) -> ollama.Client:
         """An Ollama client on the gateway (Open WebUI's Ollama URL)."""
@@ -45,10 +44,15 @@ def doors(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> It
     """A gateway over every kind; llama.cpp twice, the same model name, chat and embeddings."""
     with pytest.MonkeyPatch.context() as patch:
         keys = set_keys(patch)
-        fakes = {kind: FakeServerHandle.start_new(fake_loop, kind, [MODELS[kind]],
-                                                  api_key=keys.get(kind)) for kind in KINDS}
-        fakes["embed"] = FakeServerHandle.start_new(fake_loop, "llamacpp",
-                                                    [MODELS["llamacpp"]], embeddings=True)
+        fakes = {
+            kind: FakeServerHandle.start_new(
+                fake_loop, kind, [MODELS[kind]], api_key=keys.get(kind)
+            )
+            for kind in KINDS
+        }
+        fakes["embed"] = FakeServerHandle.start_new(
+            fake_loop, "llamacpp", [MODELS["llamacpp"]], embeddings=True
+        )
         named = {f"{k}:one": f for k, f in fakes.items() if k != "embed"}
         named["llamacpp:embed"] = fakes["embed"]
         path = Path(tmp_path_factory.mktemp("doors")) / "gateway.yaml"
@@ -66,7 +70,8 @@ def doors(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def _close(got: list[float], text: str) -> bool:
     return len(got) == len(vector(text)) and all(
-        abs(a - b) < 1e-6 for a, b in zip(got, vector(text), strict=True))
+        abs(a - b) < 1e-6 for a, b in zip(got, vector(text), strict=True)
+    )
 
 
 def _names(text: str, kind: str) -> None:
@@ -81,7 +86,8 @@ def test_openai_embeddings(doors: Doors, kind: str, encoding: str) -> None:
     asked: dict[str, Any] = {} if encoding == "default" else {"encoding_format": encoding}
     with doors.openai() as client:
         raw = client.embeddings.with_raw_response.create(
-            model=MODELS[kind], input=["alpha", "beta"], **asked)
+            model=MODELS[kind], input=["alpha", "beta"], **asked
+        )
         reply = raw.parse()
     assert raw.headers["X-Routed-To"] == ROUTED.get(kind, f"{kind}:one")
     assert [d.index for d in reply.data] == [0, 1]
@@ -101,13 +107,16 @@ def test_openai_completions(doors: Doors, kind: str) -> None:
     """completions.create answers from each kind, streamed and not, the same text."""
 
     async def go() -> tuple[str, str, str]:
-        async with openai.AsyncOpenAI(base_url=doors.gateway.url + "/v1", api_key="unused",
-                                      max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            base_url=doors.gateway.url + "/v1", api_key="unused", max_retries=0
+        ) as client:
             raw = await client.completions.with_raw_response.create(
-                model=MODELS[kind], prompt="def add(a, b):", max_tokens=16)
+                model=MODELS[kind], prompt="def add(a, b):", max_tokens=16
+            )
             whole = raw.parse()
-            stream = await client.completions.create(model=MODELS[kind], prompt="def add(a, b):",
-                                                     max_tokens=16, stream=True)
+            stream = await client.completions.create(
+                model=MODELS[kind], prompt="def add(a, b):", max_tokens=16, stream=True
+            )
             parts = [c.choices[0].text async for c in stream if c.choices]
             return whole.choices[0].text, "".join(parts), raw.headers["X-Routed-To"]
 
@@ -139,8 +148,7 @@ def test_ollama_embed(doors: Doors, kind: str) -> None:
         reply = client.embed(model=MODELS[kind], input=["alpha", "beta"])
         legacy = client.embeddings(model=MODELS[kind], prompt="alpha")
     assert len(reply.embeddings) == 2
-    assert _close(list(reply.embeddings[0]), "alpha") and _close(list(reply.embeddings[1]),
-                                                                 "beta")
+    assert _close(list(reply.embeddings[0]), "alpha") and _close(list(reply.embeddings[1]), "beta")
     assert _close(list(legacy.embedding), "alpha")
 
 

@@ -35,24 +35,33 @@ def test_each_operation_lands_where_it_can_be_done(pair: tuple[Any, Any, str]) -
         async with Router(parse_config(text, environ={})) as router:
             tried: dict[str, list[str]] = {}
             for name, request, operation in (
-                    ("embedding 1", EMBED, Operation.EMBEDDING),
-                    ("embedding 2", EMBED, Operation.EMBEDDING),
-                    ("chat", hi, Operation.CHAT),
-                    ("completion", {"model": MODEL, "prompt": "x"}, Operation.COMPLETION),
-                    ("messages", {**hi, "max_tokens": 8}, Operation.MESSAGES)):
+                ("embedding 1", EMBED, Operation.EMBEDDING),
+                ("embedding 2", EMBED, Operation.EMBEDDING),
+                ("chat", hi, Operation.CHAT),
+                ("completion", {"model": MODEL, "prompt": "x"}, Operation.COMPLETION),
+                ("messages", {**hi, "max_tokens": 8}, Operation.MESSAGES),
+            ):
                 done = await router.complete(request, operation=operation)
                 tried[name] = [key for key, _ in done.attempts]
             return tried, router.status()
 
     tried, status = run(go())
-    assert tried == {"embedding 1": ["llamacpp:chat", "llamacpp:emb"],
-                     "embedding 2": ["llamacpp:emb"], "chat": ["llamacpp:chat"],
-                     "completion": ["llamacpp:chat"], "messages": ["llamacpp:chat"]}
+    assert tried == {
+        "embedding 1": ["llamacpp:chat", "llamacpp:emb"],
+        "embedding 2": ["llamacpp:emb"],
+        "chat": ["llamacpp:chat"],
+        "completion": ["llamacpp:chat"],
+        "messages": ["llamacpp:chat"],
+    }
     states = {row["instance"]: (row["state"], row["unsupported"]) for row in status}
     assert states == {"llamacpp:chat": ("READY", ["embedding"]), "llamacpp:emb": ("READY", [])}
     assert [r["path"] for r in emb.requests if r["method"] == "POST"] == ["/v1/embeddings"] * 2
     assert [r["path"] for r in chat.requests if r["method"] == "POST"] == [
-        "/v1/embeddings", "/v1/chat/completions", "/v1/completions", "/v1/messages"]
+        "/v1/embeddings",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/messages",
+    ]
 
 
 def test_embeddings_skip_a_chat_server_after_its_501(pair: tuple[Any, Any, str]) -> None:
@@ -75,8 +84,9 @@ def test_embeddings_skip_a_chat_server_after_its_501(pair: tuple[Any, Any, str])
     assert [r["path"] for r in chat.requests if r["method"] == "POST"] == ["/v1/embeddings"]
 
 
-def test_style_that_cannot_do_an_operation_says_so(fake_server: Any,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_style_that_cannot_do_an_operation_says_so(
+    fake_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An Anthropic instance is never asked for embeddings: a NoRouteError marked unsupported."""
     keys = set_keys(monkeypatch)
     claude = fake_server("anthropic", ["claude-3-5-haiku-latest"], api_key=keys["anthropic"])
@@ -85,8 +95,7 @@ def test_style_that_cannot_do_an_operation_says_so(fake_server: Any,
     async def go() -> NoRouteError:
         async with Router(parse_config(text)) as router:
             with pytest.raises(NoRouteError) as info:
-                await router.resolve(model="claude-3-5-haiku-latest",
-                                     operation=Operation.EMBEDDING)
+                await router.resolve(model="claude-3-5-haiku-latest", operation=Operation.EMBEDDING)
             return info.value
 
     error = run(go())
@@ -117,9 +126,12 @@ def test_memory_is_forgotten_when_the_instance_is_seen_down(fake_server: Any) ->
     assert (before, after) == (["embedding"], [])
 
 
-def test_explain_takes_an_operation(fake_server: Any, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_takes_an_operation(
+    fake_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """`routing explain --operation` decides for that operation and says why not the others."""
     keys = set_keys(monkeypatch)
     claude = fake_server("anthropic", [MODEL], api_key=keys["anthropic"])
@@ -128,13 +140,27 @@ def test_explain_takes_an_operation(fake_server: Any, tmp_path: Path,
     path.write_text(config_text({"anthropic:claude": claude, "llamacpp:emb": emb}), "utf-8")
     chosen = {}
     for operation in ("chat", "embedding"):
-        assert main(["explain", str(path), "--model", MODEL, "--json",
-                     "--operation", operation]) == 0
+        assert (
+            main(["explain", str(path), "--model", MODEL, "--json", "--operation", operation]) == 0
+        )
         out = json.loads(capsys.readouterr().out)
         chosen[operation] = out["instance"]
         why = out["candidates"][0]["why"]
     assert chosen == {"chat": "anthropic:claude", "embedding": "llamacpp:emb"}
     assert why == "cannot do embeddings (API style anthropic)"
-    assert main(["explain", str(path), "--model", MODEL, "--provider", "anthropic",
-                 "--operation", "embedding"]) == 3
+    assert (
+        main(
+            [
+                "explain",
+                str(path),
+                "--model",
+                MODEL,
+                "--provider",
+                "anthropic",
+                "--operation",
+                "embedding",
+            ]
+        )
+        == 3
+    )
     assert "can do embeddings" in capsys.readouterr().out

@@ -39,38 +39,45 @@ class EmbeddingsServer(RealLlamaCpp):
 class Servers:
     """The real servers, fakes of both, and a gateway over the real ones."""
 
-    def __init__(self, real: dict[str, RealLlamaCpp], fakes: dict[str, FakeServerHandle],
-                 gateway: GatewayHandle) -> None:
+    def __init__(
+        self,
+        real: dict[str, RealLlamaCpp],
+        fakes: dict[str, FakeServerHandle],
+        gateway: GatewayHandle,
+    ) -> None:
         self.real = real
         self.fakes = fakes
         self.gateway = gateway
 
     def both(self, name: str, path: str, body: dict[str, Any]) -> tuple[Reply, Reply]:
         """The real and the fake server ``name`` answering the same request."""
-        return (http("POST", self.real[name].url + path, body),
-                http("POST", self.fakes[name].url + path, body))
+        return (
+            http("POST", self.real[name].url + path, body),
+            http("POST", self.fakes[name].url + path, body),
+        )
 
 
 @pytest.fixture(scope="module")
-def servers(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Servers]:
+def servers(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """Real chat + embeddings servers (chat declared first), their fakes, a gateway."""
     real = {"chat": RealLlamaCpp(ALIAS), "embed": EmbeddingsServer(ALIAS)}
     fakes: dict[str, FakeServerHandle] = {}
     gateway = None
+
     async def start() -> None:
         await asyncio.gather(*(s.start() for s in real.values()))
 
     try:
         fake_loop.run(start(), timeout=STARTUP_DEADLINE + 10)
         fakes["chat"] = FakeServerHandle.start_new(fake_loop, "llamacpp", [ALIAS])
-        fakes["embed"] = FakeServerHandle.start_new(fake_loop, "llamacpp", [ALIAS],
-                                                    embeddings=True)
+        fakes["embed"] = FakeServerHandle.start_new(fake_loop, "llamacpp", [ALIAS], embeddings=True)
         path = Path(tmp_path_factory.mktemp("real")) / "gateway.yaml"
-        path.write_text("version: 1\ndefaults: {probe: {timeout: 2.0, ttl: 60}}\nproviders:\n"
-                        "  llamacpp:\n    api: openai\n    kind: llamacpp\n    instances:\n"
-                        + "".join(f"      {n}: {{url: \"{s.url}\"}}\n" for n, s in real.items()),
-                        "utf-8")
+        path.write_text(
+            "version: 1\ndefaults: {probe: {timeout: 2.0, ttl: 60}}\nproviders:\n"
+            "  llamacpp:\n    api: openai\n    kind: llamacpp\n    instances:\n"
+            + "".join(f'      {n}: {{url: "{s.url}"}}\n' for n, s in real.items()),
+            "utf-8",
+        )
         gateway = GatewayHandle.start(fake_loop, path)
         yield Servers(real, fakes, gateway)
     finally:
@@ -96,8 +103,11 @@ def _shape(value: Any) -> Any:
 def test_embeddings_parity(servers: Servers) -> None:
     """Embeddings (and their 501 on a chat server) have the real server's shapes."""
     for encoding in ("float", "base64"):
-        real, fake = servers.both("embed", "/v1/embeddings", {
-            "model": ALIAS, "input": ["alpha", "beta"], "encoding_format": encoding})
+        real, fake = servers.both(
+            "embed",
+            "/v1/embeddings",
+            {"model": ALIAS, "input": ["alpha", "beta"], "encoding_format": encoding},
+        )
         assert real.status == fake.status == 200
         assert _shape(fake.json()) == _shape(real.json())
         assert fake.json()["model"] == real.json()["model"] == ALIAS
@@ -108,9 +118,11 @@ def test_embeddings_parity(servers: Servers) -> None:
 
 def test_completions_and_messages_parity(servers: Servers) -> None:
     """Text completions and Messages (whole, streamed, token counts) match the real shapes."""
-    cases = [("/v1/completions", {"model": ALIAS, "prompt": "def f(", "max_tokens": 4}),
-             ("/v1/messages", {"model": ALIAS, "max_tokens": 4, "messages": HI}),
-             ("/v1/messages/count_tokens", {"model": ALIAS, "messages": HI})]
+    cases = [
+        ("/v1/completions", {"model": ALIAS, "prompt": "def f(", "max_tokens": 4}),
+        ("/v1/messages", {"model": ALIAS, "max_tokens": 4, "messages": HI}),
+        ("/v1/messages/count_tokens", {"model": ALIAS, "messages": HI}),
+    ]
     for path, body in cases:
         real, fake = servers.both("chat", path, body)
         assert real.status == fake.status == 200, (path, real.body)
@@ -136,14 +148,11 @@ def test_every_client_lands_on_the_right_server(servers: Servers) -> None:
     with openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as client:
         first = client.embeddings.with_raw_response.create(model=ALIAS, input=["alpha"])
         second = client.embeddings.with_raw_response.create(model=ALIAS, input=["beta"])
-        text = client.completions.with_raw_response.create(model=ALIAS, prompt="x =",
-                                                           max_tokens=4)
+        text = client.completions.with_raw_response.create(model=ALIAS, prompt="x =", max_tokens=4)
         vectors = first.parse()
     with anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0) as claude:
-        message = claude.messages.with_raw_response.create(model=ALIAS, max_tokens=4,
-                                                           messages=HI)  # type: ignore[arg-type]
-        with claude.messages.stream(model=ALIAS, max_tokens=4,
-                                    messages=HI) as stream:  # type: ignore[arg-type]
+        message = claude.messages.with_raw_response.create(model=ALIAS, max_tokens=4, messages=HI)  # type: ignore[arg-type]
+        with claude.messages.stream(model=ALIAS, max_tokens=4, messages=HI) as stream:  # type: ignore[arg-type]
             final = stream.get_final_message()
         counted = claude.messages.count_tokens(model=ALIAS, messages=HI)  # type: ignore[arg-type]
     with ollama.Client(host=url) as local:
@@ -152,7 +161,11 @@ def test_every_client_lands_on_the_right_server(servers: Servers) -> None:
         shown = local.show(ALIAS)
         loaded = {m.model for m in local.ps().models}
     assert [r.headers["X-Routed-To"] for r in (first, second, text, message)] == [
-        "llamacpp:embed", "llamacpp:embed", "llamacpp:chat", "llamacpp:chat"]
+        "llamacpp:embed",
+        "llamacpp:embed",
+        "llamacpp:chat",
+        "llamacpp:chat",
+    ]
     assert len(vectors.data[0].embedding) > 100
     assert "passed through" in message.headers["X-Routing-Reason"]
     assert message.parse().type == "message" and final.stop_reason == "max_tokens"

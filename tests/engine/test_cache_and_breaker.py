@@ -42,7 +42,8 @@ def test_five_hundred_concurrent_resolves_send_one_probe() -> None:
             cfg = config(provider("llamacpp", "openai", a=fake.port))
             async with Router(cfg) as router:
                 decisions = await asyncio.gather(
-                    *(router.resolve(model="m.gguf") for _ in range(500)))
+                    *(router.resolve(model="m.gguf") for _ in range(500))
+                )
                 assert {d.instance for d in decisions} == {"llamacpp:a"}
             assert [r["path"] for r in fake.requests] == ["/health", "/v1/models"]
         finally:
@@ -94,8 +95,9 @@ def test_request_failure_marks_instance_and_breaker_stops_probing() -> None:
                 router.report_failure("llamacpp:a", BackendRejected("bad request", instance="x"))
                 assert (await router.resolve(model="m.gguf")).instance == "llamacpp:a"
                 for _ in range(3):
-                    router.report_failure("llamacpp:a",
-                                          BackendUnavailable("refused", instance="llamacpp:a"))
+                    router.report_failure(
+                        "llamacpp:a", BackendUnavailable("refused", instance="llamacpp:a")
+                    )
                 d = await router.resolve(model="m.gguf")
                 assert d.instance == "llamacpp:b"
                 assert d.trace[0].state == State.DOWN

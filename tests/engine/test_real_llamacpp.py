@@ -25,15 +25,20 @@ def test_two_real_servers_each_model_to_its_own_server() -> None:
         try:
             await a.start()
             await b.start()
-            cfg = config(provider("llamacpp", "openai", **{
-                "qwen3-coder-30b": a.port, "qwen25-coder-7b": b.port}))
+            cfg = config(
+                provider(
+                    "llamacpp", "openai", **{"qwen3-coder-30b": a.port, "qwen25-coder-7b": b.port}
+                )
+            )
             async with Router(cfg) as router:
                 d = await router.resolve(model="qwen2.5-coder-7b-instruct-q8_0.gguf")
                 assert d.instance == "llamacpp:qwen25-coder-7b"
                 assert d.base_url == f"{b.url}/v1"
-                reply = await router.chat([{"role": "user", "content": "hi"}],
-                                          model="qwen2.5-coder-7b-instruct-q8_0.gguf",
-                                          max_tokens=4)
+                reply = await router.chat(
+                    [{"role": "user", "content": "hi"}],
+                    model="qwen2.5-coder-7b-instruct-q8_0.gguf",
+                    max_tokens=4,
+                )
                 assert reply["model"] == "qwen2.5-coder-7b-instruct-q8_0.gguf"
                 d = await router.resolve(model="qwen3-coder-30b.gguf")
                 assert d.instance == "llamacpp:qwen3-coder-30b"
@@ -42,8 +47,10 @@ def test_two_real_servers_each_model_to_its_own_server() -> None:
                 with pytest.raises(NoRouteError) as err:
                     await router.resolve(model="qwen2.5-coder-7b-instruct-q8_0.gguf")
                 states = {c.instance: c.state for c in err.value.candidates}
-                assert states == {"llamacpp:qwen3-coder-30b": "READY",
-                                  "llamacpp:qwen25-coder-7b": "DOWN"}
+                assert states == {
+                    "llamacpp:qwen3-coder-30b": "READY",
+                    "llamacpp:qwen25-coder-7b": "DOWN",
+                }
         finally:
             a.stop()
             b.stop()

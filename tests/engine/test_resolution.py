@@ -20,8 +20,7 @@ def test_provider_chosen_by_caller_is_honoured() -> None:
         try:
             cfg = config(
                 provider("ollama", "ollama", default=ollama.port)
-                +
-                provider("llamacpp", "openai", a=llama.port),
+                + provider("llamacpp", "openai", a=llama.port),
                 "  - route: ollama\n",
             )
             async with Router(cfg) as router:
@@ -55,8 +54,9 @@ def test_provider_instance_resolves_to_its_own_port() -> None:
                 assert d.base_url == f"http://127.0.0.1:{b.port}/v1"
                 assert d.model == "qwen3-coder-30b.gguf"
                 with pytest.raises(NoRouteError) as err:
-                    await router.resolve(provider="llamacpp:qwen3-coder-30b",
-                                         model="qwen25-coder-7b.gguf")
+                    await router.resolve(
+                        provider="llamacpp:qwen3-coder-30b", model="qwen25-coder-7b.gguf"
+                    )
                 assert "qwen3-coder-30b.gguf" in str(err.value)
                 assert [c.instance for c in err.value.candidates] == ["llamacpp:qwen3-coder-30b"]
         finally:
@@ -75,8 +75,7 @@ def test_probes_use_each_servers_own_endpoints_and_no_key() -> None:
         try:
             cfg = config(
                 provider("ollama", "ollama", default=ollama.port)
-                +
-                provider("llamacpp", "openai", a=llama.port)
+                + provider("llamacpp", "openai", a=llama.port)
             )
             async with Router(cfg) as router:
                 d = await router.resolve(model="llama3")
@@ -133,15 +132,16 @@ def test_second_model_goes_to_second_instance_and_never_to_first() -> None:
             async with Router(cfg) as router:
                 d = await router.resolve(model="qwen2.5-coder-7b-instruct-q8_0.gguf")
                 assert d.instance == "llamacpp:qwen25-coder-7b"
-                assert d.trace[0].why == \
-                    "does not serve 'qwen2.5-coder-7b-instruct-q8_0.gguf'"
+                assert d.trace[0].why == "does not serve 'qwen2.5-coder-7b-instruct-q8_0.gguf'"
             await b.stop()
             async with Router(cfg) as router:
                 with pytest.raises(NoRouteError) as err:
                     await router.resolve(model="qwen2.5-coder-7b-instruct-q8_0.gguf")
                 states = {c.instance: c.state for c in err.value.candidates}
-                assert states == {"llamacpp:qwen3-coder-30b": State.READY,
-                                  "llamacpp:qwen25-coder-7b": State.DOWN}
+                assert states == {
+                    "llamacpp:qwen3-coder-30b": State.READY,
+                    "llamacpp:qwen25-coder-7b": State.DOWN,
+                }
                 assert err.value.unavailable is False
         finally:
             await a.stop()
@@ -156,8 +156,7 @@ def test_any_ready_fallback_is_explicit() -> None:
     async def scenario() -> None:
         a = await start_fake("llamacpp", ["a.gguf"])
         try:
-            cfg = config(provider("llamacpp", "openai", a=a.port),
-                         extra="fallback: any-ready\n")
+            cfg = config(provider("llamacpp", "openai", a=a.port), extra="fallback: any-ready\n")
             async with Router(cfg) as router:
                 d = await router.resolve(model="b.gguf")
                 assert d.fallback_used and d.instance == "llamacpp:a"

@@ -12,10 +12,20 @@ from routing.config import Config, parse_config
 T = TypeVar("T")
 
 KEY_ENV = "ROUTING_TEST_API_KEY"
-API = {"llamacpp": "openai", "lmstudio": "openai", "openai": "openai", "ollama": "ollama",
-       "anthropic": "anthropic"}
-MODEL = {"llamacpp": "m.gguf", "lmstudio": "qwen2.5-7b-instruct", "openai": "gpt-4o-mini",
-         "ollama": "llama3:latest", "anthropic": "claude-3-5-haiku-latest"}
+API = {
+    "llamacpp": "openai",
+    "lmstudio": "openai",
+    "openai": "openai",
+    "ollama": "ollama",
+    "anthropic": "anthropic",
+}
+MODEL = {
+    "llamacpp": "m.gguf",
+    "lmstudio": "qwen2.5-7b-instruct",
+    "openai": "gpt-4o-mini",
+    "ollama": "llama3:latest",
+    "anthropic": "claude-3-5-haiku-latest",
+}
 HI = [{"role": "user", "content": "hi"}]
 
 
@@ -24,8 +34,14 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-def config_for(kind: str, ports: Sequence[int], *, attempt_timeout: float = 5.0,
-               retries: int = 2, deadline: float = 10.0) -> Config:
+def config_for(
+    kind: str,
+    ports: Sequence[int],
+    *,
+    attempt_timeout: float = 5.0,
+    retries: int = 2,
+    deadline: float = 10.0,
+) -> Config:
     """One provider ``kind`` with instances ``i0, i1, …`` on ``ports``, all routed to."""
     lines = [
         "version: 1",
@@ -40,8 +56,10 @@ def config_for(kind: str, ports: Sequence[int], *, attempt_timeout: float = 5.0,
         "    instances:",
     ]
     for i, port in enumerate(ports):
-        lines.append(f"      i{i}: {{url: 'http://127.0.0.1:{port}', api_key_env: {KEY_ENV}, "
-                     f"request_timeout: {attempt_timeout}}}")
+        lines.append(
+            f"      i{i}: {{url: 'http://127.0.0.1:{port}', api_key_env: {KEY_ENV}, "
+            f"request_timeout: {attempt_timeout}}}"
+        )
     lines += ["rules:", f"  - route: {kind}"]
     return parse_config("\n".join(lines) + "\n", environ={KEY_ENV: "sk-test"})
 
@@ -55,5 +73,4 @@ def answered_port(text: str) -> int:
 
 def stream_text(chunks: Sequence[dict[str, Any]]) -> str:
     """The assistant text of a list of chunks."""
-    return "".join(c["choices"][0]["delta"].get("content") or ""
-                   for c in chunks if c["choices"])
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])

@@ -44,8 +44,9 @@ def _break(fake: Any, fault: str) -> None:
         fake.set_fault(fault)
 
 
-async def _complete(router: Router, kind: str, fault: str | None, first: Any,
-                    **request: Any) -> Completion:
+async def _complete(
+    router: Router, kind: str, fault: str | None, first: Any, **request: Any
+) -> Completion:
     async with router:
         await router.resolve(model=MODEL[kind])  # both READY and cached before the fault
         if fault:
@@ -53,14 +54,14 @@ async def _complete(router: Router, kind: str, fault: str | None, first: Any,
         return await router.complete({"messages": HI, "model": MODEL[kind], **request})
 
 
-async def _stream(router: Router, kind: str, fault: str | None, first: Any
-                  ) -> tuple[StreamHandle, list[dict[str, Any]]]:
+async def _stream(
+    router: Router, kind: str, fault: str | None, first: Any
+) -> tuple[StreamHandle, list[dict[str, Any]]]:
     async with router:
         await router.resolve(model=MODEL[kind])
         if fault:
             _break(first, fault)
-        handle = await router.open_stream({"messages": HI, "model": MODEL[kind],
-                                           "stream": True})
+        handle = await router.open_stream({"messages": HI, "model": MODEL[kind], "stream": True})
         async with handle:
             return handle, [chunk async for chunk in handle]
 
@@ -77,8 +78,7 @@ def test_chat_fails_over(fake_server: Any, kind: str, fault: str) -> None:
     assert done.failovers == 1
     assert [key for key, _ in done.attempts] == [f"{kind}:i0", f"{kind}:i1"]
     assert done.attempts[1][1] is None
-    assert sum(n for (key, _), n in router.metrics.failovers.items()
-               if key == f"{kind}:i0") == 1
+    assert sum(n for (key, _), n in router.metrics.failovers.items() if key == f"{kind}:i0") == 1
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -125,8 +125,7 @@ def test_mid_stream_drop_is_not_retried(fake_server: Any, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
-def test_slow_is_answered_without_failover(fake_server: Any, kind: str,
-                                           streaming: bool) -> None:
+def test_slow_is_answered_without_failover(fake_server: Any, kind: str, streaming: bool) -> None:
     """No failover: a slow instance within its deadline answers itself."""
     a, b = _pair(fake_server, kind)
     router = Router(config_for(kind, [a.port, b.port]))
@@ -142,8 +141,9 @@ def test_slow_is_answered_without_failover(fake_server: Any, kind: str,
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["chat", "stream"])
-def test_wrong_model_is_recorded(fake_server: Any, kind: str, streaming: bool,
-                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_wrong_model_is_recorded(
+    fake_server: Any, kind: str, streaming: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     """No failover: a reply naming another model passes, with a warning, metric and note."""
     a, b = _pair(fake_server, kind)
     router = Router(config_for(kind, [a.port, b.port]))

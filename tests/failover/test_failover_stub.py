@@ -40,8 +40,11 @@ class Upstream:
             resp = web.StreamResponse()
             resp.content_type = "text/event-stream"
             await resp.prepare(request)
-            chunk = {"object": "chat.completion.chunk", "model": "m",
-                     "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]}
+            chunk = {
+                "object": "chat.completion.chunk",
+                "model": "m",
+                "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}],
+            }
             while True:
                 await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 await asyncio.sleep(0.01)
@@ -77,21 +80,42 @@ class StubRouter:
 
     secrets: tuple[str, ...] = ()
 
-    def __init__(self, ports: list[int], *, attempt_timeout: float = 5.0,
-                 deadline: float = 10.0, retries: int = 2) -> None:
-        insts = [Instance(provider="p", name=f"i{n}", api="openai", kind="llamacpp",
-                          url=f"http://127.0.0.1:{port}", request_timeout=attempt_timeout)
-                 for n, port in enumerate(ports)]
-        self.config = StubConfig({i.key: i for i in insts},
-                                 Defaults(request_timeout=deadline, retries=retries))
+    def __init__(
+        self,
+        ports: list[int],
+        *,
+        attempt_timeout: float = 5.0,
+        deadline: float = 10.0,
+        retries: int = 2,
+    ) -> None:
+        insts = [
+            Instance(
+                provider="p",
+                name=f"i{n}",
+                api="openai",
+                kind="llamacpp",
+                url=f"http://127.0.0.1:{port}",
+                request_timeout=attempt_timeout,
+            )
+            for n, port in enumerate(ports)
+        ]
+        self.config = StubConfig(
+            {i.key: i for i in insts}, Defaults(request_timeout=deadline, retries=retries)
+        )
         self.metrics = Metrics()
         self.failures: list[tuple[str, BaseException]] = []
         self.inflight: dict[str, int] = {}
         self.successes: list[str] = []
-        self.decision = Decision(provider="p", instance=insts[0].key,
-                                 base_url=insts[0].base_url, api="openai", model="m",
-                                 reason="stub", requested_model="m",
-                                 alternatives=tuple(i.key for i in insts[1:]))
+        self.decision = Decision(
+            provider="p",
+            instance=insts[0].key,
+            base_url=insts[0].base_url,
+            api="openai",
+            model="m",
+            reason="stub",
+            requested_model="m",
+            alternatives=tuple(i.key for i in insts[1:]),
+        )
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -100,8 +124,14 @@ class StubRouter:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def resolve(self, provider: str | None = None, model: str | None = None, *,
-                      session: object = None, operation: str = "chat") -> Decision:
+    async def resolve(
+        self,
+        provider: str | None = None,
+        model: str | None = None,
+        *,
+        session: object = None,
+        operation: str = "chat",
+    ) -> Decision:
         return self.decision
 
     def begin(self, key: str) -> None:
@@ -113,8 +143,12 @@ class StubRouter:
     def reroute(self, decision: Decision, key: str) -> Decision:
         inst = self.config.instances[key]
         return dataclasses.replace(
-            decision, provider=inst.provider, instance=key, base_url=inst.base_url,
-            alternatives=tuple(k for k in decision.alternatives if k != key))
+            decision,
+            provider=inst.provider,
+            instance=key,
+            base_url=inst.base_url,
+            alternatives=tuple(k for k in decision.alternatives if k != key),
+        )
 
     def report_failure(self, key: str, error: BaseException) -> None:
         self.failures.append((key, error))
@@ -137,6 +171,7 @@ def run(coro: Any) -> Any:
 
 def test_cancelled_stream_consumer_cancels_upstream() -> None:
     """Cancelling the task reading a stream closes the upstream connection."""
+
     async def go() -> None:
         async with Upstream() as up:
             router = StubRouter([up.port])
@@ -152,11 +187,13 @@ def test_cancelled_stream_consumer_cancels_upstream() -> None:
                 await task
             await asyncio.wait_for(up.gone.wait(), 5)
             await router.close()
+
     run(go())
 
 
 def test_closed_stream_handle_releases_connection() -> None:
     """Closing a handle after one chunk closes the upstream connection (no leak)."""
+
     async def go() -> None:
         async with Upstream() as up:
             router = StubRouter([up.port])
@@ -168,11 +205,13 @@ def test_closed_stream_handle_releases_connection() -> None:
             assert router.successes == ["p:i0"]
             assert router.metrics.requests[("p:i0", "m", "closed")] == 1
             await router.close()
+
     run(go())
 
 
 def test_cancelled_chat_cancels_upstream() -> None:
     """Cancelling a non-streaming request closes the upstream connection."""
+
     async def go() -> None:
         async with Upstream() as up:
             router = StubRouter([up.port])
@@ -184,15 +223,16 @@ def test_cancelled_chat_cancels_upstream() -> None:
             await asyncio.wait_for(up.gone.wait(), 5)
             assert router.failures == []  # the caller left; the backend is not to blame
             await router.close()
+
     run(go())
 
 
 def test_deadline_bounds_attempts() -> None:
     """Three hanging instances, 0.4 s per attempt, 0.6 s in all: two attempts, a timeout."""
+
     async def go() -> tuple[StubRouter, BaseException]:
         async with Upstream() as u0, Upstream() as u1, Upstream() as u2:
-            router = StubRouter([u0.port, u1.port, u2.port], attempt_timeout=0.4,
-                                deadline=0.6)
+            router = StubRouter([u0.port, u1.port, u2.port], attempt_timeout=0.4, deadline=0.6)
             try:
                 await failover_complete(router, HI)
             except BackendTimeout as exc:
@@ -200,6 +240,7 @@ def test_deadline_bounds_attempts() -> None:
             await router.close()
             assert not u2.started.is_set()
             return router, error
+
     router, error = run(go())
     assert [key for key, _ in router.failures] == ["p:i0", "p:i1"]
     assert isinstance(error, BackendTimeout) and error.instance == "p:i1"
@@ -221,23 +262,27 @@ def test_completion_records_attempts(fake_server: Any) -> None:
     router, done = run(go())
     assert done.failovers == 1
     assert [(k, type(e).__name__) for k, e in done.attempts] == [
-        ("p:i0", "BackendUnavailable"), ("p:i1", "NoneType")]
+        ("p:i0", "BackendUnavailable"),
+        ("p:i1", "NoneType"),
+    ]
     assert router.successes == ["p:i1"]
     assert router.metrics.failovers[("p:i0", "refused")] == 1
     assert router.metrics.requests[("p:i1", "m", "ok")] == 1
 
 
-@pytest.mark.parametrize(("routed", "reported", "aliases", "same"), [
-    ("llama3", "llama3:latest", {}, True),
-    ("Qwen.gguf", "/models/qwen.gguf", {}, True),
-    ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", {}, True),
-    ("claude-3-5-haiku-latest", "claude-3-5-haiku-20241022", {}, True),
-    ("coder", "qwen-coder.gguf", {"coder": "qwen-coder.gguf"}, True),
-    ("m.gguf", "wrong-m.gguf", {}, False),
-    ("gpt-4o", "gpt-4o-mini", {}, False),
-    ("claude-3-5-sonnet", "claude-3-opus-20240229", {}, False),
-])
-def test_model_matches(routed: str, reported: str, aliases: dict[str, str],
-                       same: bool) -> None:
+@pytest.mark.parametrize(
+    ("routed", "reported", "aliases", "same"),
+    [
+        ("llama3", "llama3:latest", {}, True),
+        ("Qwen.gguf", "/models/qwen.gguf", {}, True),
+        ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", {}, True),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku-20241022", {}, True),
+        ("coder", "qwen-coder.gguf", {"coder": "qwen-coder.gguf"}, True),
+        ("m.gguf", "wrong-m.gguf", {}, False),
+        ("gpt-4o", "gpt-4o-mini", {}, False),
+        ("claude-3-5-sonnet", "claude-3-opus-20240229", {}, False),
+    ],
+)
+def test_model_matches(routed: str, reported: str, aliases: dict[str, str], same: bool) -> None:
     """Model names are compared after normalising tags, paths, aliases and snapshots."""
     assert model_matches(routed, reported, aliases) is same

@@ -20,13 +20,26 @@ from fakes_support import wait_until
 from fake_servers.pytest_plugin import FakeServerFactory
 
 # Keys of one model entry of router mode's /v1/models, in the captured order.
-ROUTER_ENTRY_KEYS = ["id", "aliases", "tags", "object", "owned_by", "created", "status",
-                     "architecture", "source", "can_remove"]
+ROUTER_ENTRY_KEYS = [
+    "id",
+    "aliases",
+    "tags",
+    "object",
+    "owned_by",
+    "created",
+    "status",
+    "architecture",
+    "source",
+    "can_remove",
+]
 # router_slots.txt and router_chat_unknown_model.txt, verbatim bodies.
-ROUTER_SLOTS_400 = ('{"error":{"code":400,"message":"model name is missing from the request",'
-                    '"type":"invalid_request_error"}}')
-UNKNOWN_MODEL_400 = {"error": {"code": 400, "message": "model 'nope' not found",
-                               "type": "invalid_request_error"}}
+ROUTER_SLOTS_400 = (
+    '{"error":{"code":400,"message":"model name is missing from the request",'
+    '"type":"invalid_request_error"}}'
+)
+UNKNOWN_MODEL_400 = {
+    "error": {"code": 400, "message": "model 'nope' not found", "type": "invalid_request_error"}
+}
 
 
 def _chat(client: httpx.Client, url: str, model: str | None) -> httpx.Response:
@@ -77,8 +90,7 @@ def test_router_mode_chat_loads_what_it_names(fake_server: FakeServerFactory) ->
     assert fake.state()["loaded"] == ["gemma-a", "gemma-b"]
 
 
-def test_router_mode_chat_to_a_loading_model_is_no_new_load(
-        fake_server: FakeServerFactory) -> None:
+def test_router_mode_chat_to_a_loading_model_is_no_new_load(fake_server: FakeServerFactory) -> None:
     """A chat naming a model already `loading` finds it loaded: no load is counted."""
     fake = fake_server("llamacpp", ["gemma-a", "gemma-b"])
     fake.set_router_mode(loading=["gemma-b"])
@@ -89,8 +101,7 @@ def test_router_mode_chat_to_a_loading_model_is_no_new_load(
     assert statuses == {"gemma-a": "unloaded", "gemma-b": "loaded"}
 
 
-def test_router_mode_models_max_unloads_least_recently_used(
-        fake_server: FakeServerFactory) -> None:
+def test_router_mode_models_max_unloads_least_recently_used(fake_server: FakeServerFactory) -> None:
     """Past models_max the least recently used model is unloaded (the swap captured)."""
     fake = fake_server("llamacpp", ["gemma-a", "gemma-b", "gemma-c"])
     fake.set_router_mode(loaded=["gemma-a", "gemma-b"], models_max=2)
@@ -186,8 +197,7 @@ def test_ollama_ps_follows_set_loaded(fake_server: FakeServerFactory) -> None:
     """Ollama: /api/ps lists the first model by default (chats change nothing), set_loaded
     lists exactly those, and then a chat to another model loads it (counted)."""
     fake = fake_server("ollama", ["llama3", "qwen2.5:7b", "phi3"])
-    chat = {"model": "qwen2.5:7b", "messages": [{"role": "user", "content": "hi"}],
-            "stream": False}
+    chat = {"model": "qwen2.5:7b", "messages": [{"role": "user", "content": "hi"}], "stream": False}
 
     def ps(client: httpx.Client) -> list[str]:
         return [m["name"] for m in client.get(fake.url + "/api/ps").json()["models"]]
@@ -226,17 +236,25 @@ def test_knobs_over_http(fake_server: FakeServerFactory) -> None:
     fake = fake_server("llamacpp", ["a.gguf", "b.gguf"])
     ollama = fake_server("ollama", ["llama3", "phi3"])
     with httpx.Client(timeout=5) as client:
-        mode = client.post(fake.url + "/_fake/router-mode",
-                           json={"loaded": ["b.gguf"], "models_max": 1}).json()
+        mode = client.post(
+            fake.url + "/_fake/router-mode", json={"loaded": ["b.gguf"], "models_max": 1}
+        ).json()
         statuses = _statuses(client, fake.url)
         busy = client.post(fake.url + "/_fake/busy", json={"busy": 1, "slots": 3}).json()
         held = client.post(fake.url + "/_fake/hold", json={"hold": True}).json()
         released = client.post(fake.url + "/_fake/hold", json={"hold": False}).json()
         loaded = client.post(ollama.url + "/_fake/loaded", json={"loaded": ["phi3"]}).json()
-        bad = [client.post(fake.url + path, json=payload).status_code for path, payload in (
-            ("/_fake/router-mode", {"loaded": ["zzz"]}), ("/_fake/router-mode", []),
-            ("/_fake/busy", {"busy": -2}), ("/_fake/busy", {}), ("/_fake/hold", {}),
-            ("/_fake/loaded", {"loaded": "a.gguf"}))]
+        bad = [
+            client.post(fake.url + path, json=payload).status_code
+            for path, payload in (
+                ("/_fake/router-mode", {"loaded": ["zzz"]}),
+                ("/_fake/router-mode", []),
+                ("/_fake/busy", {"busy": -2}),
+                ("/_fake/busy", {}),
+                ("/_fake/hold", {}),
+                ("/_fake/loaded", {"loaded": "a.gguf"}),
+            )
+        ]
     assert (mode["router_mode"], mode["loaded"]) == (True, ["b.gguf"])
     assert statuses == {"a.gguf": "unloaded", "b.gguf": "loaded"}
     assert (busy["busy"], busy["slots"]) == (1, 3)
@@ -248,12 +266,30 @@ def test_knobs_over_http(fake_server: FakeServerFactory) -> None:
 def test_cli_router_mode() -> None:
     """`python -m fake_servers llamacpp --router-mode --model a --model b --loaded b`
     serves router mode; --router-mode on ollama exits 2 with a message."""
-    refused = subprocess.run([sys.executable, "-m", "fake_servers", "ollama", "--router-mode"],
-                             capture_output=True, text=True, timeout=30)
+    refused = subprocess.run(
+        [sys.executable, "-m", "fake_servers", "ollama", "--router-mode"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert refused.returncode == 2 and "llama.cpp" in refused.stderr
     process = subprocess.Popen(
-        [sys.executable, "-m", "fake_servers", "llamacpp", "--router-mode", "--model", "a",
-         "--model", "b", "--loaded", "b"], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "fake_servers",
+            "llamacpp",
+            "--router-mode",
+            "--model",
+            "a",
+            "--model",
+            "b",
+            "--loaded",
+            "b",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         match = re.match(r"^listening on (\S+)$", process.stdout.readline().strip())

@@ -58,8 +58,9 @@ class Exchange:
 
 def via_openai_door(rig: Rig, s: Scenario, kind: str, *, stream: bool) -> Exchange:
     """``s`` sent by ``openai.OpenAI`` to the gateway's ``/v1/chat/completions``."""
-    return _openai(rig, rig.url + "/v1", "x", openai_request(s, stream=stream), kind,
-                   stream=stream, usage=None)
+    return _openai(
+        rig, rig.url + "/v1", "x", openai_request(s, stream=stream), kind, stream=stream, usage=None
+    )
 
 
 def via_ollama_door(rig: Rig, s: Scenario, kind: str, *, stream: bool) -> Exchange:
@@ -67,8 +68,15 @@ def via_ollama_door(rig: Rig, s: Scenario, kind: str, *, stream: bool) -> Exchan
     return _ollama(rig, rig.url, s, kind, stream=stream)
 
 
-def direct(rig: Rig, s: Scenario, kind: str, *, stream: bool, usage: bool | None = None,
-           from_ollama: bool = False) -> Exchange:
+def direct(
+    rig: Rig,
+    s: Scenario,
+    kind: str,
+    *,
+    stream: bool,
+    usage: bool | None = None,
+    from_ollama: bool = False,
+) -> Exchange:
     """``s`` sent by the client of ``kind``'s own style straight to its fake.
 
     ``usage`` (OpenAI style, streams): override ``stream_options.include_usage``.
@@ -78,31 +86,50 @@ def direct(rig: Rig, s: Scenario, kind: str, *, stream: bool, usage: bool | None
     fake = rig.fakes[kind]
     if STYLE[kind] == "openai":
         request = openai_request(s, stream=stream, no_content="" if from_ollama else None)
-        return _openai(rig, fake.url + "/v1", rig.key(kind), request, kind, stream=stream,
-                       usage=usage)
+        return _openai(
+            rig, fake.url + "/v1", rig.key(kind), request, kind, stream=stream, usage=usage
+        )
     if STYLE[kind] == "ollama":
         return _ollama(rig, fake.url, s, kind, stream=stream)
     return _anthropic(rig, s, kind, stream=stream)
 
 
-def _openai(rig: Rig, base_url: str, key: str, request: dict[str, Any], kind: str, *,
-            stream: bool, usage: bool | None) -> Exchange:
+def _openai(
+    rig: Rig,
+    base_url: str,
+    key: str,
+    request: dict[str, Any],
+    kind: str,
+    *,
+    stream: bool,
+    usage: bool | None,
+) -> Exchange:
     if stream and usage is not None:
         request["stream_options"] = {"include_usage": usage}
     since = len(rig.fakes[kind].requests)
-    with openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=_TIMEOUT,
-                       http_client=openai.DefaultHttpxClient(verify=_TLS)) as client:
+    with openai.OpenAI(
+        base_url=base_url,
+        api_key=key,
+        max_retries=0,
+        timeout=_TIMEOUT,
+        http_client=openai.DefaultHttpxClient(verify=_TLS),
+    ) as client:
         raw = client.chat.completions.with_raw_response.create(model=MODELS[kind], **request)
         routed = raw.headers.get("X-Routed-To")
         reply = raw.parse()
         if stream:
             accumulated = OpenAIStream.read(reply)
-            return Exchange(accumulated.meaning(),
-                            [c.model_dump() for c in accumulated.chunks],
-                            rig.chat_bodies(kind, since), routed, accumulated,
-                            accumulated.chunks)
-    return Exchange(openai_reply(reply), reply.model_dump(), rig.chat_bodies(kind, since),
-                    routed, raw=[reply])
+            return Exchange(
+                accumulated.meaning(),
+                [c.model_dump() for c in accumulated.chunks],
+                rig.chat_bodies(kind, since),
+                routed,
+                accumulated,
+                accumulated.chunks,
+            )
+    return Exchange(
+        openai_reply(reply), reply.model_dump(), rig.chat_bodies(kind, since), routed, raw=[reply]
+    )
 
 
 def _ollama(rig: Rig, host: str, s: Scenario, kind: str, *, stream: bool) -> Exchange:
@@ -110,22 +137,36 @@ def _ollama(rig: Rig, host: str, s: Scenario, kind: str, *, stream: bool) -> Exc
     with ollama.Client(host=host, timeout=_TIMEOUT, verify=_TLS) as client:
         if stream:
             parts = list(client.chat(model=MODELS[kind], **ollama_request(s, stream=True)))
-            return Exchange(ollama_stream(parts), [p.model_dump() for p in parts],
-                            rig.chat_bodies(kind, since), raw=parts)
+            return Exchange(
+                ollama_stream(parts),
+                [p.model_dump() for p in parts],
+                rig.chat_bodies(kind, since),
+                raw=parts,
+            )
         reply = client.chat(model=MODELS[kind], **ollama_request(s, stream=False))
-    return Exchange(ollama_reply(reply), reply.model_dump(), rig.chat_bodies(kind, since),
-                    raw=[reply])
+    return Exchange(
+        ollama_reply(reply), reply.model_dump(), rig.chat_bodies(kind, since), raw=[reply]
+    )
 
 
 def _anthropic(rig: Rig, s: Scenario, kind: str, *, stream: bool) -> Exchange:
     since = len(rig.fakes[kind].requests)
-    with anthropic.Anthropic(base_url=rig.fakes[kind].url, api_key=rig.key(kind),
-                             max_retries=0, timeout=_TIMEOUT,
-                             http_client=anthropic.DefaultHttpxClient(verify=_TLS)) as client:
+    with anthropic.Anthropic(
+        base_url=rig.fakes[kind].url,
+        api_key=rig.key(kind),
+        max_retries=0,
+        timeout=_TIMEOUT,
+        http_client=anthropic.DefaultHttpxClient(verify=_TLS),
+    ) as client:
         reply = client.messages.create(model=MODELS[kind], **anthropic_request(s, stream=stream))
         if stream:
             events = list(reply)
-            return Exchange(anthropic_stream(events), [e.model_dump() for e in events],
-                            rig.chat_bodies(kind, since), raw=events)
-    return Exchange(anthropic_reply(reply), reply.model_dump(), rig.chat_bodies(kind, since),
-                    raw=[reply])
+            return Exchange(
+                anthropic_stream(events),
+                [e.model_dump() for e in events],
+                rig.chat_bodies(kind, since),
+                raw=events,
+            )
+    return Exchange(
+        anthropic_reply(reply), reply.model_dump(), rig.chat_bodies(kind, since), raw=[reply]
+    )

@@ -28,8 +28,12 @@ from fidelity_support import (
 Call = tuple[str, Any]
 """A tool call: its name and its arguments parsed as JSON."""
 
-_ANTHROPIC_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls",
-                     "max_tokens": "length"}
+_ANTHROPIC_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "tool_calls",
+    "max_tokens": "length",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +61,17 @@ def expected_calls(s: Scenario) -> tuple[Call, ...]:
 def openai_reply(reply: Any) -> Meaning:
     """An ``openai`` ``ChatCompletion``."""
     choice = reply.choices[0]
-    calls = tuple((c.function.name, json.loads(c.function.arguments))
-                  for c in choice.message.tool_calls or ())
+    calls = tuple(
+        (c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls or ()
+    )
     usage = reply.usage
-    return Meaning(reply.model, choice.message.content or "", calls, choice.finish_reason,
-                   None if usage is None else (usage.prompt_tokens, usage.completion_tokens))
+    return Meaning(
+        reply.model,
+        choice.message.content or "",
+        calls,
+        choice.finish_reason,
+        None if usage is None else (usage.prompt_tokens, usage.completion_tokens),
+    )
 
 
 @dataclass(slots=True)
@@ -88,8 +98,9 @@ class OpenAIStream:
                 if choice.finish_reason is not None:
                     stream.finishes.append(choice.finish_reason)
                 for delta in choice.delta.tool_calls or ():
-                    call = stream.calls.setdefault(delta.index,
-                                                   {"id": "", "name": "", "arguments": ""})
+                    call = stream.calls.setdefault(
+                        delta.index, {"id": "", "name": "", "arguments": ""}
+                    )
                     call["id"] += delta.id or ""
                     if delta.function is not None:
                         call["name"] += delta.function.name or ""
@@ -98,12 +109,17 @@ class OpenAIStream:
 
     def meaning(self) -> Meaning:
         """The stream's meaning (usage from its usage chunk, if any)."""
-        calls = tuple((c["name"], json.loads(c["arguments"]))
-                      for _, c in sorted(self.calls.items()))
+        calls = tuple(
+            (c["name"], json.loads(c["arguments"])) for _, c in sorted(self.calls.items())
+        )
         usage = self.usage_chunks[-1].usage if self.usage_chunks else None
-        return Meaning(",".join(sorted(self.models)), self.text, calls,
-                       self.finishes[-1] if self.finishes else "",
-                       None if usage is None else (usage.prompt_tokens, usage.completion_tokens))
+        return Meaning(
+            ",".join(sorted(self.models)),
+            self.text,
+            calls,
+            self.finishes[-1] if self.finishes else "",
+            None if usage is None else (usage.prompt_tokens, usage.completion_tokens),
+        )
 
 
 def ollama_reply(reply: Any) -> Meaning:
@@ -113,21 +129,33 @@ def ollama_reply(reply: Any) -> Meaning:
 
 def ollama_stream(parts: list[Any]) -> Meaning:
     """The parts of an ``ollama`` chat stream (the last one ``done``)."""
-    calls = tuple((c.function.name, dict(c.function.arguments))
-                  for p in parts for c in p.message.tool_calls or ())
+    calls = tuple(
+        (c.function.name, dict(c.function.arguments))
+        for p in parts
+        for c in p.message.tool_calls or ()
+    )
     final = parts[-1]
     finish = "tool_calls" if calls else str(final.done_reason)
-    return Meaning(",".join(sorted({p.model for p in parts})),
-                   "".join(p.message.content or "" for p in parts), calls, finish,
-                   (final.prompt_eval_count, final.eval_count))
+    return Meaning(
+        ",".join(sorted({p.model for p in parts})),
+        "".join(p.message.content or "" for p in parts),
+        calls,
+        finish,
+        (final.prompt_eval_count, final.eval_count),
+    )
 
 
 def anthropic_reply(reply: Any) -> Meaning:
     """An ``anthropic`` ``Message``."""
     text = "".join(b.text for b in reply.content if b.type == "text")
     calls = tuple((b.name, b.input) for b in reply.content if b.type == "tool_use")
-    return Meaning(reply.model, text, calls, _ANTHROPIC_FINISH[reply.stop_reason],
-                   (reply.usage.input_tokens, reply.usage.output_tokens))
+    return Meaning(
+        reply.model,
+        text,
+        calls,
+        _ANTHROPIC_FINISH[reply.stop_reason],
+        (reply.usage.input_tokens, reply.usage.output_tokens),
+    )
 
 
 def anthropic_stream(events: Iterable[Any]) -> Meaning:
@@ -174,11 +202,18 @@ def expected_sent(s: Scenario, kind: str, *, stream: bool) -> Sent:
     """What the backend of ``kind`` must receive for ``s``."""
     history = s.tool_results
     typed = s.image and STYLE[kind] != "ollama"
-    return Sent(MODELS[kind], stream, SYSTEM if s.system else "", (s.user_text,),
-                STOPS if s.stop else (), TOOL_NAMES if s.tools or history else (),
-                tuple(zip(TOOL_NAMES, CALL_ARGS, strict=True)) if history else (),
-                tuple(zip(TOOL_NAMES, RESULTS, strict=True)) if history else (),
-                (PNG_B64,) if s.image else (), ("image/png",) if typed else ())
+    return Sent(
+        MODELS[kind],
+        stream,
+        SYSTEM if s.system else "",
+        (s.user_text,),
+        STOPS if s.stop else (),
+        TOOL_NAMES if s.tools or history else (),
+        tuple(zip(TOOL_NAMES, CALL_ARGS, strict=True)) if history else (),
+        tuple(zip(TOOL_NAMES, RESULTS, strict=True)) if history else (),
+        (PNG_B64,) if s.image else (),
+        ("image/png",) if typed else (),
+    )
 
 
 def sent(style: str, body: Mapping[str, Any]) -> Sent:
@@ -214,10 +249,18 @@ def sent(style: str, body: Mapping[str, Any]) -> Sent:
             name = m.get("tool_name") if style == "ollama" else names.get(m["tool_call_id"])
             results.append((name, _text(content)))
     stops = (body.get("options") or {}).get("stop") if style == "ollama" else body.get("stop")
-    return Sent(body["model"], body.get("stream", style == "ollama") is True, system,
-                tuple(users), tuple([stops] if isinstance(stops, str) else stops or ()),
-                tuple(t["function"]["name"] for t in body.get("tools") or ()), tuple(calls),
-                tuple(results), tuple(images), tuple(media))
+    return Sent(
+        body["model"],
+        body.get("stream", style == "ollama") is True,
+        system,
+        tuple(users),
+        tuple([stops] if isinstance(stops, str) else stops or ()),
+        tuple(t["function"]["name"] for t in body.get("tools") or ()),
+        tuple(calls),
+        tuple(results),
+        tuple(images),
+        tuple(media),
+    )
 
 
 def _sent_anthropic(body: Mapping[str, Any]) -> Sent:
@@ -241,10 +284,18 @@ def _sent_anthropic(body: Mapping[str, Any]) -> Sent:
         texts = [b for b in blocks if b["type"] == "text"]
         if m["role"] == "user" and texts:
             users.append("".join(b["text"] for b in texts))
-    return Sent(body["model"], body.get("stream") is True, _text(body.get("system")),
-                tuple(users), tuple(body.get("stop_sequences") or ()),
-                tuple(t["name"] for t in body.get("tools") or ()), tuple(calls),
-                tuple(results), tuple(images), tuple(media))
+    return Sent(
+        body["model"],
+        body.get("stream") is True,
+        _text(body.get("system")),
+        tuple(users),
+        tuple(body.get("stop_sequences") or ()),
+        tuple(t["name"] for t in body.get("tools") or ()),
+        tuple(calls),
+        tuple(results),
+        tuple(images),
+        tuple(media),
+    )
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:
@@ -258,8 +309,9 @@ def _text(content: Any) -> str:
 
 
 OPENAI_VOLATILE = frozenset({"id", "created", "system_fingerprint", "timings"})
-OLLAMA_VOLATILE = frozenset({"created_at", "total_duration", "load_duration",
-                             "prompt_eval_duration", "eval_duration"})
+OLLAMA_VOLATILE = frozenset(
+    {"created_at", "total_duration", "load_duration", "prompt_eval_duration", "eval_duration"}
+)
 
 
 def stable(value: Any, volatile: frozenset[str] = OPENAI_VOLATILE) -> Any:

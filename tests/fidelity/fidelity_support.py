@@ -20,25 +20,39 @@ from fake_servers import FakeServerHandle, LoopThread
 from routing._gateway import Gateway
 from routing.config import load_config
 
-MODELS = {"llamacpp": "qwen-coder.gguf", "lmstudio": "qwen2.5-7b-instruct",
-          "openai": "gpt-4o-mini", "ollama": "llama3:latest",
-          "anthropic": "claude-3-5-haiku-latest"}
+MODELS = {
+    "llamacpp": "qwen-coder.gguf",
+    "lmstudio": "qwen2.5-7b-instruct",
+    "openai": "gpt-4o-mini",
+    "ollama": "llama3:latest",
+    "anthropic": "claude-3-5-haiku-latest",
+}
 KINDS = tuple(MODELS)
-STYLE = {"llamacpp": "openai", "lmstudio": "openai", "openai": "openai", "ollama": "ollama",
-         "anthropic": "anthropic"}
+STYLE = {
+    "llamacpp": "openai",
+    "lmstudio": "openai",
+    "openai": "openai",
+    "ollama": "ollama",
+    "anthropic": "anthropic",
+}
 KEY_ENV = {"openai": "ROUTING_FIDELITY_OPENAI_KEY", "anthropic": "ROUTING_FIDELITY_ANTHROPIC_KEY"}
 
 # A 1x1 PNG, base64 (starts with PNG's magic, so the Ollama door calls it image/png).
-PNG_B64 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJ"
-           "RU5ErkJggg==")
+PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJ"
+    "RU5ErkJggg=="
+)
 SYSTEM = "You are terse and exact."
 STOPS = (" port", " on ")  # the fakes' "I am MODEL on KIND port N" is cut at " on "
 TOOL_NAMES = ("get_weather", "get_time")
 CALL_ARGS = ({"city": "Paris", "n": 1}, {"city": "Paris", "n": 2})
 """What the fakes' tool call i carries (``{"city": "Paris", "n": i + 1}``)."""
 RESULTS = ("18 C and sunny", "14:05")
-_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "integer"}},
-           "required": ["city"]}
+_SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "n": {"type": "integer"}},
+    "required": ["city"],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,35 +120,63 @@ def table(scenarios: tuple[Scenario, ...], gaps: Gaps) -> list[Any]:
             for stream in (False, True):
                 gap = gaps.get((s.name, kind, stream))
                 marks = [pytest.mark.xfail(strict=True, reason=gap)] if gap else []
-                rows.append(pytest.param(s, kind, stream, marks=marks,
-                                         id=f"{s.name}-{kind}-{'stream' if stream else 'whole'}"))
+                rows.append(
+                    pytest.param(
+                        s,
+                        kind,
+                        stream,
+                        marks=marks,
+                        id=f"{s.name}-{kind}-{'stream' if stream else 'whole'}",
+                    )
+                )
     return rows
 
 
 def openai_tools() -> list[dict[str, Any]]:
     """The two tools in OpenAI's shape."""
-    return [{"type": "function", "function": {"name": name, "description": f"{name} tool",
-                                              "parameters": _SCHEMA}} for name in TOOL_NAMES]
+    return [
+        {
+            "type": "function",
+            "function": {"name": name, "description": f"{name} tool", "parameters": _SCHEMA},
+        }
+        for name in TOOL_NAMES
+    ]
 
 
-def openai_request(s: Scenario, *, stream: bool, no_content: str | None = None
-                   ) -> dict[str, Any]:
+def openai_request(s: Scenario, *, stream: bool, no_content: str | None = None) -> dict[str, Any]:
     """``s`` as keyword arguments of ``openai`` ``chat.completions.create``; ``no_content``
     is the content of the assistant message that only calls tools."""
     messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}] if s.system else []
     if s.image:
-        messages.append({"role": "user", "content": [
-            {"type": "text", "text": s.user_text},
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}]})
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": s.user_text},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}},
+                ],
+            }
+        )
     else:
         messages.append({"role": "user", "content": s.user_text})
     if s.tool_results:
-        messages.append({"role": "assistant", "content": no_content, "tool_calls": [
-            {"id": f"call_{i}", "type": "function",
-             "function": {"name": name, "arguments": _json(CALL_ARGS[i])}}
-            for i, name in enumerate(TOOL_NAMES)]})
-        messages += [{"role": "tool", "tool_call_id": f"call_{i}", "content": RESULTS[i]}
-                     for i in range(2)]
+        messages.append(
+            {
+                "role": "assistant",
+                "content": no_content,
+                "tool_calls": [
+                    {
+                        "id": f"call_{i}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": _json(CALL_ARGS[i])},
+                    }
+                    for i, name in enumerate(TOOL_NAMES)
+                ],
+            }
+        )
+        messages += [
+            {"role": "tool", "tool_call_id": f"call_{i}", "content": RESULTS[i]} for i in range(2)
+        ]
     request: dict[str, Any] = {"messages": messages, "stream": stream}
     if s.stop:
         request["stop"] = list(STOPS)
@@ -153,11 +195,19 @@ def ollama_request(s: Scenario, *, stream: bool) -> dict[str, Any]:
         user["images"] = [PNG_B64]
     messages.append(user)
     if s.tool_results:
-        messages.append({"role": "assistant", "content": "", "tool_calls": [
-            {"function": {"name": name, "arguments": CALL_ARGS[i]}}
-            for i, name in enumerate(TOOL_NAMES)]})
-        messages += [{"role": "tool", "tool_name": TOOL_NAMES[i], "content": RESULTS[i]}
-                     for i in range(2)]
+        messages.append(
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"function": {"name": name, "arguments": CALL_ARGS[i]}}
+                    for i, name in enumerate(TOOL_NAMES)
+                ],
+            }
+        )
+        messages += [
+            {"role": "tool", "tool_name": TOOL_NAMES[i], "content": RESULTS[i]} for i in range(2)
+        ]
     request: dict[str, Any] = {"messages": messages, "stream": stream}
     if s.stop:
         request["options"] = {"stop": list(STOPS)}
@@ -170,25 +220,43 @@ def anthropic_request(s: Scenario, *, stream: bool) -> dict[str, Any]:
     """``s`` as keyword arguments of ``anthropic`` ``messages.create``."""
     content: Any = s.user_text
     if s.image:
-        content = [{"type": "text", "text": s.user_text},
-                   {"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                "data": PNG_B64}}]
+        content = [
+            {"type": "text", "text": s.user_text},
+            {
+                "type": "image",
+                "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64},
+            },
+        ]
     messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
     if s.tool_results:
-        messages.append({"role": "assistant", "content": [
-            {"type": "tool_use", "id": f"call_{i}", "name": name, "input": CALL_ARGS[i]}
-            for i, name in enumerate(TOOL_NAMES)]})
-        messages.append({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": f"call_{i}", "content": RESULTS[i]}
-            for i in range(2)]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": f"call_{i}", "name": name, "input": CALL_ARGS[i]}
+                    for i, name in enumerate(TOOL_NAMES)
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": f"call_{i}", "content": RESULTS[i]}
+                    for i in range(2)
+                ],
+            }
+        )
     request: dict[str, Any] = {"messages": messages, "max_tokens": 1024, "stream": stream}
     if s.system:
         request["system"] = SYSTEM
     if s.stop:
         request["stop_sequences"] = list(STOPS)
     if s.tools or s.tool_results:
-        request["tools"] = [{"name": name, "description": f"{name} tool", "input_schema": _SCHEMA}
-                            for name in TOOL_NAMES]
+        request["tools"] = [
+            {"name": name, "description": f"{name} tool", "input_schema": _SCHEMA}
+            for name in TOOL_NAMES
+        ]
     return request
 
 
@@ -204,8 +272,13 @@ def api_keys() -> dict[str, str]:
 class Rig:
     """One fake of every kind and a gateway over them, served from the fakes' loop."""
 
-    def __init__(self, loop: LoopThread, fakes: dict[str, FakeServerHandle], gateway: Gateway,
-                 keys: dict[str, str]) -> None:
+    def __init__(
+        self,
+        loop: LoopThread,
+        fakes: dict[str, FakeServerHandle],
+        gateway: Gateway,
+        keys: dict[str, str],
+    ) -> None:
         self.loop = loop
         self.fakes = fakes
         self.gateway = gateway
@@ -217,8 +290,9 @@ class Rig:
         fakes: dict[str, FakeServerHandle] = {}
         try:
             for kind in KINDS:
-                fakes[kind] = FakeServerHandle.start_new(loop, kind, [MODELS[kind]],
-                                                         api_key=keys.get(kind))
+                fakes[kind] = FakeServerHandle.start_new(
+                    loop, kind, [MODELS[kind]], api_key=keys.get(kind)
+                )
             path = config_dir / "fidelity.yaml"
             path.write_text(config_text(fakes), encoding="utf-8")
             config = load_config(path)
@@ -244,8 +318,11 @@ class Rig:
     def chat_bodies(self, kind: str, since: int) -> list[Any]:
         """The chat request bodies ``kind``'s fake received after its ``since``-th request."""
         fake = self.fakes[kind]
-        return [r["json"] for r in fake.requests[since:]
-                if r["method"] == "POST" and r["path"] in _CHAT_PATHS[kind]]
+        return [
+            r["json"]
+            for r in fake.requests[since:]
+            if r["method"] == "POST" and r["path"] in _CHAT_PATHS[kind]
+        ]
 
     def stop(self) -> None:
         """Stop the gateway and the fakes; re-raise any error raised inside a fake."""
@@ -258,9 +335,13 @@ class Rig:
                 fake.check()
 
 
-_CHAT_PATHS = {"llamacpp": {"/v1/chat/completions", "/chat/completions"},
-               "lmstudio": {"/v1/chat/completions"}, "openai": {"/v1/chat/completions"},
-               "ollama": {"/api/chat"}, "anthropic": {"/v1/messages"}}
+_CHAT_PATHS = {
+    "llamacpp": {"/v1/chat/completions", "/chat/completions"},
+    "lmstudio": {"/v1/chat/completions"},
+    "openai": {"/v1/chat/completions"},
+    "ollama": {"/api/chat"},
+    "anthropic": {"/v1/messages"},
+}
 _API = {"openai": "openai", "ollama": "ollama", "anthropic": "anthropic"}
 
 
@@ -269,6 +350,8 @@ def config_text(fakes: dict[str, FakeServerHandle]) -> str:
     text = "version: 1\ndefaults:\n  probe: {timeout: 1.0, ttl: 60}\nproviders:\n"
     for kind, fake in fakes.items():
         key = f", api_key_env: {KEY_ENV[kind]}" if kind in KEY_ENV else ""
-        text += (f"  {kind}:\n    api: {_API[STYLE[kind]]}\n    kind: {kind}\n"
-                 f"    instances:\n      one: {{url: \"{fake.url}\"{key}}}\n")
+        text += (
+            f"  {kind}:\n    api: {_API[STYLE[kind]]}\n    kind: {kind}\n"
+            f'    instances:\n      one: {{url: "{fake.url}"{key}}}\n'
+        )
     return text

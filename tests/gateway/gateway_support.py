@@ -15,21 +15,31 @@ from fake_servers import FakeServerHandle, LoopThread
 from routing._gateway import Gateway
 from routing.config import load_config
 
-API = {"llamacpp": "openai", "lmstudio": "openai", "openai": "openai", "ollama": "ollama",
-       "anthropic": "anthropic"}
+API = {
+    "llamacpp": "openai",
+    "lmstudio": "openai",
+    "openai": "openai",
+    "ollama": "ollama",
+    "anthropic": "anthropic",
+}
 KEY_ENV = {"openai": "ROUTING_GW_TEST_OPENAI_KEY", "anthropic": "ROUTING_GW_TEST_ANTHROPIC_KEY"}
 HI = [{"role": "user", "content": "hi"}]
 
 
-def config_text(fakes: Mapping[str, FakeServerHandle], *, rules: str = "",
-                defaults: str = "  probe: {timeout: 1.0, ttl: 30}\n", extra: str = "") -> str:
+def config_text(
+    fakes: Mapping[str, FakeServerHandle],
+    *,
+    rules: str = "",
+    defaults: str = "  probe: {timeout: 1.0, ttl: 30}\n",
+    extra: str = "",
+) -> str:
     """YAML for ``{"provider:instance": fake}``; providers named after the fakes' kinds."""
     providers: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}
     for key, fake in fakes.items():
         provider, _, name = key.partition(":")
         kinds[provider] = fake.kind
-        line = f"      {name}: {{url: \"{fake.url}\""
+        line = f'      {name}: {{url: "{fake.url}"'
         if fake.kind in KEY_ENV:
             line += f", api_key_env: {KEY_ENV[fake.kind]}"
         providers.setdefault(provider, []).append(line + "}\n")
@@ -96,12 +106,21 @@ class Reply:
         return self.headers.get("X-Routed-To")
 
 
-def http(method: str, url: str, body: bytes | dict[str, Any] | None = None,
-         headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> Reply:
+def http(
+    method: str,
+    url: str,
+    body: bytes | dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Reply:
     """One blocking HTTP request (urllib: no client library in the way)."""
     data = json.dumps(body).encode() if isinstance(body, dict) else body
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return Reply(resp.status, resp.headers, resp.read())
@@ -110,8 +129,14 @@ def http(method: str, url: str, body: bytes | dict[str, Any] | None = None,
             return Reply(exc.code, exc.headers, exc.read())
 
 
-def chat(url: str, model: str | None, *, stream: bool = False,
-         headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> Reply:
+def chat(
+    url: str,
+    model: str | None,
+    *,
+    stream: bool = False,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Reply:
     """POST a chat request to the gateway's OpenAI door."""
     body: dict[str, Any] = {"messages": HI, "stream": stream}
     if model is not None:
@@ -119,8 +144,9 @@ def chat(url: str, model: str | None, *, stream: bool = False,
     return http("POST", url + "/v1/chat/completions", body, headers, timeout)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
-               what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
     """Poll ``predicate`` until true, failing after ``timeout`` seconds (never a fixed sleep)."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -19,8 +19,7 @@ from typing import Any
 
 HOSTILE_MODEL = "a.gguf"
 #: ``$CHAT`` in a body text: the members of a valid one-message chat request (no braces).
-CHAT_MEMBERS = ('"model":"$MODEL","messages":[{"role":"user","content":"hi"}],'
-                '"stream":false')
+CHAT_MEMBERS = '"model":"$MODEL","messages":[{"role":"user","content":"hi"}],"stream":false'
 
 
 @dataclass
@@ -88,8 +87,10 @@ def _build_one(case: dict[str, Any]) -> tuple[bytes, bytes]:
         body, encoding = packer.compress(body) + packer.flush(), "deflate"
     if "truncate" in case:
         body = body[: int(len(body) * case["truncate"])]
-    lines = [f"{case.get('method', 'POST')} {target(case)} {case.get('version', 'HTTP/1.1')}",
-             "Host: 127.0.0.1"]
+    lines = [
+        f"{case.get('method', 'POST')} {target(case)} {case.get('version', 'HTTP/1.1')}",
+        "Host: 127.0.0.1",
+    ]
     if not case.get("keep_alive"):
         lines.append("Connection: close")
     content_type = case.get("content_type", "application/json")
@@ -101,14 +102,20 @@ def _build_one(case: dict[str, Any]) -> tuple[bytes, bytes]:
     chunked = case.get("chunked")
     if chunked:
         lines.append("Transfer-Encoding: chunked")
-        body = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + chunked]), body[i:i + chunked])
-                        for i in range(0, len(body), chunked)) + b"0\r\n\r\n"
+        body = (
+            b"".join(
+                b"%x\r\n%s\r\n" % (len(body[i : i + chunked]), body[i : i + chunked])
+                for i in range(0, len(body), chunked)
+            )
+            + b"0\r\n\r\n"
+        )
     elif case.get("content_length", "auto") == "auto":
         lines.append(f"Content-Length: {len(body)}")
     elif case["content_length"] is not None:
         lines.append(f"Content-Length: {case['content_length']}")
-    lines += [name if value is None else f"{name}: {value}"
-              for name, value in case.get("headers", [])]
+    lines += [
+        name if value is None else f"{name}: {value}" for name, value in case.get("headers", [])
+    ]
     if "long_header" in case:
         lines.append("X-Long: " + "a" * int(case["long_header"]))
     for text, count in case.get("header_parts", []):
@@ -158,8 +165,13 @@ def gzip_bomb(size: int) -> bytes:
     crc = 0
     for _ in range(count):
         crc = zlib.crc32(mib, crc)
-    return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + first + again * (count - 1) + end
-            + struct.pack("<II", crc, (count << 20) & 0xFFFFFFFF))
+    return (
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+        + first
+        + again * (count - 1)
+        + end
+        + struct.pack("<II", crc, (count << 20) & 0xFFFFFFFF)
+    )
 
 
 def _model(value: Any) -> Any:
@@ -172,8 +184,9 @@ def _model(value: Any) -> Any:
     return value
 
 
-def exchange(port: int, head: bytes, body: bytes, *, half_close: bool = False,
-             timeout: float = 15.0) -> Exchange:
+def exchange(
+    port: int, head: bytes, body: bytes, *, half_close: bool = False, timeout: float = 15.0
+) -> Exchange:
     """Send ``head`` + ``body`` and read until the server closes (or ``timeout``).
 
     Writing stops as soon as a final answer starts arriving or the server stops reading,
@@ -254,4 +267,4 @@ def _dechunk(data: bytes) -> tuple[bytes, bytes]:
         if size == 0:
             return bytes(body), data.partition(b"\r\n")[2]
         body += data[:size]
-        data = data[size + 2:]
+        data = data[size + 2 :]

@@ -35,8 +35,6 @@ def test_embedded_config_matches_configs_demo_yaml() -> None:
 def test_demo_config_without_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without configs/demo.yaml the embedded copy is used, ports substituted."""
 
-
-
     monkeypatch.setattr(demo, "CONFIG_FILE", Path("/nonexistent/demo.yaml"))
     ports = {"llamacpp-a": 1001, "llamacpp-b": 1002, "ollama": 1003, "lmstudio": 1004}
     config = demo.demo_config(ports)

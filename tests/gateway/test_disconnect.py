@@ -22,6 +22,7 @@ def _chat_connection(fake: FakeServerHandle) -> Any:
     Reads aiohttp internals of the fake (its RequestHandler objects): the only way to see,
     from the backend's side, that the connection was closed.
     """
+
     def find() -> Any:
         runner = fake.server._runner
         assert runner is not None and runner.server is not None
@@ -35,8 +36,9 @@ def _chat_connection(fake: FakeServerHandle) -> Any:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_client_disconnect_cancels_upstream(fake_server: FakeFactory, gateway: GatewayFactory,
-                                            stream: bool) -> None:
+def test_client_disconnect_cancels_upstream(
+    fake_server: FakeFactory, gateway: GatewayFactory, stream: bool
+) -> None:
     """Closing the client socket mid-request closes the gateway's connection to the backend."""
     fake = fake_server("llamacpp", ["a.gguf"])
     gw = gateway(config_text({"llamacpp:a": fake}))
@@ -45,12 +47,17 @@ def test_client_disconnect_cancels_upstream(fake_server: FakeFactory, gateway: G
     body = json.dumps({"model": "a.gguf", "messages": HI, "stream": stream}).encode()
     host, port = "127.0.0.1", gw.gateway.port
     with socket.create_connection((host, port), timeout=10) as client:
-        client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
-                       b"Content-Type: application/json\r\n"
-                       + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        client.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n"
+            b"Content-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         wait_until(lambda: _chat_connection(fake) is not None, what="the upstream request")
         upstream = _chat_connection(fake)
     # connection_lost() on the fake's side drops the handler's manager.
-    wait_until(lambda: fake.loop.call(lambda: upstream._manager is None),
-               what="the backend to see its connection closed")
+    wait_until(
+        lambda: fake.loop.call(lambda: upstream._manager is None),
+        what="the backend to see its connection closed",
+    )
     wait_until(lambda: gw.gateway.pool.inflight() == 0, what="the gateway handler to end")

@@ -11,9 +11,11 @@ import pytest
 from routing._gateway import Gateway
 from routing.config import parse_config
 
-CONFIG = ("version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"
-          "      a: {port: 9}\n"
-          "gateway: {read_timeout: 0.3, max_connections: 4, max_body_bytes: 2048}\n")
+CONFIG = (
+    "version: 1\nproviders:\n  llamacpp:\n    api: openai\n    instances:\n"
+    "      a: {port: 9}\n"
+    "gateway: {read_timeout: 0.3, max_connections: 4, max_body_bytes: 2048}\n"
+)
 
 
 async def _gateway() -> Gateway:
@@ -68,10 +70,13 @@ def test_connections_past_the_limit_are_closed_and_the_rest_served() -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize(("length", "first_line"), [
-    (10_000_000, b"HTTP/1.1 413"),
-    (100, b"HTTP/1.1 100 Continue"),
-])
+@pytest.mark.parametrize(
+    ("length", "first_line"),
+    [
+        (10_000_000, b"HTTP/1.1 413"),
+        (100, b"HTTP/1.1 100 Continue"),
+    ],
+)
 def test_expect_continue_checks_the_limit_first(length: int, first_line: bytes) -> None:
     """Expect: 100-continue with an oversized Content-Length gets 413 and never 100 Continue."""
 
@@ -79,9 +84,11 @@ def test_expect_continue_checks_the_limit_first(length: int, first_line: bytes) 
         gw = await _gateway()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
-                         b"Content-Length: " + str(length).encode() + b"\r\n\r\n")
+            writer.write(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                b"Content-Length: " + str(length).encode() + b"\r\n\r\n"
+            )
             await writer.drain()
             line = await asyncio.wait_for(reader.readline(), 5.0)
             writer.close()
@@ -142,8 +149,10 @@ def test_slow_body_is_408_after_read_timeout() -> None:
         gw = await _gateway()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mo")
+            writer.write(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"mo'
+            )
             await writer.drain()
             answer = await _closed(reader, 5.0)
             writer.close()

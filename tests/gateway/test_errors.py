@@ -27,25 +27,31 @@ def _error(reply: Any, status: int) -> dict[str, Any]:
     return error
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    (b"{not json", "not valid JSON"),
-    (b"", "empty"),
-    (b"[1, 2]", "must be a JSON object"),
-    (b"\xff\xfe{}", "JSON"),
-    (b'{"model": "a.gguf"}', "Missing required parameter: 'messages'"),
-    (b'{"model": "a.gguf", "messages": "hi"}', "Invalid type for 'messages'"),
-    (b'{"model": "a.gguf", "messages": []}', "Invalid 'messages': empty array"),
-    (b'{"model": "a.gguf", "messages": [{"content": "x"}]}', "'messages[0].role'"),
-    (b'{"model": "a.gguf", "messages": [{"role": "user", "content": 3}]}', "content"),
-    (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', "'model'"),
-    (b'{"model": "a.gguf", "stream": "yes", "messages": [{"role": "user"}]}', "'stream'"),
-    (b'{"model": "a.gguf", "temperature": "hot", "messages": [{"role": "user"}]}',
-     "Invalid type for 'temperature': expected a number"),
-    (b'{"model": "a.gguf", "max_tokens": 1.5, "messages": [{"role": "user"}]}',
-     "Invalid type for 'max_tokens': expected an integer"),
-])
-def test_bad_request_is_400(one_llama: tuple[Any, GatewayHandle], body: bytes,
-                            needle: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "empty"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b"\xff\xfe{}", "JSON"),
+        (b'{"model": "a.gguf"}', "Missing required parameter: 'messages'"),
+        (b'{"model": "a.gguf", "messages": "hi"}', "Invalid type for 'messages'"),
+        (b'{"model": "a.gguf", "messages": []}', "Invalid 'messages': empty array"),
+        (b'{"model": "a.gguf", "messages": [{"content": "x"}]}', "'messages[0].role'"),
+        (b'{"model": "a.gguf", "messages": [{"role": "user", "content": 3}]}', "content"),
+        (b'{"model": 7, "messages": [{"role": "user", "content": "x"}]}', "'model'"),
+        (b'{"model": "a.gguf", "stream": "yes", "messages": [{"role": "user"}]}', "'stream'"),
+        (
+            b'{"model": "a.gguf", "temperature": "hot", "messages": [{"role": "user"}]}',
+            "Invalid type for 'temperature': expected a number",
+        ),
+        (
+            b'{"model": "a.gguf", "max_tokens": 1.5, "messages": [{"role": "user"}]}',
+            "Invalid type for 'max_tokens': expected an integer",
+        ),
+    ],
+)
+def test_bad_request_is_400(one_llama: tuple[Any, GatewayHandle], body: bytes, needle: str) -> None:
     """Malformed JSON, missing or mistyped fields answer 400 with a clear message."""
     fake, gw = one_llama
     reply = http("POST", gw.url + "/v1/chat/completions", body)
@@ -72,8 +78,7 @@ def test_ollama_door_bad_request(one_llama: tuple[Any, GatewayHandle]) -> None:
     assert "Missing required parameter: 'messages'" in reply.json()["error"]
 
 
-def test_unknown_model_is_404_listing_who_serves_what(
-        one_llama: tuple[Any, GatewayHandle]) -> None:
+def test_unknown_model_is_404_listing_who_serves_what(one_llama: tuple[Any, GatewayHandle]) -> None:
     """No route: 404 model_not_found naming every candidate, its state and its models."""
     _fake, gw = one_llama
     error = _error(chat(gw.url, "nobody.gguf"), 404)
@@ -111,8 +116,9 @@ def test_hang_is_504(fake_server: FakeFactory, gateway: GatewayFactory) -> None:
 
 
 @pytest.mark.parametrize("fault", ["error500", "garbage"])
-def test_backend_failure_is_502(fake_server: FakeFactory, gateway: GatewayFactory,
-                                fault: str) -> None:
+def test_backend_failure_is_502(
+    fake_server: FakeFactory, gateway: GatewayFactory, fault: str
+) -> None:
     """A 5xx or garbage reply gives 502 with X-Routed-To naming the failing instance."""
     fake = fake_server("llamacpp", ["a.gguf"])
     defaults = "  retries: 0\n  probe: {timeout: 1, ttl: 30}\n"
@@ -134,8 +140,9 @@ def test_backend_4xx_passes_through(fake_server: FakeFactory, gateway: GatewayFa
     assert reply.routed_to == "ollama:o"
 
 
-def test_failover_before_first_byte_is_invisible(fake_server: FakeFactory,
-                                                 gateway: GatewayFactory) -> None:
+def test_failover_before_first_byte_is_invisible(
+    fake_server: FakeFactory, gateway: GatewayFactory
+) -> None:
     """A stream whose first instance fails comes from the next one; X-Routed-To names it."""
     first = fake_server("llamacpp", ["a.gguf"])
     second = fake_server("llamacpp", ["a.gguf"])
@@ -149,8 +156,9 @@ def test_failover_before_first_byte_is_invisible(fake_server: FakeFactory,
     assert reply.body.endswith(b"data: [DONE]\n\n")
 
 
-def test_mid_stream_failure_is_an_sse_error_event(fake_server: FakeFactory,
-                                                  gateway: GatewayFactory) -> None:
+def test_mid_stream_failure_is_an_sse_error_event(
+    fake_server: FakeFactory, gateway: GatewayFactory
+) -> None:
     """A stream cut after its first chunk ends with an SSE error event, never retried."""
     first = fake_server("llamacpp", ["a.gguf"], fault="drop")
     second = fake_server("llamacpp", ["a.gguf"])
@@ -165,16 +173,18 @@ def test_mid_stream_failure_is_an_sse_error_event(fake_server: FakeFactory,
     assert not [r for r in second.requests if r["path"] == "/v1/chat/completions"]
 
 
-def test_routed_to_on_every_routed_response(fake_server: FakeFactory,
-                                            gateway: GatewayFactory) -> None:
+def test_routed_to_on_every_routed_response(
+    fake_server: FakeFactory, gateway: GatewayFactory
+) -> None:
     """X-Routed-To is on streamed, non-streamed, Ollama-door and provider-pinned 404 replies."""
     fake = fake_server("llamacpp", ["a.gguf"])
     gw = gateway(config_text({"llamacpp:a": fake}))
     assert chat(gw.url, "a.gguf").routed_to == "llamacpp:a"
     assert chat(gw.url, "a.gguf", stream=True).routed_to == "llamacpp:a"
     assert chat(gw.url, None).routed_to == "llamacpp:a"  # no model: auto-select
-    ollama_reply = http("POST", gw.url + "/api/chat",
-                        {"model": "a.gguf", "messages": HI, "stream": False})
+    ollama_reply = http(
+        "POST", gw.url + "/api/chat", {"model": "a.gguf", "messages": HI, "stream": False}
+    )
     assert ollama_reply.routed_to == "llamacpp:a"
     pinned = chat(gw.url, "other.gguf", headers={"X-Routing-Provider": "llamacpp:a"})
     assert pinned.status == 404

@@ -21,15 +21,17 @@ def _status(gw: GatewayHandle) -> dict[str, dict[str, Any]]:
     return {row["instance"]: row for row in http("GET", gw.url + "/status").json()["instances"]}
 
 
-def _pair(fake_server: FakeFactory, gateway: GatewayFactory, first_fault: str | None = None
-          ) -> tuple[Any, Any, GatewayHandle]:
+def _pair(
+    fake_server: FakeFactory, gateway: GatewayFactory, first_fault: str | None = None
+) -> tuple[Any, Any, GatewayHandle]:
     a = fake_server("llamacpp", ["m.gguf"], fault=first_fault)
     b = fake_server("llamacpp", ["m.gguf"])
     return a, b, gateway(config_text({"llamacpp:a": a, "llamacpp:b": b}))
 
 
-def test_429_fails_over_and_cools_the_instance_down(fake_server: FakeFactory,
-                                                    gateway: GatewayFactory) -> None:
+def test_429_fails_over_and_cools_the_instance_down(
+    fake_server: FakeFactory, gateway: GatewayFactory
+) -> None:
     """A 429 moves the request to the other instance and keeps the first out for Retry-After."""
     a, b, gw = _pair(fake_server, gateway, "error429:30")
     first = chat(gw.url, "m.gguf")
@@ -43,8 +45,9 @@ def test_429_fails_over_and_cools_the_instance_down(fake_server: FakeFactory,
     assert row["breaker"] == "closed", "a rate limit is no health failure"
 
 
-def test_429_everywhere_is_429_with_retry_after(fake_server: FakeFactory,
-                                                gateway: GatewayFactory) -> None:
+def test_429_everywhere_is_429_with_retry_after(
+    fake_server: FakeFactory, gateway: GatewayFactory
+) -> None:
     """When every instance serving the model is rate-limited the client gets 429 + Retry-After."""
     a = fake_server("llamacpp", ["m.gguf"], fault="error429:7")
     b = fake_server("llamacpp", ["m.gguf"], fault="error429:3")
@@ -54,16 +57,18 @@ def test_429_everywhere_is_429_with_retry_after(fake_server: FakeFactory,
         assert reply.status == 429, reply.body
         assert 1 <= int(reply.headers["Retry-After"]) <= 7
         assert reply.json()["error"]["type"] == "rate_limit_error"
-    ollama = http("POST", gw.url + "/api/chat",
-                  {"model": "m.gguf", "messages": [{"role": "user", "content": "x"}],
-                   "stream": False})
+    ollama = http(
+        "POST",
+        gw.url + "/api/chat",
+        {"model": "m.gguf", "messages": [{"role": "user", "content": "x"}], "stream": False},
+    )
     assert ollama.status == 429 and "Retry-After" in ollama.headers
     assert isinstance(ollama.json()["error"], str)
 
 
 def test_401_is_misconfigured_502_without_upstream_body(
-        fake_server: FakeFactory, gateway: GatewayFactory,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_server: FakeFactory, gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A refused key: 502 naming the instance, MISCONFIGURED in status, the key nowhere."""
     keys = set_keys(monkeypatch)
     fake = fake_server("openai", ["gpt-4o-mini"])
@@ -84,13 +89,17 @@ def test_401_is_misconfigured_502_without_upstream_body(
     assert len(fake.requests) == probes, "MISCONFIGURED is not probed again until reload"
 
 
-def test_poisoned_request_does_not_take_the_instance_out(fake_server: FakeFactory,
-                                                         gateway: GatewayFactory) -> None:
+def test_poisoned_request_does_not_take_the_instance_out(
+    fake_server: FakeFactory, gateway: GatewayFactory
+) -> None:
     """One request's 500 is that request's 502; the next normal requests are served there."""
     fake = fake_server("llamacpp", ["m.gguf"], fault="poison")
     gw = gateway(config_text({"llamacpp:a": fake}))
-    poisoned = http("POST", gw.url + CHAT, {"model": "m.gguf", "messages": [
-        {"role": "user", "content": "POISON please"}]})
+    poisoned = http(
+        "POST",
+        gw.url + CHAT,
+        {"model": "m.gguf", "messages": [{"role": "user", "content": "POISON please"}]},
+    )
     assert poisoned.status == 502, poisoned.body
     for _ in range(3):
         reply = chat(gw.url, "m.gguf")
@@ -98,14 +107,18 @@ def test_poisoned_request_does_not_take_the_instance_out(fake_server: FakeFactor
     assert _status(gw)["llamacpp:a"]["state"] == "READY"
 
 
-def test_poisoned_request_on_two_instances_marks_neither(fake_server: FakeFactory,
-                                                         gateway: GatewayFactory) -> None:
+def test_poisoned_request_on_two_instances_marks_neither(
+    fake_server: FakeFactory, gateway: GatewayFactory
+) -> None:
     """A 500 for one request is tried on the other instance, and marks neither UNHEALTHY."""
     a = fake_server("llamacpp", ["m.gguf"], fault="poison")
     b = fake_server("llamacpp", ["m.gguf"], fault="poison")
     gw = gateway(config_text({"llamacpp:a": a, "llamacpp:b": b}))
-    poisoned = http("POST", gw.url + CHAT, {"model": "m.gguf", "messages": [
-        {"role": "user", "content": "POISON"}]})
+    poisoned = http(
+        "POST",
+        gw.url + CHAT,
+        {"model": "m.gguf", "messages": [{"role": "user", "content": "POISON"}]},
+    )
     assert poisoned.status == 502
     assert chat(gw.url, "m.gguf").status == 200
     states = {k: r["state"] for k, r in _status(gw).items()}

@@ -53,13 +53,16 @@ class Hostile:
 
 
 @pytest.fixture(scope="module")
-def hostile(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Hostile]:
+def hostile(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     """One gateway (read_timeout 0.5 s, 10 MiB bodies) in front of a llama.cpp fake."""
     fake = FakeServerHandle.start_new(fake_loop, "llamacpp", [raw_http.HOSTILE_MODEL])
     path = tmp_path_factory.mktemp("hostile") / "gateway.yaml"
-    path.write_text(config_text({"llamacpp:a": fake}, extra=(
-        "gateway: {read_timeout: 0.5, max_body_bytes: 10485760}\n")), "utf-8")
+    path.write_text(
+        config_text(
+            {"llamacpp:a": fake}, extra=("gateway: {read_timeout: 0.5, max_body_bytes: 10485760}\n")
+        ),
+        "utf-8",
+    )
     gateway = GatewayHandle.start(fake_loop, path)
     setup = Hostile(gateway, fake)
     root = logging.getLogger()
@@ -79,8 +82,11 @@ def _expand() -> list[Any]:
     for case in CORPUS["cases"]:
         doors = case.get("doors", [case.get("door", "openai")])
         for door in doors:
-            marks = [pytest.mark.xfail(strict=True, reason=" ".join(case["xfail"].split()))
-                     ] if "xfail" in case else []
+            marks = (
+                [pytest.mark.xfail(strict=True, reason=" ".join(case["xfail"].split()))]
+                if "xfail" in case
+                else []
+            )
             name = case["id"] if len(doors) == 1 else f"{case['id']}@{door}"
             out.append(pytest.param({**case, "door": door}, id=name, marks=marks))
     return out
@@ -143,8 +149,9 @@ def test_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_hostile_request_is_answered(hostile: Hostile, caplog: pytest.LogCaptureFixture,
-                                     case: dict[str, Any]) -> None:
+def test_hostile_request_is_answered(
+    hostile: Hostile, caplog: pytest.LogCaptureFixture, case: dict[str, Any]
+) -> None:
     """The gateway answers as the case expects; quietly; no connection stays open."""
     head, body = raw_http.build(case)
     peak = _reset_peak()
@@ -152,8 +159,9 @@ def test_hostile_request_is_answered(hostile: Hostile, caplog: pytest.LogCapture
     logged = len(hostile.log.records)
     try:
         with caplog.at_level(logging.DEBUG):
-            exchange = raw_http.exchange(hostile.port, head, body, timeout=10.0,
-                                         half_close=bool(case.get("half_close")))
+            exchange = raw_http.exchange(
+                hostile.port, head, body, timeout=10.0, half_close=bool(case.get("half_close"))
+            )
             wait_until(lambda: hostile.open_connections() == 0, 5.0, "connections to close")
     finally:
         if "xfail" in case:  # a known bug's records are this case's failure, not the corpus's

@@ -21,19 +21,29 @@ def _requests(gw: GatewayHandle, model: str) -> list[Any]:
     hi = [{"role": "user", "content": "hi"}]
     out = []
     for stream in (False, True):
-        out.append(http("POST", gw.url + "/v1/chat/completions",
-                        {"model": model, "messages": hi, "stream": stream}))
-        out.append(http("POST", gw.url + "/api/chat",
-                        {"model": model, "messages": hi, "stream": stream}))
+        out.append(
+            http(
+                "POST",
+                gw.url + "/v1/chat/completions",
+                {"model": model, "messages": hi, "stream": stream},
+            )
+        )
+        out.append(
+            http("POST", gw.url + "/api/chat", {"model": model, "messages": hi, "stream": stream})
+        )
     return out
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
 @pytest.mark.parametrize("mode", MODES)
-def test_echoed_key_reaches_nobody(fake_server: FakeFactory, gateway: GatewayFactory,
-                                   monkeypatch: pytest.MonkeyPatch,
-                                   caplog: pytest.LogCaptureFixture, kind: str,
-                                   mode: str) -> None:
+def test_echoed_key_reaches_nobody(
+    fake_server: FakeFactory,
+    gateway: GatewayFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    mode: str,
+) -> None:
     """Every way an upstream can quote our key: clients, /status, /metrics, logs, later errors."""
     keys = set_keys(monkeypatch)
     secret = keys[kind]
@@ -41,19 +51,34 @@ def test_echoed_key_reaches_nobody(fake_server: FakeFactory, gateway: GatewayFac
     other = fake_server("llamacpp", ["other.gguf"])
     gw = gateway(config_text({f"{kind}:default": fake, "llamacpp:x": other}))
     with caplog.at_level(logging.DEBUG):
-        assert http("POST", gw.url + "/v1/chat/completions", {
-            "model": MODEL[kind], "messages": [{"role": "user", "content": "hi"}]}).status == 200
+        assert (
+            http(
+                "POST",
+                gw.url + "/v1/chat/completions",
+                {"model": MODEL[kind], "messages": [{"role": "user", "content": "hi"}]},
+            ).status
+            == 200
+        )
         fake.set_fault(f"echo-auth:{mode}")
         if mode == "probe":
             gw.loop.run(gw.gateway.router.refresh())
         seen = [r.body + repr(r.headers).encode() for r in _requests(gw, MODEL[kind])]
         gw.loop.run(gw.gateway.router.refresh())
         later = [  # other clients' errors list the candidates and their details
-            http("POST", gw.url + "/v1/chat/completions",
-                 {"model": "unknown-model", "messages": [{"role": "user", "content": "x"}]}),
-            http("POST", gw.url + "/api/chat",
-                 {"model": MODEL[kind], "messages": [{"role": "user", "content": "x"}],
-                  "stream": False}),
+            http(
+                "POST",
+                gw.url + "/v1/chat/completions",
+                {"model": "unknown-model", "messages": [{"role": "user", "content": "x"}]},
+            ),
+            http(
+                "POST",
+                gw.url + "/api/chat",
+                {
+                    "model": MODEL[kind],
+                    "messages": [{"role": "user", "content": "x"}],
+                    "stream": False,
+                },
+            ),
         ]
         seen += [r.body for r in later]
         seen.append(http("GET", gw.url + "/status").body)

@@ -31,8 +31,7 @@ FakeFactory = Callable[..., Any]
 GatewayFactory = Callable[..., GatewayHandle]
 
 
-def test_valid_new_file_gives_new_routes(fake_server: FakeFactory,
-                                         gateway: GatewayFactory) -> None:
+def test_valid_new_file_gives_new_routes(fake_server: FakeFactory, gateway: GatewayFactory) -> None:
     """Polling picks up a changed file: a model added there is routed at once."""
     a = fake_server("llamacpp", ["a.gguf"])
     b = fake_server("llamacpp", ["b.gguf"])
@@ -44,8 +43,7 @@ def test_valid_new_file_gives_new_routes(fake_server: FakeFactory,
     assert reply.status == 200 and reply.routed_to == "llamacpp:b"
 
 
-def test_unchanged_file_is_not_reloaded(fake_server: FakeFactory,
-                                        gateway: GatewayFactory) -> None:
+def test_unchanged_file_is_not_reloaded(fake_server: FakeFactory, gateway: GatewayFactory) -> None:
     """Rewriting the same bytes does not rebuild the router (probe caches survive)."""
     a = fake_server("llamacpp", ["a.gguf"])
     gw = gateway(config_text({"llamacpp:a": a}))
@@ -54,14 +52,14 @@ def test_unchanged_file_is_not_reloaded(fake_server: FakeFactory,
     assert gw.gateway.pool.generation == 0
 
 
-def test_invalid_new_file_keeps_old_config(fake_server: FakeFactory, gateway: GatewayFactory,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_new_file_keeps_old_config(
+    fake_server: FakeFactory, gateway: GatewayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     """An invalid new file is refused with located errors; the old config keeps serving."""
     a = fake_server("llamacpp", ["a.gguf"])
     gw = gateway(config_text({"llamacpp:a": a}))
     caplog.set_level(logging.ERROR, logger="routing.reload")
-    gw.path.write_text("version: 1\nproviders:\n  llamacpp:\n    api: nonsense\n",
-                       encoding="utf-8")
+    gw.path.write_text("version: 1\nproviders:\n  llamacpp:\n    api: nonsense\n", encoding="utf-8")
     assert gw.reload_check() is False
     message = "\n".join(r.getMessage() for r in caplog.records if r.name == "routing.reload")
     assert re.search(re.escape(str(gw.path)) + r":\d+:\d+: \$\.providers", message), message
@@ -70,8 +68,9 @@ def test_invalid_new_file_keeps_old_config(fake_server: FakeFactory, gateway: Ga
     assert gw.gateway.pool.generation == 0
 
 
-def test_in_flight_request_survives_reload(fake_server: FakeFactory,
-                                           gateway: GatewayFactory) -> None:
+def test_in_flight_request_survives_reload(
+    fake_server: FakeFactory, gateway: GatewayFactory
+) -> None:
     """A slow request started before a reload finishes on the old router; new ones move."""
     slow = fake_server("llamacpp", ["a.gguf"])
     fresh = fake_server("llamacpp", ["a.gguf"])
@@ -89,8 +88,10 @@ def test_in_flight_request_survives_reload(fake_server: FakeFactory,
     worker.join(10)
     assert results[0].status == 200 and results[0].routed_to == "llamacpp:slow"
     # The retired router is closed once its last request is done (its session with it).
-    wait_until(lambda: old_router._session is None or old_router._session.closed,
-               what="the old router to close")
+    wait_until(
+        lambda: old_router._session is None or old_router._session.closed,
+        what="the old router to close",
+    )
 
 
 def _lines(stream: IO[str], sink: queue.Queue[str]) -> None:
@@ -110,11 +111,18 @@ def test_serve_sighup_and_sigterm(fake_server: FakeFactory, tmp_path: Path) -> N
     fake = fake_server("llamacpp", ["a.gguf"])
     path = tmp_path / "serve.yaml"
     path.write_text(config_text({"llamacpp:a": fake}), encoding="utf-8")
-    code = ("import asyncio, sys; from routing._gateway import serve; "
-            "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))")
+    code = (
+        "import asyncio, sys; from routing._gateway import serve; "
+        "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))"
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None and proc.stderr is not None
         first = proc.stdout.readline()
@@ -183,13 +191,24 @@ def _assert_one_located_line(record: logging.LogRecord, path: Path) -> None:
     assert re.search(re.escape(str(path)) + r":\d+:\d+: \$", message), message
 
 
-BAD_KINDS = ["empty", "dashes", "tilde", "null", "int_5000_digits", "nan", "invalid_yaml",
-             "unreadable", "fifo"]
+BAD_KINDS = [
+    "empty",
+    "dashes",
+    "tilde",
+    "null",
+    "int_5000_digits",
+    "nan",
+    "invalid_yaml",
+    "unreadable",
+    "fifo",
+]
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_bad_file_is_survived_and_the_next_valid_edit_applied(
-    kind: str, fake_server: FakeFactory, gateway: GatewayFactory,
+    kind: str,
+    fake_server: FakeFactory,
+    gateway: GatewayFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A bad file is logged once (one located line, no traceback) while polls go on, the old
@@ -223,7 +242,9 @@ def test_bad_file_is_survived_and_the_next_valid_edit_applied(
 
 
 def test_sighup_after_a_failure_applies_the_fixed_file(
-    fake_server: FakeFactory, gateway: GatewayFactory, caplog: pytest.LogCaptureFixture,
+    fake_server: FakeFactory,
+    gateway: GatewayFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """With polling out of the way, SIGHUP alone reloads: a bad file is refused, then the
     fixed file is applied by the next SIGHUP; the same bad file on SIGHUP is logged again."""
@@ -247,7 +268,9 @@ def test_sighup_after_a_failure_applies_the_fixed_file(
 
 
 def test_touched_invalid_file_is_not_logged_again(
-    fake_server: FakeFactory, gateway: GatewayFactory, caplog: pytest.LogCaptureFixture,
+    fake_server: FakeFactory,
+    gateway: GatewayFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An invalid file whose mtime keeps moving but whose bytes stay the same is logged once."""
     caplog.set_level(logging.ERROR, logger="routing.reload")
@@ -266,14 +289,19 @@ def test_touched_invalid_file_is_not_logged_again(
 
 
 def test_any_exception_while_loading_or_applying_is_survived(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Not only ConfigError: a ValueError from loading and a RuntimeError from applying are
     each one located line; the watcher goes on and applies the next file."""
     caplog.set_level(logging.ERROR, logger="routing.reload")
     path = tmp_path / "routing.yaml"
-    path.write_text(config_text({}) + "  ollama:\n    api: ollama\n    instances:\n"
-                    "      default: {port: 11434}\n", encoding="utf-8")
+    path.write_text(
+        config_text({}) + "  ollama:\n    api: ollama\n    instances:\n"
+        "      default: {port: 11434}\n",
+        encoding="utf-8",
+    )
     calls = {"parse": 0, "apply": 0}
     applied: list[Config] = []
 
@@ -295,8 +323,10 @@ def test_any_exception_while_loading_or_applying_is_survived(
         watcher = ConfigWatcher(str(path), apply)
         results = []
         for port in (11435, 11436, 11437):
-            path.write_text(path.read_text("utf-8").replace(
-                f"port: {port - 1}", f"port: {port}"), encoding="utf-8")
+            path.write_text(
+                path.read_text("utf-8").replace(f"port: {port - 1}", f"port: {port}"),
+                encoding="utf-8",
+            )
             results.append(await watcher.check())
         return results
 

@@ -18,9 +18,11 @@ from fake_servers import FakeServerHandle, LoopThread
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "request_corpus.yaml").read_text("utf-8"))
 #: API style -> (fake kind, the model it serves).
-STYLES = {"openai": ("llamacpp", "corpus-llama.gguf"),
-          "ollama": ("ollama", "corpus-ollama:latest"),
-          "anthropic": ("anthropic", "claude-corpus")}
+STYLES = {
+    "openai": ("llamacpp", "corpus-llama.gguf"),
+    "ollama": ("ollama", "corpus-ollama:latest"),
+    "anthropic": ("anthropic", "claude-corpus"),
+}
 DOOR_PATH = {"openai": "/v1/chat/completions", "ollama": "/api/chat"}
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/api/chat", "/v1/messages"})
 
@@ -34,8 +36,9 @@ class Doors:
 
     def chat_calls(self) -> int:
         """How many chat requests the fakes have received so far, together."""
-        return sum(1 for fake in self.fakes.values() for r in fake.requests
-                   if r["path"] in CHAT_PATHS)
+        return sum(
+            1 for fake in self.fakes.values() for r in fake.requests if r["path"] in CHAT_PATHS
+        )
 
     def send(self, door: str, body: dict[str, Any]) -> Reply:
         """POST ``body`` to ``door``'s chat endpoint."""
@@ -47,12 +50,18 @@ def doors(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> It
     """A gateway (read_timeout 0.5, 10 MB bodies) routing to llama.cpp, Ollama, Anthropic."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         set_keys(monkeypatch)
-        fakes = {style: FakeServerHandle.start_new(fake_loop, kind, [model])
-                 for style, (kind, model) in STYLES.items()}
+        fakes = {
+            style: FakeServerHandle.start_new(fake_loop, kind, [model])
+            for style, (kind, model) in STYLES.items()
+        }
         path = tmp_path_factory.mktemp("request-corpus") / "gateway.yaml"
-        path.write_text(config_text(
-            {f"{kind}:x": fakes[style] for style, (kind, _) in STYLES.items()},
-            extra="gateway: {read_timeout: 0.5, max_body_bytes: 10485760}\n"), "utf-8")
+        path.write_text(
+            config_text(
+                {f"{kind}:x": fakes[style] for style, (kind, _) in STYLES.items()},
+                extra="gateway: {read_timeout: 0.5, max_body_bytes: 10485760}\n",
+            ),
+            "utf-8",
+        )
         gateway = GatewayHandle.start(fake_loop, path)
         try:
             yield Doors(gateway, fakes)
@@ -84,8 +93,9 @@ def _quiet(caplog: pytest.LogCaptureFixture) -> None:
     assert not loud, [r.getMessage() for r in loud]
 
 
-def _refused(doors: Doors, caplog: pytest.LogCaptureFixture, door: str,
-             case: dict[str, Any], style: str) -> dict[str, Any]:
+def _refused(
+    doors: Doors, caplog: pytest.LogCaptureFixture, door: str, case: dict[str, Any], style: str
+) -> dict[str, Any]:
     """Send the case to ``door`` naming the model ``style`` serves; check what every door
     must: 400, the backend never asked, nothing loud logged. Returns the error body."""
     before = doors.chat_calls()
@@ -109,8 +119,9 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("style", list(STYLES))
 @pytest.mark.parametrize("case", _cases("openai"))
-def test_openai_door_names_the_wrong_field(doors: Doors, caplog: pytest.LogCaptureFixture,
-                                           case: dict[str, Any], style: str) -> None:
+def test_openai_door_names_the_wrong_field(
+    doors: Doors, caplog: pytest.LogCaptureFixture, case: dict[str, Any], style: str
+) -> None:
     """A wrong field at /v1/chat/completions is 400 with error.param, whoever serves."""
     error = _refused(doors, caplog, "openai", case, style)["error"]
     assert error["param"] == case["param"], error
@@ -120,8 +131,9 @@ def test_openai_door_names_the_wrong_field(doors: Doors, caplog: pytest.LogCaptu
 
 @pytest.mark.parametrize("style", list(STYLES))
 @pytest.mark.parametrize("case", _cases("ollama"))
-def test_ollama_door_names_the_wrong_field(doors: Doors, caplog: pytest.LogCaptureFixture,
-                                           case: dict[str, Any], style: str) -> None:
+def test_ollama_door_names_the_wrong_field(
+    doors: Doors, caplog: pytest.LogCaptureFixture, case: dict[str, Any], style: str
+) -> None:
     """A wrong field at /api/chat is 400 whose Ollama-shaped message names it."""
     payload = _refused(doors, caplog, "ollama", case, style)
     assert set(payload) == {"error"} and isinstance(payload["error"], str), payload
@@ -129,15 +141,18 @@ def test_ollama_door_names_the_wrong_field(doors: Doors, caplog: pytest.LogCaptu
 
 
 def _valid() -> list[Any]:
-    return [pytest.param(door, case, style, id=f"{door}-door-{case['id']}-{style}")
-            for door in ("openai", "ollama") for case in CORPUS["valid"][door]
-            for style in STYLES]
+    return [
+        pytest.param(door, case, style, id=f"{door}-door-{case['id']}-{style}")
+        for door in ("openai", "ollama")
+        for case in CORPUS["valid"][door]
+        for style in STYLES
+    ]
 
 
 @pytest.mark.parametrize(("door", "case", "style"), _valid())
 def test_unusual_but_valid_bodies_reach_the_backend(
-        doors: Doors, caplog: pytest.LogCaptureFixture, door: str, case: dict[str, Any],
-        style: str) -> None:
+    doors: Doors, caplog: pytest.LogCaptureFixture, door: str, case: dict[str, Any], style: str
+) -> None:
     """Valid-but-unusual bodies pass the edge; same-protocol backends get unknown fields."""
     body = _body(door, case, STYLES[style][1])
     fake = doors.fakes[style]

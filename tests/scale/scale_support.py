@@ -20,15 +20,23 @@ T = TypeVar("T")
 
 def config_text(urls: Mapping[str, str], *, strategy: str = "first") -> str:
     """A config routing every ``*.gguf`` model to the llama.cpp instances ``name -> url``."""
-    lines = ["version: 1", "defaults:", "  probe: {timeout: 1.0, ttl: 2}",
-             f"  strategy: {strategy}", "providers:", "  llamacpp:", "    api: openai",
-             "    instances:"]
+    lines = [
+        "version: 1",
+        "defaults:",
+        "  probe: {timeout: 1.0, ttl: 2}",
+        f"  strategy: {strategy}",
+        "providers:",
+        "  llamacpp:",
+        "    api: openai",
+        "    instances:",
+    ]
     lines += [f'      {name}: {{url: "{url}"}}' for name, url in urls.items()]
     return "\n".join(lines) + "\n"
 
 
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 20.0,
-             interval: float = 0.05) -> T:
+def wait_for(
+    probe: Callable[[], T | None], what: str, timeout: float = 20.0, interval: float = 0.05
+) -> T:
     """Call ``probe`` until it returns something other than None or False; fail at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -60,8 +68,14 @@ class Reply:
         return json.loads(self.body)
 
 
-def request(url: str, method: str = "GET", path: str = "/", body: Any = None,
-            headers: Mapping[str, str] | None = None, timeout: float = 10.0) -> Reply:
+def request(
+    url: str,
+    method: str = "GET",
+    path: str = "/",
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Reply:
     """One request on a new connection (so SO_REUSEPORT may pick another worker)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
@@ -80,8 +94,13 @@ def request(url: str, method: str = "GET", path: str = "/", body: Any = None,
 
 def chat(url: str, model: str, headers: Mapping[str, str] | None = None) -> Reply:
     """A non-stream chat completion."""
-    return request(url, "POST", "/v1/chat/completions",
-                   {"model": model, "messages": [{"role": "user", "content": "hi"}]}, headers)
+    return request(
+        url,
+        "POST",
+        "/v1/chat/completions",
+        {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        headers,
+    )
 
 
 def alive(pid: int) -> bool:
@@ -101,8 +120,22 @@ class Serve:
         self._err = open(self.log, "wb")  # noqa: SIM115 (closed in stop())
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "routing.cli", "serve", str(config), "--host", "127.0.0.1",
-             "--port", str(port), *args], stdout=subprocess.PIPE, stderr=self._err, env=env)
+            [
+                sys.executable,
+                "-m",
+                "routing.cli",
+                "serve",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            env=env,
+        )
         self.url = ""
 
     def wait_listening(self, timeout: float = 60.0) -> str:

@@ -28,8 +28,9 @@ def test_manifest_kinds_and_probes() -> None:
     assert "--host" in container["args"] and "0.0.0.0" in container["args"]
 
 
-def test_configmap_config_validates_with_the_secret_keys(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_configmap_config_validates_with_the_secret_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The ConfigMap's routing.yaml is a valid config with gateway.auth, keys from the Secret."""
     docs = _docs()
     for name, value in docs["Secret"]["stringData"].items():

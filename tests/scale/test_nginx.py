@@ -17,8 +17,9 @@ from fake_servers.sync import FakeServerHandle
 ROOT = Path(__file__).parents[2]
 MODEL = "n.gguf"
 
-pytestmark = pytest.mark.skipif(nginx_binary() is None,
-                                reason="nginx is not installed (Debian: nginx-light)")
+pytestmark = pytest.mark.skipif(
+    nginx_binary() is None, reason="nginx is not installed (Debian: nginx-light)"
+)
 
 
 class Site:
@@ -36,8 +37,9 @@ def site(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Ite
     fakes = [FakeServerHandle.start_new(fake_loop, "llamacpp", [MODEL]) for _ in range(2)]
     tmp = tmp_path_factory.mktemp("nginx")
     config = tmp / "routing.yaml"
-    config.write_text(config_text({"a": fakes[0].url, "b": fakes[1].url}, strategy="sticky"),
-                      encoding="utf-8")
+    config.write_text(
+        config_text({"a": fakes[0].url, "b": fakes[1].url}, strategy="sticky"), encoding="utf-8"
+    )
     replicas: list[Serve] = []
     nginx: Nginx | None = None
     try:
@@ -45,8 +47,7 @@ def site(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Ite
             replicas.append(Serve(config, port=free_port()))
         for replica in replicas:
             replica.wait_listening()
-        nginx = Nginx(tmp / "nginx", free_port(),
-                      [int(r.url.rsplit(":", 1)[1]) for r in replicas])
+        nginx = Nginx(tmp / "nginx", free_port(), [int(r.url.rsplit(":", 1)[1]) for r in replicas])
         yield Site(nginx, replicas)
     finally:
         if nginx is not None:
@@ -77,8 +78,7 @@ def test_sticky_sessions_agree_across_replicas(site: Site) -> None:
         for _ in range(6):  # nginx round robin: each replica routes some of them
             reply = chat(site.nginx.url, MODEL, {"X-Session-ID": f"session-{n}"})
             assert reply.status == 200
-            routed.setdefault(reply.headers["x-upstream"], set()).add(
-                reply.headers["x-routed-to"])
+            routed.setdefault(reply.headers["x-upstream"], set()).add(reply.headers["x-routed-to"])
         assert set(routed) == site.ports, routed
         backends = set().union(*routed.values())
         assert len(backends) == 1, routed
@@ -99,9 +99,20 @@ def test_deploy_conf_is_valid_nginx(tmp_path: Path) -> None:
 
 def test_soak_smoke_loses_nothing_when_a_replica_is_killed() -> None:
     """benchmarks/soak_nginx.py, short: replica SIGKILLed under load and restarted, 0 lost."""
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "soak_nginx.py"),
-                           "--requests", "400", "--concurrency", "8"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "soak_nginx.py"),
+            "--requests",
+            "400",
+            "--concurrency",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS: 0 lost" in done.stdout
     assert "killed at:" in done.stdout and "restarted at:" in done.stdout

@@ -85,18 +85,23 @@ def test_metrics_sum_every_worker(fleet: Serve) -> None:
     for _ in range(4):  # whichever worker answers the scrape, the sum is the same
         after = request(fleet.url, path="/metrics").body.decode()
         labels = {"instance": "llamacpp:a", "model": MODEL, "outcome": "ok"}
-        assert (_metric(after, "routing_requests_total", **labels)
-                - _metric(before, "routing_requests_total", **labels)) == total
+        assert (
+            _metric(after, "routing_requests_total", **labels)
+            - _metric(before, "routing_requests_total", **labels)
+        ) == total
         route = {"method": "POST", "route": "/v1/chat/completions", "status": "200"}
-        assert (_metric(after, "routing_gateway_responses_total", **route)
-                - _metric(before, "routing_gateway_responses_total", **route)) == total
+        assert (
+            _metric(after, "routing_gateway_responses_total", **route)
+            - _metric(before, "routing_gateway_responses_total", **route)
+        ) == total
         assert _metric(after, "routing_workers") == 2
 
 
 def test_sighup_reloads_every_worker(fleet: Serve) -> None:
     """SIGHUP to the parent reloads the config in every worker (each one's generation moves)."""
-    before = {w["index"]: w["generation"]
-              for w in request(fleet.url, path="/status").json()["workers"]}
+    before = {
+        w["index"]: w["generation"] for w in request(fleet.url, path="/status").json()["workers"]
+    }
     fleet.proc.send_signal(signal.SIGHUP)
 
     def reloaded() -> bool:
@@ -161,7 +166,11 @@ def test_workers_that_keep_crashing_give_up(config: Path, tmp_path: Path) -> Non
 
 def test_workers_must_be_positive(config: Path) -> None:
     """``--workers 0`` is a usage error (exit 2)."""
-    done = subprocess.run([sys.executable, "-m", "routing.cli", "serve", str(config),
-                           "--workers", "0"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "routing.cli", "serve", str(config), "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "must be at least 1" in done.stderr

@@ -61,8 +61,9 @@ class Remote:
     kind: str = "llamacpp"
 
 
-def config_text(members: Mapping[str, Backend], *, strategy: str = "first",
-                rules: str = "", ttl: float = 30) -> str:
+def config_text(
+    members: Mapping[str, Backend], *, strategy: str = "first", rules: str = "", ttl: float = 30
+) -> str:
     """YAML for ``{"provider:instance": fake}`` (declaration order kept; each provider's
     ``kind`` is its fakes' kind) with ``defaults.strategy``."""
     providers: dict[str, list[str]] = {}
@@ -70,9 +71,11 @@ def config_text(members: Mapping[str, Backend], *, strategy: str = "first",
     for key, fake in members.items():
         prov, _, name = key.partition(":")
         kinds[prov] = fake.kind
-        providers.setdefault(prov, []).append(f"      {name}: {{url: \"{fake.url}\"}}\n")
-    text = ("version: 1\ndefaults:\n  connect_timeout: 0.5\n  request_timeout: 10\n"
-            f"  probe: {{timeout: 1.0, ttl: {ttl}}}\n  strategy: {strategy}\nproviders:\n")
+        providers.setdefault(prov, []).append(f'      {name}: {{url: "{fake.url}"}}\n')
+    text = (
+        "version: 1\ndefaults:\n  connect_timeout: 0.5\n  request_timeout: 10\n"
+        f"  probe: {{timeout: 1.0, ttl: {ttl}}}\n  strategy: {strategy}\nproviders:\n"
+    )
     for prov, lines in providers.items():
         api = "ollama" if kinds[prov] == "ollama" else "openai"
         text += f"  {prov}:\n    api: {api}\n    kind: {kinds[prov]}\n    instances:\n"
@@ -119,8 +122,11 @@ def answered_port(reply: Mapping[str, Any]) -> int:
 
 def chats(fake: FakeServer) -> int:
     """Chat requests a fake received."""
-    return sum(1 for r in fake.requests if r["path"].endswith("/chat/completions")
-               or r["path"] == "/api/chat")
+    return sum(
+        1
+        for r in fake.requests
+        if r["path"].endswith("/chat/completions") or r["path"] == "/api/chat"
+    )
 
 
 @asynccontextmanager
@@ -134,14 +140,19 @@ async def gateway(text: str) -> AsyncIterator[Gateway]:
         await gw.stop()
 
 
-async def post(session: aiohttp.ClientSession, url: str, body: Mapping[str, Any],
-               headers: Mapping[str, str] | None = None) -> tuple[int, str | None, Any]:
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, str | None, Any]:
     """POST JSON; (status, ``X-Routed-To``, parsed body)."""
     async with session.post(url, json=body, headers=headers or {}) as resp:
         return resp.status, resp.headers.get("X-Routed-To"), await resp.json(content_type=None)
 
 
-def body(messages: Sequence[Mapping[str, Any]] = HI, model: str = MODEL,
-         **extra: Any) -> dict[str, Any]:
+def body(
+    messages: Sequence[Mapping[str, Any]] = HI, model: str = MODEL, **extra: Any
+) -> dict[str, Any]:
     """An OpenAI chat request body."""
     return {"model": model, "messages": list(messages), "max_tokens": 4, **extra}

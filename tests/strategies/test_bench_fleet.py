@@ -34,10 +34,12 @@ def test_mode_figures() -> None:
     """Cache share sums cache_n over all prompt tokens, hops count server changes within a
     conversation, throughput is turns per second of wall time."""
     bench = _module()
-    turns = [bench.Turn(0, 0, 1.0, "llamacpp:s0", 0, 100),
-             bench.Turn(0, 1, 3.0, "llamacpp:s1", 0, 120),
-             bench.Turn(0, 2, 2.0, "llamacpp:s1", 110, 20),
-             bench.Turn(1, 0, 5.0, "llamacpp:s0", 0, 100)]
+    turns = [
+        bench.Turn(0, 0, 1.0, "llamacpp:s0", 0, 100),
+        bench.Turn(0, 1, 3.0, "llamacpp:s1", 0, 120),
+        bench.Turn(0, 2, 2.0, "llamacpp:s1", 110, 20),
+        bench.Turn(1, 0, 5.0, "llamacpp:s0", 0, 100),
+    ]
     r = bench.ModeResult("x", 4.0, turns)
     assert r.cache_share == 110 / 450
     assert r.hops == 1 and r.median == 2.5 and r.throughput == 1.0
@@ -54,8 +56,20 @@ def test_contexts_are_long_and_distinct() -> None:
 def test_resolve_only_prints_a_row_per_strategy() -> None:
     """`--resolve-only` prints the resolve table with a numeric median for each strategy."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--resolve-only", "--resolve-calls", "300",
-         "--resolve-repeats", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--resolve-only",
+            "--resolve-calls",
+            "300",
+            "--resolve-repeats",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for strategy in ("first", "round-robin", "least-busy", "sticky"):
         row = re.search(rf"^\| {strategy} \| ([0-9.]+) µs \|", proc.stdout, re.MULTILINE)

@@ -17,8 +17,14 @@ CASES = Path(__file__).parents[1] / "conformance" / "cases" / "strategies.yaml"
 
 
 def _case(**member: Any) -> dict[str, Any]:
-    return {"name": "x", "area": "strategy", "fleet": [{"name": "a", **member}],
-            "config": "", "request": {}, "expect": {"instance": "llamacpp:a"}}
+    return {
+        "name": "x",
+        "area": "strategy",
+        "fleet": [{"name": "a", **member}],
+        "config": "",
+        "request": {},
+        "expect": {"instance": "llamacpp:a"},
+    }
 
 
 @pytest.mark.parametrize("path", ["library", "gateway"])
@@ -41,8 +47,9 @@ def test_knobs_are_validated() -> None:
     with pytest.raises(CaseError, match="busy"):
         parse_case(_case(kind="ollama", busy=2))
     with pytest.raises(CaseError, match="not in the fleet"):
-        parse_case({**_case(kind="llamacpp"),
-                    "expect": {"instance": "llamacpp:a", "loads": {"zz": 0}}})
+        parse_case(
+            {**_case(kind="llamacpp"), "expect": {"instance": "llamacpp:a", "loads": {"zz": 0}}}
+        )
     assert schema_problems(_case(kind="llamacpp", busy=-1))
     assert not schema_problems(_case(kind="llamacpp", router_mode=True, loaded=["m"], busy=1))
     member = parse_case(_case(kind="llamacpp", router_mode=True, loaded="m", busy=1)).fleet[0]

@@ -32,8 +32,12 @@ def test_example_config_routes_as_documented() -> None:
                 for i in range(8):
                     done = await router.complete(body(model="qwen-coder"), session=f"c{i}")
                     assert done.decision.instance == hash_order(f"h:c{i}", coders)[0]
-                jobs = Counter([(await router.complete(body(model="job.gguf")))
-                                .decision.instance for _ in range(6)])
+                jobs = Counter(
+                    [
+                        (await router.complete(body(model="job.gguf"))).decision.instance
+                        for _ in range(6)
+                    ]
+                )
                 other = await router.complete(body(model="llama3"))
             assert jobs == {"llamacpp:coder-a": 3, "llamacpp:coder-b": 3}
             assert other.decision.instance == "ollama:default"

@@ -20,13 +20,17 @@ def _fleet(fake_server: FakeServerFactory, tmp_path: Path, strategy: str) -> Pat
     cold.set_router_mode(loaded=[OTHER], loading=["third.gguf"])
     warm = fake_server("llamacpp", [MODEL])
     path = tmp_path / "routing.yaml"
-    path.write_text(config_text({"llamacpp:router": cold.server, "llamacpp:single": warm.server},
-                                strategy=strategy), encoding="utf-8")
+    path.write_text(
+        config_text(
+            {"llamacpp:router": cold.server, "llamacpp:single": warm.server}, strategy=strategy
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
 def test_explain_json_shows_loaded_and_inflight(
-        fake_server: FakeServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_server: FakeServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """explain --json: the warm single server is chosen; each candidate carries `loaded`
     and `inflight`; the router-mode one says `cold: must load` and who has it loaded."""
@@ -44,7 +48,7 @@ def test_explain_json_shows_loaded_and_inflight(
 
 
 def test_explain_text_names_the_cold_candidate(
-        fake_server: FakeServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_server: FakeServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """explain (text): the trace line of the router-mode server says `cold: must load`."""
     path = _fleet(fake_server, tmp_path, "first")
@@ -55,7 +59,7 @@ def test_explain_text_names_the_cold_candidate(
 
 
 def test_status_json_rows_carry_loaded_and_loading(
-        fake_server: FakeServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_server: FakeServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """status --json: the router-mode row lists its loaded and loading models; in-flight
     counts and server load fields are present."""
@@ -66,6 +70,8 @@ def test_status_json_rows_carry_loaded_and_loading(
     rows = json.loads(out)
     by = {r["instance"]: r for r in rows}
     assert (by["llamacpp:router"]["loaded"], by["llamacpp:router"]["loading"]) == (
-        [OTHER], ["third.gguf"])
+        [OTHER],
+        ["third.gguf"],
+    )
     assert (by["llamacpp:single"]["server_busy"], by["llamacpp:single"]["slots"]) == (0, 4)
     assert {r["inflight"] for r in rows} == {0}

@@ -32,8 +32,7 @@ OTHER = "other.gguf"
 
 
 async def _three() -> dict[str, FakeServer]:
-    return dict(zip((A, B, C), [await start("llamacpp", [MODEL]) for _ in range(3)],
-                    strict=True))
+    return dict(zip((A, B, C), [await start("llamacpp", [MODEL]) for _ in range(3)], strict=True))
 
 
 def test_sticky_session_header_agrees_across_replicas() -> None:
@@ -44,18 +43,17 @@ def test_sticky_session_header_agrees_across_replicas() -> None:
         fakes = await _three()
         text = config_text(fakes, strategy="sticky")
         try:
-            async with gateway(text) as g1, gateway(text) as g2, \
-                    aiohttp.ClientSession() as http:
+            async with gateway(text) as g1, gateway(text) as g2, aiohttp.ClientSession() as http:
                 places: dict[str, set[str | None]] = {}
                 for gw in (g1, g2, g1):
                     for i in range(24):
                         s = f"sess-{i}"
-                        status, routed, _ = await post(http, gw.url + "/v1/chat/completions",
-                                                       body(), {"X-Session-ID": s})
+                        status, routed, _ = await post(
+                            http, gw.url + "/v1/chat/completions", body(), {"X-Session-ID": s}
+                        )
                         assert status == 200
                         places.setdefault(s, set()).add(routed)
-                assert all(p == {hash_order(f"h:{s}", list(fakes))[0]}
-                           for s, p in places.items())
+                assert all(p == {hash_order(f"h:{s}", list(fakes))[0]} for s, p in places.items())
                 assert {k for p in places.values() for k in p} == set(fakes)
         finally:
             await stop_all(list(fakes.values()))
@@ -72,27 +70,31 @@ def test_sticky_user_and_conversation_hash_agree_across_replicas() -> None:
         fakes = await _three()
         text = config_text(fakes, strategy="sticky")
         try:
-            async with gateway(text) as g1, gateway(text) as g2, \
-                    aiohttp.ClientSession() as http:
+            async with gateway(text) as g1, gateway(text) as g2, aiohttp.ClientSession() as http:
                 for user in ("alice", "bob", "carol", "dave"):
-                    routed = {(await post(http, gw.url + "/v1/chat/completions",
-                                          body(user=user)))[1] for gw in (g1, g2)}
+                    routed = {
+                        (await post(http, gw.url + "/v1/chat/completions", body(user=user)))[1]
+                        for gw in (g1, g2)
+                    }
                     assert routed == {hash_order(f"u:{user}", list(fakes))[0]}
                 used = set()
                 for conv in range(6):
                     messages: list[dict[str, Any]] = [
                         {"role": "system", "content": f"You review module {conv}."},
-                        {"role": "user", "content": f"Look at file {conv}.py"}]
-                    expected = hash_order(str(session_key({"messages": messages})),
-                                          list(fakes))[0]
+                        {"role": "user", "content": f"Look at file {conv}.py"},
+                    ]
+                    expected = hash_order(str(session_key({"messages": messages})), list(fakes))[0]
                     for turn in range(4):
                         gw = (g1, g2)[turn % 2]
                         status, routed_to, reply = await post(
-                            http, gw.url + "/v1/chat/completions", body(messages))
+                            http, gw.url + "/v1/chat/completions", body(messages)
+                        )
                         assert (status, routed_to) == (200, expected), (conv, turn)
                         assert answered_port(reply) == fakes[expected].port
-                        messages += [reply["choices"][0]["message"],
-                                     {"role": "user", "content": f"and then {turn}?"}]
+                        messages += [
+                            reply["choices"][0]["message"],
+                            {"role": "user", "content": f"and then {turn}?"},
+                        ]
                     used.add(expected)
                 assert len(used) >= 2
         finally:
@@ -111,8 +113,7 @@ def test_sticky_spill_when_pinned_instance_goes_down() -> None:
         first, second, _ = hash_order("h:keep-me", list(fakes))
         headers = {"X-Session-ID": "keep-me"}
         try:
-            async with gateway(text) as g1, gateway(text) as g2, \
-                    aiohttp.ClientSession() as http:
+            async with gateway(text) as g1, gateway(text) as g2, aiohttp.ClientSession() as http:
                 url1, url2 = g1.url + "/v1/chat/completions", g2.url + "/v1/chat/completions"
                 assert (await post(http, url1, body(), headers))[1] == first
                 await fakes[first].stop()
@@ -134,10 +135,14 @@ def test_round_robin_spreads_evenly_through_the_gateway() -> None:
     async def scenario() -> None:
         fakes = await _three()
         try:
-            async with gateway(config_text(fakes, strategy="round-robin")) as gw, \
-                    aiohttp.ClientSession() as http:
-                routed = [(await post(http, gw.url + "/v1/chat/completions", body()))[1]
-                          for _ in range(12)]
+            async with (
+                gateway(config_text(fakes, strategy="round-robin")) as gw,
+                aiohttp.ClientSession() as http,
+            ):
+                routed = [
+                    (await post(http, gw.url + "/v1/chat/completions", body()))[1]
+                    for _ in range(12)
+                ]
             assert Counter(routed) == {A: 4, B: 4, C: 4}
         finally:
             await stop_all(list(fakes.values()))
@@ -153,21 +158,24 @@ def test_least_busy_through_the_gateway_and_status_rows() -> None:
     async def scenario() -> None:
         a, b = await start("llamacpp", [MODEL]), await start("llamacpp", [MODEL])
         try:
-            async with gateway(config_text({A: a, B: b}, strategy="least-busy")) as gw, \
-                    aiohttp.ClientSession() as http:
+            async with (
+                gateway(config_text({A: a, B: b}, strategy="least-busy")) as gw,
+                aiohttp.ClientSession() as http,
+            ):
                 url = gw.url + "/v1/chat/completions"
                 await gw.router.refresh()
                 a.hold()
-                held = [asyncio.create_task(post(http, url, body(), {"X-Routing-Provider": A}))
-                        for _ in range(2)]
+                held = [
+                    asyncio.create_task(post(http, url, body(), {"X-Routing-Provider": A}))
+                    for _ in range(2)
+                ]
                 await until(lambda: gw.router.inflight(A) == 2)
                 status, routed, _ = await post(http, url, body())
                 assert (status, routed) == (200, B)
                 await gw.router.refresh()
                 async with http.get(gw.url + "/status") as resp:
                     rows = {r["instance"]: r for r in (await resp.json())["instances"]}
-                assert (rows[A]["inflight"], rows[A]["server_busy"], rows[A]["slots"]) == \
-                    (2, 2, 4)
+                assert (rows[A]["inflight"], rows[A]["server_busy"], rows[A]["slots"]) == (2, 2, 4)
                 assert (rows[B]["inflight"], rows[B]["server_busy"]) == (0, 0)
                 assert rows[A]["loaded"] == [MODEL] and rows[A]["loading"] == []
                 a.hold(False)
@@ -192,14 +200,27 @@ def test_warm_over_cold_through_the_gateway_and_status() -> None:
         warm = await start("llamacpp", [MODEL])
         members = {"llamacpp:router": cold, "llamacpp:single": warm}
         try:
-            async with gateway(config_text(members, strategy="least-busy")) as gw, \
-                    aiohttp.ClientSession() as http:
-                routed = [(await post(http, gw.url + "/v1/chat/completions",
-                                      body(), {"X-Session-ID": f"s{i}"}))[1]
-                          for i in range(6)]
-                ollama_door = await post(http, gw.url + "/api/chat", {
-                    "model": MODEL, "stream": False,
-                    "messages": [{"role": "user", "content": "hi"}]})
+            async with (
+                gateway(config_text(members, strategy="least-busy")) as gw,
+                aiohttp.ClientSession() as http,
+            ):
+                routed = [
+                    (
+                        await post(
+                            http, gw.url + "/v1/chat/completions", body(), {"X-Session-ID": f"s{i}"}
+                        )
+                    )[1]
+                    for i in range(6)
+                ]
+                ollama_door = await post(
+                    http,
+                    gw.url + "/api/chat",
+                    {
+                        "model": MODEL,
+                        "stream": False,
+                        "messages": [{"role": "user", "content": "hi"}],
+                    },
+                )
                 async with http.get(gw.url + "/status") as resp:
                     rows = {r["instance"]: r for r in (await resp.json())["instances"]}
             assert routed == ["llamacpp:single"] * 6
@@ -224,22 +245,47 @@ def test_anthropic_door_metadata_user_id_is_the_session() -> None:
     async def scenario() -> None:
         fakes = await _three()
         try:
-            async with gateway(config_text(fakes, strategy="sticky")) as gw, \
-                    aiohttp.ClientSession() as http:
+            async with (
+                gateway(config_text(fakes, strategy="sticky")) as gw,
+                aiohttp.ClientSession() as http,
+            ):
                 headers = {"anthropic-version": "2023-06-01"}
                 for user in ("alice", "bob", "carol", "dave", "erin"):
-                    anthropic = await post(http, gw.url + "/v1/messages", {
-                        "model": MODEL, "max_tokens": 4, "metadata": {"user_id": user},
-                        "messages": [{"role": "user", "content": "hi"}]}, headers)
+                    anthropic = await post(
+                        http,
+                        gw.url + "/v1/messages",
+                        {
+                            "model": MODEL,
+                            "max_tokens": 4,
+                            "metadata": {"user_id": user},
+                            "messages": [{"role": "user", "content": "hi"}],
+                        },
+                        headers,
+                    )
                     assert anthropic[:2] == (200, hash_order(f"u:{user}", list(fakes))[0])
                 for conv in range(4):
                     system, first = f"You are bot {conv}.", f"Question {conv}?"
-                    anthropic = await post(http, gw.url + "/v1/messages", {
-                        "model": MODEL, "max_tokens": 4, "system": system,
-                        "messages": [{"role": "user", "content": first}]}, headers)
-                    openai = await post(http, gw.url + "/v1/chat/completions", body([
-                        {"role": "system", "content": system},
-                        {"role": "user", "content": first}]))
+                    anthropic = await post(
+                        http,
+                        gw.url + "/v1/messages",
+                        {
+                            "model": MODEL,
+                            "max_tokens": 4,
+                            "system": system,
+                            "messages": [{"role": "user", "content": first}],
+                        },
+                        headers,
+                    )
+                    openai = await post(
+                        http,
+                        gw.url + "/v1/chat/completions",
+                        body(
+                            [
+                                {"role": "system", "content": system},
+                                {"role": "user", "content": first},
+                            ]
+                        ),
+                    )
                     assert anthropic[:2] == openai[:2]
         finally:
             await stop_all(list(fakes.values()))
@@ -253,17 +299,24 @@ def test_ollama_door_session_header_is_sticky_too() -> None:
     async def scenario() -> None:
         fakes = await _three()
         try:
-            async with gateway(config_text(fakes, strategy="sticky")) as gw, \
-                    aiohttp.ClientSession() as http:
+            async with (
+                gateway(config_text(fakes, strategy="sticky")) as gw,
+                aiohttp.ClientSession() as http,
+            ):
                 for i in range(8):
                     headers = {"X-Session-ID": f"o{i}"}
-                    via_openai = await post(http, gw.url + "/v1/chat/completions", body(),
-                                            headers)
-                    via_ollama = await post(http, gw.url + "/api/chat", {
-                        "model": MODEL, "stream": False,
-                        "messages": [{"role": "user", "content": "hi"}]}, headers)
-                    assert via_openai[1] == via_ollama[1] == \
-                        hash_order(f"h:o{i}", list(fakes))[0]
+                    via_openai = await post(http, gw.url + "/v1/chat/completions", body(), headers)
+                    via_ollama = await post(
+                        http,
+                        gw.url + "/api/chat",
+                        {
+                            "model": MODEL,
+                            "stream": False,
+                            "messages": [{"role": "user", "content": "hi"}],
+                        },
+                        headers,
+                    )
+                    assert via_openai[1] == via_ollama[1] == hash_order(f"h:o{i}", list(fakes))[0]
         finally:
             await stop_all(list(fakes.values()))
 

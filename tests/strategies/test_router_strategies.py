@@ -31,10 +31,10 @@ def test_first_sends_everything_to_the_first_declared() -> None:
     async def scenario() -> None:
         fakes = [await start("llamacpp", [MODEL]) for _ in range(3)]
         try:
-            async with Router(config(dict(zip((A, B, C), fakes, strict=True))),
-                              clock=FakeClock()) as router:
-                ports = [answered_port((await router.complete(body())).reply)
-                         for _ in range(6)]
+            async with Router(
+                config(dict(zip((A, B, C), fakes, strict=True))), clock=FakeClock()
+            ) as router:
+                ports = [answered_port((await router.complete(body())).reply) for _ in range(6)]
                 decision = await router.resolve(model=MODEL)
             assert ports == [fakes[0].port] * 6
             assert decision.instance == A and "first in declaration order" in decision.reason
@@ -52,8 +52,7 @@ def test_round_robin_spreads_evenly() -> None:
         try:
             cfg = config(dict(zip((A, B, C), fakes, strict=True)), strategy="round-robin")
             async with Router(cfg, clock=FakeClock()) as router:
-                ports = [answered_port((await router.complete(body())).reply)
-                         for _ in range(30)]
+                ports = [answered_port((await router.complete(body())).reply) for _ in range(30)]
             assert Counter(ports) == {f.port: 10 for f in fakes}
             assert ports[:3] == [f.port for f in fakes] and ports[3:6] == ports[:3]
         finally:
@@ -66,14 +65,14 @@ def test_round_robin_rotates_over_the_warm_ones_only() -> None:
     """round-robin never rotates onto an instance that would have to load the model."""
 
     async def scenario() -> None:
-        cold = await start("llamacpp", [MODEL, "other.gguf"], router_mode=True,
-                           loaded=["other.gguf"])
+        cold = await start(
+            "llamacpp", [MODEL, "other.gguf"], router_mode=True, loaded=["other.gguf"]
+        )
         warm = [await start("llamacpp", [MODEL]) for _ in range(2)]
         try:
             cfg = config({A: cold, B: warm[0], C: warm[1]}, strategy="round-robin")
             async with Router(cfg, clock=FakeClock()) as router:
-                ports = [answered_port((await router.complete(body())).reply)
-                         for _ in range(8)]
+                ports = [answered_port((await router.complete(body())).reply) for _ in range(8)]
             assert Counter(ports) == {warm[0].port: 4, warm[1].port: 4}
             assert cold.state()["loads"] == 0
         finally:
@@ -89,12 +88,12 @@ def test_least_busy_follows_in_flight_counts() -> None:
     async def scenario() -> None:
         a, b = await start("llamacpp", [MODEL]), await start("llamacpp", [MODEL])
         try:
-            async with Router(config({A: a, B: b}, strategy="least-busy"),
-                              clock=FakeClock()) as router:
+            async with Router(
+                config({A: a, B: b}, strategy="least-busy"), clock=FakeClock()
+            ) as router:
                 await router.refresh()
                 a.hold()
-                held = [asyncio.create_task(router.complete(body(), provider=A))
-                        for _ in range(2)]
+                held = [asyncio.create_task(router.complete(body(), provider=A)) for _ in range(2)]
                 await until(lambda: router.inflight(A) == 2)
                 decision = await router.resolve(model=MODEL)
                 assert decision.instance == B
@@ -126,8 +125,9 @@ def test_least_busy_reads_what_the_server_reports() -> None:
     async def scenario() -> None:
         a, b = await start("llamacpp", [MODEL]), await start("llamacpp", [MODEL])
         try:
-            async with Router(config({A: a, B: b}, strategy="least-busy"),
-                              clock=FakeClock()) as router:
+            async with Router(
+                config({A: a, B: b}, strategy="least-busy"), clock=FakeClock()
+            ) as router:
                 a.set_busy(3)
                 decision = await router.resolve(model=MODEL)
                 assert decision.instance == B
@@ -150,8 +150,9 @@ def test_sticky_pins_each_session_and_spreads_sessions() -> None:
     sessions use all three instances."""
 
     async def scenario() -> None:
-        fakes = dict(zip((A, B, C), [await start("llamacpp", [MODEL]) for _ in range(3)],
-                         strict=True))
+        fakes = dict(
+            zip((A, B, C), [await start("llamacpp", [MODEL]) for _ in range(3)], strict=True)
+        )
         port_of = {f.port: k for k, f in fakes.items()}
         try:
             async with Router(config(fakes, strategy="sticky"), clock=FakeClock()) as router:
@@ -177,22 +178,27 @@ def test_sticky_keys_on_user_then_on_the_conversation() -> None:
     and first user message: a conversation stays on one instance as it grows."""
 
     async def scenario() -> None:
-        fakes = dict(zip((A, B, C), [await start("llamacpp", [MODEL]) for _ in range(3)],
-                         strict=True))
+        fakes = dict(
+            zip((A, B, C), [await start("llamacpp", [MODEL]) for _ in range(3)], strict=True)
+        )
         try:
             async with Router(config(fakes, strategy="sticky"), clock=FakeClock()) as router:
                 for user in ("alice", "bob", "carol"):
                     done = await router.complete(body(user=user))
                     assert done.decision.instance == hash_order(f"u:{user}", list(fakes))[0]
                 for conv in range(6):
-                    messages = [{"role": "system", "content": f"You are agent {conv}."},
-                                {"role": "user", "content": f"Task {conv}: begin."}]
+                    messages = [
+                        {"role": "system", "content": f"You are agent {conv}."},
+                        {"role": "user", "content": f"Task {conv}: begin."},
+                    ]
                     places = set()
                     for turn in range(4):
                         done = await router.complete(body(messages))
                         places.add(done.decision.instance)
-                        messages += [{"role": "assistant", "content": f"step {turn}"},
-                                     {"role": "user", "content": f"next {turn}"}]
+                        messages += [
+                            {"role": "assistant", "content": f"step {turn}"},
+                            {"role": "user", "content": f"next {turn}"},
+                        ]
                     assert len(places) == 1, f"conversation {conv} moved: {places}"
         finally:
             await stop_all(list(fakes.values()))
@@ -205,14 +211,14 @@ def test_sticky_spills_in_hash_order_when_the_instance_is_down() -> None:
     order (by failover at once, directly after a probe) and comes back when it is up."""
 
     async def scenario() -> None:
-        fakes = dict(zip((A, B, C), [await start("llamacpp", [MODEL]) for _ in range(3)],
-                         strict=True))
+        fakes = dict(
+            zip((A, B, C), [await start("llamacpp", [MODEL]) for _ in range(3)], strict=True)
+        )
         session = "pinned-conversation"
         first, second, _ = hash_order(f"h:{session}", list(fakes))
         try:
             async with Router(config(fakes, strategy="sticky"), clock=FakeClock()) as router:
-                assert (await router.complete(body(), session=session)).decision.instance \
-                    == first
+                assert (await router.complete(body(), session=session)).decision.instance == first
                 await fakes[first].stop()
                 spilled = await router.complete(body(), session=session)
                 assert spilled.decision.instance == second and spilled.failovers == 1
@@ -236,8 +242,7 @@ def test_sticky_spills_when_the_instance_is_saturated() -> None:
     session goes to the next in its hash order (the trace says so) and returns when free."""
 
     async def scenario() -> None:
-        fakes = dict(zip((A, B), [await start("llamacpp", [MODEL]) for _ in range(2)],
-                         strict=True))
+        fakes = dict(zip((A, B), [await start("llamacpp", [MODEL]) for _ in range(2)], strict=True))
         session = "h:busy-conversation"
         first, second = hash_order(session, list(fakes))
         pinned = fakes[first]
@@ -270,11 +275,14 @@ def test_rule_strategy_overrides_the_default() -> None:
 
     async def scenario() -> None:
         fakes = [await start("llamacpp", [MODEL, "other.gguf"]) for _ in range(2)]
-        rules = ("  - match: {model: \"shared*\"}\n    route: llamacpp\n"
-                 "    strategy: round-robin\n  - route: llamacpp\n")
+        rules = (
+            '  - match: {model: "shared*"}\n    route: llamacpp\n'
+            "    strategy: round-robin\n  - route: llamacpp\n"
+        )
         try:
-            async with Router(config(dict(zip((A, B), fakes, strict=True)), rules=rules),
-                              clock=FakeClock()) as router:
+            async with Router(
+                config(dict(zip((A, B), fakes, strict=True)), rules=rules), clock=FakeClock()
+            ) as router:
                 shared = [(await router.resolve(model=MODEL)).instance for _ in range(4)]
                 other = [(await router.resolve(model="other.gguf")).instance for _ in range(4)]
             assert shared == [A, B, A, B] and other == [A] * 4
@@ -292,8 +300,10 @@ def test_chat_helper_uses_the_strategy() -> None:
         try:
             cfg = config(dict(zip((A, B), fakes, strict=True)), strategy="round-robin")
             async with Router(cfg, clock=FakeClock()) as router:
-                ports = [answered_port(await router.chat(HI, model=MODEL, max_tokens=4))
-                         for _ in range(4)]
+                ports = [
+                    answered_port(await router.chat(HI, model=MODEL, max_tokens=4))
+                    for _ in range(4)
+                ]
             assert Counter(ports) == {fakes[0].port: 2, fakes[1].port: 2}
         finally:
             await stop_all(fakes)

@@ -37,8 +37,9 @@ def test_warm_single_server_beats_cold_router_mode(strategy: str) -> None:
         cold = await start("llamacpp", [MODEL, OTHER], router_mode=True, loaded=[OTHER])
         warm = await start("llamacpp", [MODEL])
         try:
-            async with Router(config({R: cold, S: warm}, strategy=strategy),
-                              clock=FakeClock()) as router:
+            async with Router(
+                config({R: cold, S: warm}, strategy=strategy), clock=FakeClock()
+            ) as router:
                 done = [await router.complete(body(), session=f"s{i}") for i in range(12)]
             assert {d.decision.instance for d in done} == {S}
             assert {answered_port(d.reply) for d in done} == {warm.port}
@@ -62,8 +63,9 @@ def test_warm_beats_cold_even_when_busy() -> None:
         cold = await start("llamacpp", [MODEL, OTHER], router_mode=True, loaded=[OTHER])
         warm = await start("llamacpp", [MODEL])
         try:
-            async with Router(config({R: cold, S: warm}, strategy="least-busy"),
-                              clock=FakeClock()) as router:
+            async with Router(
+                config({R: cold, S: warm}, strategy="least-busy"), clock=FakeClock()
+            ) as router:
                 await router.refresh()
                 warm.hold()
                 held = [asyncio.create_task(router.complete(body())) for _ in range(3)]
@@ -110,8 +112,9 @@ def test_loading_beats_unloaded() -> None:
         loading = await start("llamacpp", [MODEL, OTHER])
         loading.set_router_mode(loading=[MODEL])
         try:
-            async with Router(config({R: unloaded, S: loading}, strategy="round-robin"),
-                              clock=FakeClock()) as router:
+            async with Router(
+                config({R: unloaded, S: loading}, strategy="round-robin"), clock=FakeClock()
+            ) as router:
                 done = await router.complete(body())
             assert done.decision.instance == S and "cold: loading" in done.decision.reason
             assert unloaded.state()["loads"] == loading.state()["loads"] == 0
@@ -155,10 +158,13 @@ def test_ollama_running_model_beats_a_listed_one(strategy: str) -> None:
         cold = await start("ollama", ["llama3", "phi3"], loaded=["phi3"])
         warm = await start("ollama", ["llama3"], loaded=["llama3"])
         try:
-            async with Router(config({"ollama:cold": cold, "ollama:warm": warm},
-                                     strategy=strategy), clock=FakeClock()) as router:
-                done = [await router.complete(body(model="llama3"), session=f"s{i}")
-                        for i in range(8)]
+            async with Router(
+                config({"ollama:cold": cold, "ollama:warm": warm}, strategy=strategy),
+                clock=FakeClock(),
+            ) as router:
+                done = [
+                    await router.complete(body(model="llama3"), session=f"s{i}") for i in range(8)
+                ]
             assert {d.decision.instance for d in done} == {"ollama:warm"}
             assert cold.state()["loads"] == 0 and chats(cold) == 0
             why = {c.instance: c.why for c in done[0].decision.trace}["ollama:cold"]
@@ -177,8 +183,9 @@ def test_two_warm_and_one_cold_spread_only_over_warm_for_sticky() -> None:
         cold = await start("llamacpp", [MODEL, OTHER], router_mode=True)
         warm = [await start("llamacpp", [MODEL]) for _ in range(2)]
         try:
-            async with Router(config({R: cold, S: warm[0], T: warm[1]}, strategy="sticky"),
-                              clock=FakeClock()) as router:
+            async with Router(
+                config({R: cold, S: warm[0], T: warm[1]}, strategy="sticky"), clock=FakeClock()
+            ) as router:
                 places: dict[str, set[str]] = {}
                 for _ in range(2):
                     for i in range(20):
