@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -120,13 +121,24 @@ def _served(url: str) -> bool:
 
 def test_killed_worker_is_restarted(fleet: Serve) -> None:
     """A SIGKILLed worker is replaced by a new process; the port keeps answering meanwhile."""
-    pids = fleet.worker_pids()
-    os.kill(pids[0], signal.SIGKILL)
+    pids = wait_for(
+        lambda: (
+            p
+            if len(p := fleet.worker_pids()) == 2 and all(alive(pid) for pid in p.values())
+            else None
+        ),
+        "two live workers",
+    )
+    with contextlib.suppress(ProcessLookupError):  # died meanwhile: the restart is checked
+        os.kill(pids[0], signal.SIGKILL)
     wait_for(lambda: not alive(pids[0]), "the killed worker to be reaped")
     wait_for(lambda: _served(fleet.url), "the surviving worker to serve", timeout=10)
 
     def replaced() -> bool:
-        now = fleet.worker_pids()
+        try:
+            now = fleet.worker_pids()
+        except OSError:  # the answering worker went away mid-request: ask again
+            return False
         return len(now) == 2 and now[0] != pids[0] and now[1] == pids[1]
 
     wait_for(replaced, "worker 0 restarted", timeout=60)
