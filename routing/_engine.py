@@ -298,15 +298,6 @@ class Router:
             return _STRATEGIES[rule.rule.strategy]
         return _STRATEGIES[self.config.defaults.strategy]
 
-    def _candidacy(self, key: str, result: ProbeResult, sent: str) -> Candidacy:
-        if result.loaded is None or sent in result.loaded:
-            warmth = Warmth.LOADED
-        elif sent in result.loading:
-            warmth = Warmth.LOADING
-        else:
-            warmth = Warmth.LOADABLE
-        return Candidacy(key, warmth, self._busy.get(key, 0), result.busy, result.slots)
-
     def _decide(
         self,
         keys: Sequence[str],
@@ -326,17 +317,32 @@ class Router:
         unable_keys: list[str] = []
         now = self.clock()
         ready_state = State.READY
+        # Per-candidate work is inlined: this loop runs for every candidate of every request.
+        healths, operations, unsupported, busy = (
+            self._health,
+            self._operations,
+            self._unsupported,
+            self._busy,
+        )
+        loaded_state, loading_state, loadable_state = (
+            Warmth.LOADED,
+            Warmth.LOADING,
+            Warmth.LOADABLE,
+        )
         for key in keys:
             result = results[key]
-            health = self._health[key]
+            health = healths[key]
             if result.state != ready_state:
                 why = result.detail or result.state
                 if model is not None and model in health.names:
                     why += f" (served {model!r} when last seen)"
                 trace.append((key, result, why))
                 continue
-            unable = self._cannot(key, operation)
-            if not unable:
+            able = operation in operations[key] and not (
+                unsupported and operation in unsupported.get(key, ())
+            )
+            unable = "" if able else self._cannot(key, operation)
+            if able:
                 first_ready = first_ready or key
             if model is None:
                 sent = result.models[0] if result.models else None
@@ -352,7 +358,12 @@ class Router:
                 cooling.append((wait, key))
                 why = f"cooling down for {wait:.1f}s after HTTP 429"
             else:
-                serving.append(self._candidacy(key, result, sent))
+                loaded = result.loaded
+                if loaded is None or sent in loaded:
+                    warmth = loaded_state
+                else:
+                    warmth = loading_state if sent in result.loading else loadable_state
+                serving.append(Candidacy(key, warmth, busy.get(key, 0), result.busy, result.slots))
                 sent_ids[key] = sent
                 why = ""
             trace.append((key, result, why))
@@ -393,7 +404,6 @@ class Router:
         if chosen is None:
             raise self._no_route(trace, provider, model, operation if unable_keys else None)
         key, sent = chosen
-        busy = self._busy
         candidates = tuple(
             Candidate(
                 k,
