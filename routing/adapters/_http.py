@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from routing.config import Instance
 
 __all__ = [
+    "bearer_headers",
     "classify_status",
     "client_timeout",
     "expect_object",
@@ -256,6 +257,13 @@ async def iter_ndjson(resp: aiohttp.ClientResponse, key: str) -> AsyncIterator[d
         line = raw.strip()
         if line:
             yield expect_object(loads(line, key), key, "stream line")
+
+
+def bearer_headers(instance: Instance) -> dict[str, str]:
+    """``Authorization: Bearer KEY`` when the instance has a key, else nothing (local servers
+    need none; Ollama behind an authenticating proxy sends one)."""
+    key = instance.api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def wants_usage(request: Mapping[str, Any]) -> bool:

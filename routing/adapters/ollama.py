@@ -20,6 +20,7 @@ from routing._decision import State
 from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import (
+    bearer_headers,
     iter_ndjson,
     post,
     post_read,
@@ -273,7 +274,7 @@ class OllamaAdapter:
 
     def headers(self, instance: Instance) -> dict[str, str]:
         """``Authorization: Bearer`` when the instance has a key (Ollama behind a proxy)."""
-        return _headers(instance)
+        return bearer_headers(instance)
 
     async def probe(
         self,
@@ -285,7 +286,7 @@ class OllamaAdapter:
     ) -> Probed:
         """``GET /api/tags`` decides readiness and lists the models; ``GET /api/ps`` (a
         nicety: its failure only means "not said") says which are loaded."""
-        hdrs = _headers(instance)
+        hdrs = bearer_headers(instance)
         status, body = await get_json(session, instance.url + "/api/tags", hdrs, timeout)
         body = check(status, body, "GET /api/tags")
         models = body.get("models") if isinstance(body, dict) else None
@@ -329,7 +330,7 @@ class OllamaAdapter:
             instance.url + "/api/chat",
             to_wire(model, request, stream=False),
             key=key,
-            headers=_headers(instance),
+            headers=bearer_headers(instance),
             timeout=timeout,
         )
         return from_wire(read_object(raw, key), key), None
@@ -350,7 +351,7 @@ class OllamaAdapter:
             instance.url + "/api/chat",
             to_wire(model, request, stream=True),
             key=key,
-            headers=_headers(instance),
+            headers=bearer_headers(instance),
             timeout=timeout,
         ) as resp:
             async for line in iter_ndjson(resp, key):
@@ -390,7 +391,7 @@ class OllamaAdapter:
             model,
             request,
             key=instance.key,
-            headers=_headers(instance),
+            headers=bearer_headers(instance),
             timeout=timeout,
         )
         return reply, None
@@ -413,7 +414,7 @@ class OllamaAdapter:
             model,
             request,
             key=instance.key,
-            headers=_headers(instance),
+            headers=bearer_headers(instance),
             timeout=timeout,
         )
         async with contextlib.aclosing(chunks):
@@ -427,8 +428,3 @@ def _unsupported(instance: Instance, operation: Operation) -> BackendUnavailable
         instance=instance.key,
         reason=Reason.NOT_SUPPORTED,
     )
-
-
-def _headers(instance: Instance) -> dict[str, str]:
-    key = instance.api_key()  # Ollama behind an authenticating proxy
-    return {"Authorization": f"Bearer {key}"} if key else {}

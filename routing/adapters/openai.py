@@ -15,7 +15,7 @@ import aiohttp
 
 from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
-from routing.adapters._http import expect_object, iter_sse, loads, post, post_read
+from routing.adapters._http import bearer_headers, expect_object, iter_sse, loads, post, post_read
 from routing.adapters._native import send_native, stream_native
 from routing.adapters._probe import (
     Probed,
@@ -44,10 +44,8 @@ def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str
     return body
 
 
-def headers(instance: Instance) -> dict[str, str]:
-    """``Authorization: Bearer`` only when the instance has a key (local servers need none)."""
-    key = instance.api_key()
-    return {"Authorization": f"Bearer {key}"} if key else {}
+#: ``Authorization: Bearer`` only when the instance has a key (local servers need none).
+headers = bearer_headers
 
 
 def from_wire(reply: Any, key: str) -> dict[str, Any]:
