@@ -133,7 +133,11 @@ class Router:
         """The router's one HTTP session (created on first use, inside the running loop)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector)
+            # No cookie jar: a cookie one backend sets must never ride along on another
+            # client's request (and nothing is stored or matched per request).
+            self._session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+            )
             self._own_session = True
         return self._session
 

@@ -156,13 +156,20 @@ async def read_json_object(
         )
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
-    data = bytearray()
+    content = request.content
+    data: bytes | bytearray
     try:
-        async with asyncio.timeout(timeout):
-            while chunk := await request.content.readany():
-                data += chunk
-                if len(data) > limit:
-                    raise _too_large(limit)
+        if content.is_eof():  # the whole body came with the head: no wait, so no timer
+            data = content.read_nowait(-1)
+            if len(data) > limit:
+                raise _too_large(limit)
+        else:
+            data = bytearray()
+            async with asyncio.timeout(timeout):
+                while chunk := await content.readany():
+                    data += chunk
+                    if len(data) > limit:
+                        raise _too_large(limit)
     except TimeoutError:
         raise RequestError(
             408,
@@ -176,7 +183,7 @@ async def read_json_object(
             message = f"request body could not be read: {str(exc).splitlines()[-1].strip()}"
         raise RequestError(400, message, code="invalid_body") from None
     try:
-        body = parse_json_object(bytes(data))
+        body = parse_json_object(data if isinstance(data, bytes) else bytes(data))
     except InvalidRequest as exc:
         raise RequestError.invalid(exc) from None
     client = route_info(request).client

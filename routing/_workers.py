@@ -56,6 +56,7 @@ from aiohttp import web
 from routing._auth import KeyUsage
 from routing._gateway_auth import GATEKEEPER
 from routing._gateway_http import POOL, dumps, public_row
+from routing._loop import LOOPS, run
 from routing._metrics import Metrics
 from routing._prometheus import CONTENT_TYPE, render
 
@@ -254,10 +255,11 @@ def _worker_main(argv: list[str] | None = None) -> int:
     p.add_argument("index", type=int)
     p.add_argument("count", type=int)
     p.add_argument("directory")
+    p.add_argument("--loop", choices=LOOPS, default="auto")
     args = p.parse_args(argv)
     seat = WorkerSeat(args.index, args.count, args.directory)
     try:
-        asyncio.run(serve(args.config, args.host, args.port, worker=seat))
+        run(serve(args.config, args.host, args.port, worker=seat), args.loop)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -297,8 +299,11 @@ def _reserve(host: str, port: int) -> socket.socket:
 class _Supervisor:
     """Starts, restarts and stops the workers (one event loop, in the parent)."""
 
-    def __init__(self, config_path: str, host: str, port: int, count: int, directory: str) -> None:
+    def __init__(
+        self, config_path: str, host: str, port: int, count: int, directory: str, loop: str
+    ) -> None:
         self.args = [os.fspath(config_path), host, str(port)]
+        self.loop = loop
         self.count = count
         self.directory = directory
         self.procs: dict[int, asyncio.subprocess.Process] = {}
@@ -316,6 +321,8 @@ class _Supervisor:
             str(index),
             str(self.count),
             self.directory,
+            "--loop",
+            self.loop,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -377,7 +384,7 @@ class _Supervisor:
             await asyncio.gather(*(proc.wait() for proc in self.procs.values()))
 
 
-async def _supervise(config_path: str, host: str, port: int, count: int) -> int:
+async def _supervise(config_path: str, host: str, port: int, count: int, loop_choice: str) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO,
@@ -386,7 +393,9 @@ async def _supervise(config_path: str, host: str, port: int, count: int) -> int:
         )
     reservation = _reserve(host, port)
     directory = tempfile.mkdtemp(prefix="routing-workers-")  # mode 0700
-    sup = _Supervisor(config_path, host, reservation.getsockname()[1], count, directory)
+    sup = _Supervisor(
+        config_path, host, reservation.getsockname()[1], count, directory, loop_choice
+    )
     loop = asyncio.get_running_loop()
     handled = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -421,8 +430,11 @@ async def _supervise(config_path: str, host: str, port: int, count: int) -> int:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def supervise(config_path: str, host: str, port: int, count: int) -> int:
-    """Run ``count`` workers of ``routing serve`` on ``host:port``; return the exit code."""
+def supervise(config_path: str, host: str, port: int, count: int, *, loop: str = "auto") -> int:
+    """Run ``count`` workers of ``routing serve`` on ``host:port``; return the exit code.
+
+    ``loop``: each worker's event loop (:mod:`routing._loop`); the parent only supervises.
+    """
     if not sys.platform.startswith("linux"):
         from routing._gateway import BindError
 
@@ -430,7 +442,7 @@ def supervise(config_path: str, host: str, port: int, count: int) -> int:
             "--workers needs SO_REUSEPORT load balancing (Linux); "
             "run one process per port behind a load balancer instead"
         )
-    return asyncio.run(_supervise(config_path, host, port, count))
+    return asyncio.run(_supervise(config_path, host, port, count, loop))
 
 
 if __name__ == "__main__":

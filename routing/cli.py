@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from routing._auth import is_loopback
+from routing._loop import LOOPS, loop_factory, run
 from routing.config import load_config
 from routing.errors import BackendError, ConfigError, NoRouteError, RoutingError
 
@@ -71,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="worker processes sharing the port (default 1; Linux SO_REUSEPORT)",
+    )
+    p.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="event loop: uvloop when installed (auto, the default; extra 'speed'), "
+        "asyncio's own, or uvloop (an error without it)",
     )
 
     sub.add_parser("demo", help="start bundled fakes and a gateway, route sample requests, stop")
@@ -186,12 +194,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    loop_factory(args.loop)  # --loop uvloop without uvloop: the error before anything starts
     if args.workers > 1:
         from routing._workers import supervise
 
         port = args.port if args.port is not None else config.gateway.port
-        return supervise(args.config, host, port, args.workers)
-    asyncio.run(serve(args.config, args.host, args.port))
+        return supervise(args.config, host, port, args.workers, loop=args.loop)
+    run(serve(args.config, args.host, args.port), args.loop)
     return EXIT_OK
 
 
