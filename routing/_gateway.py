@@ -292,7 +292,10 @@ async def _routing_headers(request: web.Request, response: web.StreamResponse) -
 def create_app(pool: RouterPool, *, clock: Callable[[], float] = time.monotonic) -> web.Application:
     """The aiohttp application serving ``pool``'s current router.
 
-    ``clock`` (seconds, monotonic) times the per-key limits of ``gateway.auth``.
+    ``clock`` (seconds, monotonic) times the per-key limits of ``gateway.auth``.  Serve it
+    with ``auto_decompress=False`` (as :meth:`Gateway.start` does): the doors decode a
+    request's ``Content-Encoding`` themselves, and would decode a body aiohttp had
+    already inflated once more.
     """
     # Body size is enforced per request from the current config (hot reload may change it).
     app = web.Application(middlewares=[_middleware, auth_middleware], client_max_size=2**62)
@@ -498,6 +501,9 @@ class Gateway:
             # After an early answer (408, 413) the rest of a body is drained
             # for at most this long before the connection closes.
             lingering_time=min(settings.read_timeout, 2.0),
+            # Bodies reach the doors as sent; read_json_object decodes them, bounded, and
+            # answers a bad or unsupported Content-Encoding in the door's shape.
+            auto_decompress=False,
         )
         await runner.setup()
         try:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
-from aiohttp.http_exceptions import ContentEncodingError
 
 from routing._auth import ClientKey
+from routing._content_encoding import DECODED, BodyDecodeError, BodyDecoder
 from routing._decision import Decision
 from routing._reload import RouterPool
 from routing._request_body import parse_json_object
@@ -141,35 +140,35 @@ async def read_json_object(
     """The body as a JSON object, or :class:`RequestError`; every body ends in an answer.
 
     408 when the body has not arrived within ``timeout`` seconds (``gateway.read_timeout``);
-    413 beyond ``limit`` bytes, announced or read, counted after decompression (a gzip
-    bomb is inflated no further than the limit); 415 for a ``Content-Encoding`` aiohttp
-    does not decode; 400 for data that is not of its ``Content-Encoding``, a body cut
-    short or with broken chunking, and everything :func:`parse_json_object` refuses.
+    413 beyond ``limit`` bytes, announced or read, as sent and after decoding (a gzip bomb
+    is inflated no further than the limit); 415 for a ``Content-Encoding`` not in
+    :data:`~routing._content_encoding.DECODED`; 400 for data that is not of its
+    ``Content-Encoding`` or ends before it does, a body cut short or with broken chunking,
+    and everything :func:`parse_json_object` refuses.  The gateway's server leaves bodies
+    compressed (``auto_decompress=False``): they are decoded here, chunk by chunk
+    (:mod:`routing._content_encoding`).
     """
     encoding = request.headers.get("Content-Encoding")
-    if encoding is not None and encoding.strip().lower() not in _DECODED:
-        raise RequestError(
-            415,
-            f"Content-Encoding {encoding.strip()[:40]!r} is not "
-            f"supported; send {', '.join(sorted(_DECODED - {''}))}",
-            code="unsupported_content_encoding",
-        )
+    decoder = None if encoding is None else _decoder(request)
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     content = request.content
     data: bytes | bytearray
     try:
-        if content.is_eof():  # the whole body came with the head: no wait, so no timer
-            data = content.read_nowait(-1)
+        if decoder is None and content.is_eof():  # the whole body came with the head:
+            data = content.read_nowait(-1)  # no wait, so no timer
             if len(data) > limit:
                 raise _too_large(limit)
         else:
             data = bytearray()
             async with asyncio.timeout(timeout):
-                while chunk := await content.readany():
-                    data += chunk
-                    if len(data) > limit:
-                        raise _too_large(limit)
+                if decoder is None:
+                    while chunk := await content.readany():
+                        data += chunk
+                        if len(data) > limit:
+                            raise _too_large(limit)
+                else:
+                    await _read_decoded(request, decoder, data, limit)
     except TimeoutError:
         raise RequestError(
             408,
@@ -177,11 +176,10 @@ async def read_json_object(
             code="request_timeout",
         ) from None
     except web.RequestPayloadError as exc:
-        if isinstance(exc.__cause__, ContentEncodingError):
-            message = f"request body is not valid {encoding} data (its Content-Encoding)"
-        else:
-            message = f"request body could not be read: {str(exc).splitlines()[-1].strip()}"
+        message = f"request body could not be read: {str(exc).splitlines()[-1].strip()}"
         raise RequestError(400, message, code="invalid_body") from None
+    except BodyDecodeError as exc:
+        raise RequestError(400, str(exc), code="invalid_body") from None
     try:
         body = parse_json_object(data if isinstance(data, bytes) else bytes(data))
     except InvalidRequest as exc:
@@ -190,6 +188,35 @@ async def read_json_object(
     if client is not None and not client.allows(body.get("model")):
         raise _not_allowed(client, body.get("model"))
     return body
+
+
+def _decoder(request: web.Request) -> BodyDecoder | None:
+    """The decoder of the request's ``Content-Encoding`` (None: identity), or its 415."""
+    # Repeated headers are one list of codings (RFC 9110 5.3): ``gzip`` twice is refused.
+    value = ", ".join(request.headers.getall("Content-Encoding")).strip()
+    encoding = value.lower()
+    if encoding not in DECODED:
+        raise RequestError(
+            415,
+            f"Content-Encoding {value[:40]!r} is not "
+            f"supported; send {', '.join(sorted(DECODED - {''}))}",
+            code="unsupported_content_encoding",
+        )
+    return BodyDecoder(encoding) if encoding in ("gzip", "deflate") else None
+
+
+async def _read_decoded(
+    request: web.Request, decoder: BodyDecoder, data: bytearray, limit: int
+) -> None:
+    """Decode the body into ``data`` as it arrives: no more than ``limit`` bytes either side."""
+    received = 0
+    while chunk := await request.content.readany():
+        received += len(chunk)
+        # One byte more than fits is enough to know the body does not.
+        data += decoder.feed(chunk, limit - len(data) + 1)
+        if len(data) > limit or received > limit:
+            raise _too_large(limit)
+    decoder.end()
 
 
 def _not_allowed(client: ClientKey, model: object) -> RequestError:
@@ -203,14 +230,6 @@ def _not_allowed(client: ClientKey, model: object) -> RequestError:
         type_="permission_error",
         param="model",
     )
-
-
-# What aiohttp decodes itself (``br`` and ``zstd`` only with their optional packages).
-_DECODED = frozenset(
-    {"", "identity", "gzip", "deflate"}
-    | ({"br"} if HAS_BROTLI else set())
-    | ({"zstd"} if HAS_ZSTD else set())
-)
 
 
 def _too_large(limit: int) -> RequestError:
@@ -308,8 +327,8 @@ def error_response(
             }
         }
     response = web.Response(body=dumps(payload), status=status, content_type="application/json")
-    if status in (408, 413) or request.content.exception() is not None:
-        # Do not read (or wait for) the rest of a huge or undecodable body.
+    if status in (408, 413) or code == "invalid_body" or request.content.exception() is not None:
+        # Do not read (or wait for) the rest of a huge, broken or undecodable body.
         response.force_close()
     return response
 

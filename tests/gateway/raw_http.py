@@ -87,6 +87,7 @@ def _build_one(case: dict[str, Any]) -> tuple[bytes, bytes]:
         body, encoding = packer.compress(body) + packer.flush(), "deflate"
     if "truncate" in case:
         body = body[: int(len(body) * case["truncate"])]
+    body += _text(case.get("append", "")).encode("latin-1")
     lines = [
         f"{case.get('method', 'POST')} {target(case)} {case.get('version', 'HTTP/1.1')}",
         "Host: 127.0.0.1",
