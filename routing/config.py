@@ -112,16 +112,15 @@ class Instance:
     connect_timeout: float = 0.5
     request_timeout: float = 120.0
     probe_timeout: float = 1.0
+    #: ``provider:instance``, the name used everywhere (CLI, headers, traces).
+    key: str = field(init=False, repr=False, compare=False)
+    #: The base URL that API style's official client takes (``.../v1`` for openai).
+    base_url: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """``provider:instance``, the name used everywhere (CLI, headers, traces)."""
-        return f"{self.provider}:{self.name}"
-
-    @property
-    def base_url(self) -> str:
-        """The base URL that API style's official client takes (``.../v1`` for openai)."""
-        return self.url + get_adapter(self.api).url_suffix
+    def __post_init__(self) -> None:
+        # Derived once: every request reads both several times.
+        object.__setattr__(self, "key", f"{self.provider}:{self.name}")
+        object.__setattr__(self, "base_url", self.url + get_adapter(self.api).url_suffix)
 
     @property
     def local(self) -> bool:
