@@ -571,8 +571,10 @@ async def serve(
 ) -> None:
     """Run the gateway for ``config_path`` until SIGINT or SIGTERM; SIGHUP reloads.
 
-    Prints ``listening on http://HOST:PORT`` first.  Raises :class:`ConfigError` when the
-    initial config is invalid; later invalid configs are logged and the old one kept.
+    Logs ``event loop: uvloop`` (or ``asyncio``) on logger ``routing.gateway``, then prints
+    ``listening on http://HOST:PORT``, the first line on stdout.  Raises
+    :class:`ConfigError` when the initial config is invalid; later invalid configs are
+    logged and the old one kept.
     ``worker``: this process is one of ``routing serve --workers N`` (:mod:`routing._workers`).
     """
     config = load_config(config_path)
@@ -588,11 +590,14 @@ async def serve(
     if worker is not None:
         worker.attach(gateway)
     await gateway.start(host, port, reuse_port=worker is not None)
+    loop = asyncio.get_running_loop()
+    # The package the loop's class comes from: ``uvloop`` (uvloop.Loop) or ``asyncio``
+    # (asyncio.unix_events...), whatever ``--loop`` asked for (:mod:`routing._loop`).
+    logger.info("event loop: %s", type(loop).__module__.partition(".")[0])
     # Config, routes and modules live as long as the process: keep the cyclic GC from
     # walking them again and again while requests allocate.
     gc.freeze()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     try:
         if worker is not None:
