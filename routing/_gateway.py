@@ -40,7 +40,6 @@ import contextlib
 import gc
 import logging
 import os
-import re
 import signal
 import sys
 import time
@@ -58,6 +57,7 @@ from routing import (
     _gateway_ollama_extra,
     _gateway_openai_extra,
 )
+from routing._access_log import FORMAT, AccessWriter, LogFormatter, quote
 from routing._auth import Gatekeeper, is_loopback
 from routing._dashboard import DECISIONS
 from routing._decisions import DecisionLog
@@ -89,6 +89,8 @@ logger = logging.getLogger("routing.gateway")
 access_log = logging.getLogger("routing.access")
 
 _HTTP = web.AppKey("routing.http_counts", Counter)
+#: Where access lines go when ``serve`` set logging up itself (:mod:`routing._access_log`).
+_ACCESS = web.AppKey("routing.access_writer", AccessWriter)
 _STARTED = web.AppKey("routing.started", int)
 
 
@@ -227,27 +229,16 @@ def _log_access(request: web.Request, status: int, started: float) -> None:
             failovers=info.failovers,
         )
     if access_log.isEnabledFor(logging.INFO):
-        access_log.info(
-            "method=%s path=%s status=%d instance=%s model=%s latency_ms=%.1f failovers=%d key=%s",
-            request.method,
-            _quote(request.path),
-            status,
-            info.instance or "-",
-            _quote(info.model or "-"),
-            latency_ms,
-            info.failovers,
-            key or "-",
+        line = (
+            f"method={request.method} path={quote(request.path)} status={status} "
+            f"instance={info.instance or '-'} model={quote(info.model or '-')} "
+            f"latency_ms={latency_ms:.1f} failovers={info.failovers} key={key or '-'}"
         )
-
-
-_SPECIAL = re.compile(r'[ "=\\]')
-
-
-def _quote(value: object) -> str:
-    text = str(value)
-    if text and text.isprintable() and _SPECIAL.search(text) is None:
-        return text
-    return '"' + text.encode("unicode_escape").decode().replace('"', '\\"') + '"'
+        writer = app.get(_ACCESS)
+        if writer is None:
+            access_log.info(line)
+        else:
+            writer.write(line)
 
 
 @web.middleware
@@ -548,20 +539,6 @@ class Gateway:
         await self.stop()
 
 
-class _Formatter(logging.Formatter):
-    """The default format, its ``asctime`` text made once per second, not once per line."""
-
-    _second: tuple[int, str] = (-1, "")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        second = int(record.created)
-        if second != self._second[0]:
-            self._second = (second, super().formatTime(record, datefmt).rpartition(",")[0])
-        return f"{self._second[1]},{int(record.msecs):03d}"
-
-
 async def serve(
     config_path: str,
     host: str | None = None,
@@ -579,14 +556,20 @@ async def serve(
     """
     config = load_config(config_path)
     if not logging.getLogger().handlers:
+        formatter = LogFormatter(FORMAT)
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(formatter)
         logging.basicConfig(level=logging.INFO, handlers=[handler])
-        # Our format shows none of these: skip gathering them for every access-log line
-        # (the logging HOWTO's "Optimization" flags; only when the logging setup is ours).
+        # Our format shows none of these: skip gathering them for every log line (the
+        # logging HOWTO's "Optimization" flags; only when the logging setup is ours).
         logging._srcfile = None
         logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+        writer = AccessWriter(sys.stderr, formatter) if AccessWriter.applies(handler) else None
+    else:
+        writer = None
     gateway = Gateway(config, config_path=os.fspath(config_path))
+    if writer is not None:
+        gateway.app[_ACCESS] = writer
     if worker is not None:
         worker.attach(gateway)
     await gateway.start(host, port, reuse_port=worker is not None)
@@ -616,3 +599,5 @@ async def serve(
         if worker is not None:
             await worker.stop()
         await gateway.stop()
+        if writer is not None:
+            writer.flush()
