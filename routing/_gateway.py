@@ -77,6 +77,7 @@ from routing._gateway_http import (
 )
 from routing._prometheus import CONTENT_TYPE, render
 from routing._reload import ConfigWatcher, RouterPool
+from routing.adapters._http import WireChunk
 from routing.config import Config, load_config
 from routing.errors import BackendError, ConfigError, ConfigIssue, RoutingError
 
@@ -129,7 +130,9 @@ async def _stream_sse(
         try:
             async for chunk in handle:
                 usage = chunk.get("usage") or usage
-                await response.write(b"data: " + dumps(chunk) + b"\n\n")
+                # The backend's own line when it encodes the chunk as is (OpenAI styles).
+                data = chunk.wire.encode() if type(chunk) is WireChunk else dumps(chunk)
+                await response.write(b"data: " + data + b"\n\n")
         except BackendError as exc:  # after the first byte: report in-band, never retry
             error = {"message": str(exc), "type": "server_error", "code": "backend_error"}
             await response.write(b"data: " + dumps({"error": error}) + b"\n\n")

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from routing.config import Instance
 
 __all__ = [
+    "WireChunk",
     "bearer_headers",
     "classify_status",
     "client_timeout",
@@ -226,6 +227,19 @@ async def read_json(resp: aiohttp.ClientResponse, key: str) -> dict[str, Any]:
 def read_object(raw: bytes, key: str) -> dict[str, Any]:
     """``raw`` parsed as a JSON object, or :class:`BackendProtocolError`."""
     return expect_object(loads(raw, key), key)
+
+
+class WireChunk(dict[str, Any]):
+    """A stream item parsed from one SSE ``data`` line, and that line's text (``wire``),
+    which encodes the item exactly: the gateway forwards ``wire`` (the backend's own bytes)
+    instead of encoding the dict again.  Never mutate one: ``wire`` would no longer say it.
+    """
+
+    __slots__ = ("wire",)
+
+    def __init__(self, item: dict[str, Any], wire: str) -> None:
+        super().__init__(item)
+        self.wire = wire
 
 
 async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:

@@ -15,7 +15,15 @@ import aiohttp
 
 from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
-from routing.adapters._http import bearer_headers, expect_object, iter_sse, loads, post, post_read
+from routing.adapters._http import (
+    WireChunk,
+    bearer_headers,
+    expect_object,
+    iter_sse,
+    loads,
+    post,
+    post_read,
+)
 from routing.adapters._native import send_native, stream_native
 from routing.adapters._probe import (
     Probed,
@@ -68,7 +76,10 @@ def from_wire(reply: Any, key: str) -> dict[str, Any]:
 
 
 def chunk_from_wire(data: str, key: str) -> dict[str, Any] | None:
-    """One SSE ``data`` payload as a ``chat.completion.chunk``; ``None`` for ``[DONE]``."""
+    """One SSE ``data`` payload as a ``chat.completion.chunk``; ``None`` for ``[DONE]``.
+
+    A :class:`WireChunk` (``data`` kept) when ``data`` is one line and nothing was filled in.
+    """
     if data.strip() == "[DONE]":
         return None
     chunk = expect_object(loads(data, key), key, "stream chunk")
@@ -81,6 +92,8 @@ def chunk_from_wire(data: str, key: str) -> dict[str, Any] | None:
         )
     if not isinstance(chunk.get("choices"), list):
         raise BackendProtocolError("stream chunk has no choices", instance=key, body=chunk)
+    if "object" in chunk and "\n" not in data:
+        return WireChunk(chunk, data)
     chunk.setdefault("object", "chat.completion.chunk")
     return chunk
 
