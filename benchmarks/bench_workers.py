@@ -1,15 +1,19 @@
 """``routing serve --workers N`` against direct calls: CPU per request, latency, throughput, RSS.
 
-Run: ``python benchmarks/bench_workers.py [--workers 1,2] [--quick]``.  Loopback only, bounded.
-For each worker count, a fake llama.cpp (child process) and ``routing serve --workers N``
-(child processes) are started, and this process is the client (aiohttp, helpers of
-bench_gateway.py).  Prints, from one run, as ratios:
+Run: ``python benchmarks/bench_workers.py [--workers 1,2] [--loops auto] [--no-floor]
+[--quick]``.  Loopback only, bounded.  For each worker count and event loop, a fake llama.cpp
+(child process) and ``routing serve --workers N --loop L`` (child processes) are started;
+this process is the client (aiohttp, helpers of bench_gateway.py).  With the floor (default)
+the same is measured for a bare aiohttp proxy (``_proxy_floor.py``: bytes in, bytes out, no
+routing): what any gateway built on aiohttp costs on this machine.  Prints, from one run, as
+ratios against direct calls to the same fake, measured in alternating slices (``ROUNDS``):
 
 - gateway CPU per request as a multiple of the fake's (user + system time of every gateway
   process, read from /proc, over the c=32 requests through it, against the fake's over the
-  same number of direct requests);
+  same number of direct requests): pooled over all slices, and the median of the slices'
+  own ratios (robust to a slice disturbed by other load);
 - c=32 throughput through the gateway as a share of direct;
-- added median at c=1, and stream time to first chunk added;
+- added median at c=1, and stream time to first chunk added (not for the floor);
 - RSS of the parent and of each worker with 1,000 instances configured.
 """
 
@@ -21,6 +25,7 @@ import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_gateway as bg
 
 TICK = os.sysconf("SC_CLK_TCK")
+ROUNDS = 8  # alternating direct/gateway slices of each measurement
+FLOOR = str(Path(__file__).resolve().parent / "_proxy_floor.py")
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -42,8 +49,11 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / TICK
 
 
-def _serve(config: Path, workers: int) -> list[str]:
-    return ["-m", "routing.cli", "serve", str(config), "--port", "0", "--workers", str(workers)]
+def _serve(config: Path, workers: int, loop: str) -> list[str]:
+    return [
+        "-m", "routing.cli", "serve", str(config), "--port", "0",
+        "--workers", str(workers), "--loop", loop,
+    ]  # fmt: skip
 
 
 async def _pids(session: aiohttp.ClientSession, url: str, parent: int, workers: int) -> list[int]:
@@ -53,69 +63,98 @@ async def _pids(session: aiohttp.ClientSession, url: str, parent: int, workers: 
         return [parent, *(w["pid"] for w in (await reply.json())["workers"])]
 
 
-async def network(tmp: Path, workers: int, scale: float) -> dict[str, float]:
-    """The ratios for ``--workers workers`` against one fake."""
+async def _alternate(
+    rounds: int, direct: Callable[[], Awaitable[Any]], through: Callable[[], Awaitable[Any]]
+) -> None:
+    for _ in range(rounds):
+        await direct()
+        await through()
+
+
+async def network(
+    tmp: Path, workers: int, loop: str, scale: float, *, floor: bool = False
+) -> dict[str, float]:
+    """The ratios for ``routing serve --workers workers --loop loop`` (or the floor proxy)."""
     fake, fake_url = await bg._child("-m", "fake_servers", "llamacpp", "--model", bg.MODEL)
     config = tmp / f"bench{workers}.yaml"
     config.write_text(bg._config(fake_url), encoding="utf-8")
     gateway = None
     try:
-        gateway, gw_url = await bg._child(*_serve(config, workers))
+        args = [FLOOR, fake_url, "--loop", loop] if floor else _serve(config, workers, loop)
+        gateway, gw_url = await bg._child(*args)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
-            pids = await _pids(session, gw_url, gateway.pid or 0, workers)
+            pids = (
+                [gateway.pid or 0]
+                if floor
+                else await _pids(session, gw_url, gateway.pid or 0, workers)
+            )
             direct, through = bg._poster(session, fake_url), bg._poster(session, gw_url)
             for post in (direct, through):
                 await bg._latencies(post, 50)
-            n1, n32, ns = int(400 * scale), int(3000 * scale), int(200 * scale)
+            n1, n32, ns = int(400 * scale), int(4000 * scale), int(200 * scale)
+            per1, per32, pers = max(n1 // ROUNDS, 1), max(n32 // ROUNDS, 1), max(ns // ROUNDS, 1)
             lat: dict[bool, list[float]] = {False: [], True: []}
             spent = {False: 0.0, True: 0.0}
-            cpu = {"fake_direct": 0.0, "fake_via": 0.0, "gateway": 0.0}
+            fake_cpu: list[float] = []
+            gateway_cpu: list[float] = []
             ttfc: dict[bool, list[float]] = {False: [], True: []}
-            for _ in range(bg.ROUNDS):
-                for via, post in ((False, direct), (True, through)):
-                    lat[via] += await bg._latencies(post, max(n1 // bg.ROUNDS, 1))
-            for _ in range(bg.ROUNDS):
-                for via, post in ((False, direct), (True, through)):
-                    n = max(n32 // bg.ROUNDS, 1)
-                    f0, g0 = _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
-                    spent[via] += n / await bg._throughput(post, n, bg.CONCURRENCY)
-                    f1, g1 = _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
-                    cpu["fake_via" if via else "fake_direct"] += f1 - f0
-                    if via:
-                        cpu["gateway"] += g1 - g0
-            for _ in range(bg.ROUNDS):
-                for via, url in ((False, fake_url), (True, gw_url)):
-                    ttfc[via] += [
-                        await bg._first_chunk(session, url)()
-                        for _ in range(max(ns // bg.ROUNDS, 1))
-                    ]
+
+            async def sequential(via: bool) -> None:
+                lat[via] += await bg._latencies(through if via else direct, per1)
+
+            await _alternate(ROUNDS, lambda: sequential(False), lambda: sequential(True))
+
+            async def concurrent(via: bool) -> None:
+                f0, g0 = _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
+                rate = await bg._throughput(through if via else direct, per32, bg.CONCURRENCY)
+                f1, g1 = _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
+                spent[via] += per32 / rate
+                if via:
+                    gateway_cpu.append(g1 - g0)
+                else:
+                    fake_cpu.append(f1 - f0)
+
+            await _alternate(ROUNDS, lambda: concurrent(False), lambda: concurrent(True))
+
+            async def streams(via: bool) -> None:
+                first = bg._first_chunk(session, gw_url if via else fake_url)
+                ttfc[via] += [await first() for _ in range(pers)]
+
+            if not floor:
+                await _alternate(ROUNDS, lambda: streams(False), lambda: streams(True))
     finally:
         if gateway is not None:
             await bg._stop(gateway)
         await bg._stop(fake)
-    done = bg.ROUNDS * max(n32 // bg.ROUNDS, 1)
+    done = ROUNDS * per32
     d1, g1m = statistics.median(lat[False]), statistics.median(lat[True])
-    ds, gs = statistics.median(ttfc[False]), statistics.median(ttfc[True])
-    return {
+    slices = [g / f for g, f in zip(gateway_cpu, fake_cpu, strict=True) if f > 0]
+    result = {
         "workers": workers,
         "requests_c32": done,
-        "gateway_cpu_us": cpu["gateway"] / done * 1e6,
-        "fake_cpu_us": cpu["fake_direct"] / done * 1e6,
-        "cpu_ratio": cpu["gateway"] / max(cpu["fake_direct"], 1e-9),
+        "gateway_cpu_us": sum(gateway_cpu) / done * 1e6,
+        "fake_cpu_us": sum(fake_cpu) / done * 1e6,
+        "cpu_ratio": sum(gateway_cpu) / max(sum(fake_cpu), 1e-9),
+        "cpu_ratio_median": statistics.median(slices) if slices else float("nan"),
         "throughput_ratio": (done / spent[True]) / (done / spent[False]),
         "direct_rps": done / spent[False],
         "gateway_rps": done / spent[True],
         "added_median_ms": (g1m - d1) * 1000,
-        "ttfc_added_ms": (gs - ds) * 1000,
+        "ttfc_added_ms": float("nan"),
     }
+    if not floor:
+        result["ttfc_added_ms"] = (
+            statistics.median(ttfc[True]) - statistics.median(ttfc[False])
+        ) * 1000
+    return result
 
 
-async def memory(tmp: Path, workers: int) -> dict[str, Any]:
+async def memory(tmp: Path, workers: int, loop: str) -> dict[str, Any]:
     """RSS (MB) of the parent and of each worker with 1,000 instances configured."""
     config = tmp / "big.yaml"
     config.write_text(bg._big_config(), encoding="utf-8")
-    gateway, url = await bg._child(*_serve(config, workers))
+    gateway, url = await bg._child(*_serve(config, workers, loop))
     try:
         async with aiohttp.ClientSession() as session:
             pids = await _pids(session, url, gateway.pid or 0, workers)
@@ -130,20 +169,29 @@ async def memory(tmp: Path, workers: int) -> dict[str, Any]:
         await bg._stop(gateway)
 
 
-async def main_async(counts: list[int], scale: float) -> None:
+def _line(label: str, r: dict[str, float]) -> str:
+    text = (
+        f"{label}: CPU/request {r['gateway_cpu_us']:.0f} µs = {r['cpu_ratio']:.2f}x the fake's "
+        f"({r['fake_cpu_us']:.0f} µs; median of slices {r['cpu_ratio_median']:.2f}x); "
+        f"c=32 {r['gateway_rps']:.0f} vs {r['direct_rps']:.0f} req/s direct = "
+        f"{r['throughput_ratio']:.1%}; c=1 added median {r['added_median_ms']:+.2f} ms"
+    )
+    if r["ttfc_added_ms"] == r["ttfc_added_ms"]:  # not NaN
+        text += f"; stream TTFC added {r['ttfc_added_ms']:+.2f} ms"
+    return text
+
+
+async def main_async(counts: list[int], loops: list[str], scale: float, floor: bool) -> None:
     """Measure and print every figure."""
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
-        for workers in counts:
-            r = await network(Path(tmp), workers, scale)
-            print(
-                f"--workers {workers}: gateway CPU/request {r['gateway_cpu_us']:.0f} µs = "
-                f"{r['cpu_ratio']:.2f}x the fake's ({r['fake_cpu_us']:.0f} µs); "
-                f"c=32 {r['gateway_rps']:.0f} vs {r['direct_rps']:.0f} req/s direct = "
-                f"{r['throughput_ratio']:.1%}; c=1 added median {r['added_median_ms']:+.2f} ms; "
-                f"stream TTFC added {r['ttfc_added_ms']:+.2f} ms",
-                flush=True,
-            )
-        m = await memory(Path(tmp), max(counts))
+        for loop in loops:
+            if floor:
+                r = await network(Path(tmp), 1, loop, scale, floor=True)
+                print(_line(f"aiohttp proxy floor, loop {loop}", r), flush=True)
+            for workers in counts:
+                r = await network(Path(tmp), workers, loop, scale)
+                print(_line(f"routing serve --workers {workers} --loop {loop}", r), flush=True)
+        m = await memory(Path(tmp), max(counts), loops[0])
         workers_mb = ", ".join(f"{mb:.1f}" for mb in m["workers_mb"]) or "-"
         print(
             f"RSS with {m['instances']} instances, --workers {max(counts)}: parent "
@@ -156,10 +204,14 @@ def main() -> int:
     """Parse the arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--loops", default="auto", help="comma-separated: auto, asyncio, uvloop")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare aiohttp proxy")
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    asyncio.run(asyncio.wait_for(main_async(counts, 0.1 if args.quick else 1.0), 600))
+    loops = [name for name in args.loops.split(",") if name]
+    work = main_async(counts, loops, 0.1 if args.quick else 1.0, not args.no_floor)
+    asyncio.run(asyncio.wait_for(work, 1200))
     return 0
 
 
