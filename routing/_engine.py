@@ -1,5 +1,11 @@
 """The Router: live probes + compiled rules -> a :class:`~routing._decision.Decision`.
 
+This module holds the router's state and lifecycle, its probes (cached, deduplicated, bounded
+by one timeout), :meth:`Router.resolve`, and what requests report back (failures, successes,
+load).  How the probed candidates are decided among is :mod:`routing._resolution`; the
+request methods (``complete``, ``chat``, ``embed`` ...) are :mod:`routing._router_requests`;
+both are bases of :class:`Router`.
+
 Resolution (the contract of DESIGN.md):
 
 1. ``provider:instance`` given: that instance; a model it does not serve is a NoRouteError.
@@ -20,30 +26,24 @@ import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
-from routing._decision import Candidate, Decision, State
-from routing._dispatch import count_tokens
-from routing._failover import Completion, StreamHandle, complete, open_stream, stream
+from routing._decision import Decision, State
 from routing._health import Breaker, InstanceHealth, ProbeResult
 from routing._metrics import Metrics
 from routing._operations import Operation
 from routing._probes import probe_instance
+from routing._resolution import Resolution
+from routing._router_requests import RouterRequests
 from routing._rules import RuleSet
-from routing._strategies import Candidacy, Strategy, Warmth, order
+from routing._strategies import Strategy
 from routing.adapters import get_adapter
 from routing.config import Config, Instance, load_config
-from routing.errors import (
-    BackendError,
-    BackendUnavailable,
-    NoRouteError,
-    Reason,
-    redact_text,
-)
+from routing.errors import BackendError, Reason, redact_text
 
 __all__ = ["Router"]
 
@@ -65,7 +65,7 @@ _FAILURE_STATE: dict[Reason, State] = {
 }
 
 
-class Router:
+class Router(RouterRequests, Resolution):
     """Decides which instance serves a request, and (through adapters) sends it there.
 
     Use as ``async with Router.from_file(path) as router:``; one aiohttp session serves
@@ -236,30 +236,6 @@ class Router:
 
     # -- resolution ----------------------------------------------------------------------
 
-    def _candidates(
-        self, provider: str | None, model: str | None
-    ) -> tuple[tuple[str, ...], str | None, str]:
-        if provider is None:
-            keys, rule = self.rules.candidates(model)
-            how = f"rule {rule}" if rule else "no rule matched: every instance considered"
-            return keys, rule, how
-        if ":" in provider:
-            if provider not in self.config.instances:
-                known = ", ".join(self.config.instances)
-                raise NoRouteError(
-                    f"unknown instance {provider!r} (known: {known})",
-                    model=model,
-                    provider=provider,
-                )
-            return (provider,), None, f"instance {provider} named by the caller"
-        prov = self.config.providers.get(provider)
-        if prov is None:
-            known = ", ".join(self.config.providers)
-            raise NoRouteError(
-                f"unknown provider {provider!r} (known: {known})", model=model, provider=provider
-            )
-        return tuple(i.key for i in prov.instances), None, f"provider {provider} chosen by caller"
-
     async def resolve(
         self,
         provider: str | None = None,
@@ -281,212 +257,11 @@ class Router:
         results = await self._ensure(keys)
         return self._decide(keys, results, provider, model, rule, how, session, operation)
 
-    def _cannot(self, key: str, operation: Operation) -> str:
-        """Why ``key`` cannot do ``operation`` ("" when it can)."""
-        if operation not in self._operations[key]:
-            return f"cannot do {operation.noun} (API style {self.config.instances[key].api})"
-        unsupported = self._unsupported.get(key)
-        if unsupported and operation in unsupported:
-            return f"cannot do {operation.noun} (not_supported)"
-        return ""
-
     def report_unsupported(self, key: str, operation: Operation) -> None:
         """``key`` answered ``not_supported`` for ``operation``: skip it for that operation
         (no health penalty) until it is seen not READY or the config reloads."""
         if key in self._health:
             self._unsupported.setdefault(key, set()).add(operation)
-
-    def _strategy(self, model: str | None, provider: str | None) -> Strategy:
-        rule = self.rules.first_match(model) if provider is None else None
-        if rule is not None and rule.rule.strategy:
-            return _STRATEGIES[rule.rule.strategy]
-        return _STRATEGIES[self.config.defaults.strategy]
-
-    def _decide(
-        self,
-        keys: Sequence[str],
-        results: Mapping[str, ProbeResult],
-        provider: str | None,
-        model: str | None,
-        rule: str | None,
-        how: str,
-        session: str | Callable[[], str | None] | None = None,
-        operation: Operation = Operation.CHAT,
-    ) -> Decision:
-        serving: list[Candidacy] = []
-        sent_ids: dict[str, str] = {}
-        first_ready: str | None = None
-        cooling: list[tuple[float, str]] = []
-        trace: list[tuple[str, ProbeResult, str]] = []
-        unable_keys: list[str] = []
-        now = self.clock()
-        ready_state = State.READY
-        # Per-candidate work is inlined: this loop runs for every candidate of every request.
-        healths, operations, unsupported, busy = (
-            self._health,
-            self._operations,
-            self._unsupported,
-            self._busy,
-        )
-        loaded_state, loading_state, loadable_state = (
-            Warmth.LOADED,
-            Warmth.LOADING,
-            Warmth.LOADABLE,
-        )
-        for key in keys:
-            result = results[key]
-            health = healths[key]
-            if result.state != ready_state:
-                why = result.detail or result.state
-                if model is not None and model in health.names:
-                    why += f" (served {model!r} when last seen)"
-                trace.append((key, result, why))
-                continue
-            able = operation in operations[key] and not (
-                unsupported and operation in unsupported.get(key, ())
-            )
-            unable = "" if able else self._cannot(key, operation)
-            if able:
-                first_ready = first_ready or key
-            if model is None:
-                sent = result.models[0] if result.models else None
-            else:
-                sent = health.names.get(model)
-            wait = health.cool_until - now
-            if sent is None:
-                why = "serves no model" if model is None else f"does not serve {model!r}"
-            elif unable:
-                why = unable
-                unable_keys.append(key)
-            elif wait > 0:
-                cooling.append((wait, key))
-                why = f"cooling down for {wait:.1f}s after HTTP 429"
-            else:
-                loaded = result.loaded
-                if loaded is None or sent in loaded:
-                    warmth = loaded_state
-                else:
-                    warmth = loading_state if sent in result.loading else loadable_state
-                serving.append(Candidacy(key, warmth, busy.get(key, 0), result.busy, result.slots))
-                sent_ids[key] = sent
-                why = ""
-            trace.append((key, result, why))
-        fallback_used = False
-        chosen: tuple[str, str] | None = None
-        alternatives: tuple[str, ...] = ()
-        reasons: dict[str, str] = {}
-        strategy = self._strategy(model, provider)
-        if serving:
-            rotation = 0
-            if strategy is Strategy.ROUND_ROBIN:
-                ring = tuple(c.key for c in serving)
-                rotation = self._rotation.get(ring, 0)
-                self._rotation[ring] = rotation + 1
-                if len(self._rotation) > 4096:  # bounded, whatever models callers name
-                    self._rotation.clear()
-            if strategy is Strategy.STICKY and callable(session):
-                session = session()  # hashed only now: no other strategy needs it
-            ordered, reasons = order(
-                serving,
-                strategy,
-                rotation=rotation,
-                session=session if isinstance(session, str) else None,
-            )
-            chosen = (ordered[0].key, sent_ids[ordered[0].key])
-            alternatives = tuple(c.key for c in ordered[1:])
-        elif cooling:
-            wait, key = min(cooling)
-            raise BackendUnavailable(
-                f"the READY instances serving {model!r} are all rate-limited (HTTP 429)",
-                reason=Reason.OVERLOADED,
-                instance=key,
-                retry_after=wait,
-                status=429,
-            )
-        elif model is not None and first_ready is not None and self.config.fallback == "any-ready":
-            chosen, fallback_used = (first_ready, model), True
-        if chosen is None:
-            raise self._no_route(trace, provider, model, operation if unable_keys else None)
-        key, sent = chosen
-        candidates = tuple(
-            Candidate(
-                k,
-                r.state,
-                r.models,
-                k == key,
-                _why(k, key, why, reasons, fallback_used, alternatives),
-                busy.get(k, 0),
-                r.models if r.loaded is None else r.loaded,
-            )
-            if r.state == ready_state
-            else Candidate(k, r.state, self._health[k].known_models, False, why)
-            for k, r, why in trace
-        )
-        inst = self.config.instances[key]
-        if fallback_used:
-            reason = (
-                f"fallback any-ready: no READY candidate serves {model!r}; sent to {key}, "
-                "which does not list it"
-            )
-        elif model is None:
-            reason = f"no model named: first READY candidate and its first model ({how})"
-        else:
-            reason = f"{key} serves {model!r} ({how}; strategy {strategy}: {reasons[key]})"
-        return Decision(
-            provider=inst.provider,
-            instance=key,
-            base_url=inst.base_url,
-            api=inst.api,
-            model=sent,
-            reason=reason,
-            trace=candidates,
-            rule=rule,
-            requested_model=model,
-            fallback_used=fallback_used,
-            alternatives=alternatives,
-        )
-
-    def _models_of(self, key: str, result: ProbeResult) -> tuple[str, ...]:
-        """The live list of a READY instance; the last known one of any other."""
-        return result.models if result.ready else self._health[key].known_models
-
-    def _no_route(
-        self,
-        trace: list[tuple[str, ProbeResult, str]],
-        provider: str | None,
-        model: str | None,
-        unable: Operation | None = None,
-    ) -> NoRouteError:
-        candidates = [
-            Candidate(k, r.state, self._models_of(k, r), False, why) for k, r, why in trace
-        ]
-        listing = "; ".join(
-            f"{c.instance} {c.state} [{', '.join(c.models) or '-'}] {c.why}" for c in candidates
-        )
-        what = f"model {model!r}" if model is not None else "any model"
-        if unable is not None:  # served, but by none that can do the operation
-            headline = f"no READY instance serving {what} can do {unable.noun}"
-            error = NoRouteError(
-                f"{headline}: {listing}", model=model, provider=provider, candidates=candidates
-            )
-            error.unsupported, error.headline = True, headline
-            return error
-        error = NoRouteError(
-            f"no READY instance serves {what}: {listing or 'no candidates'}",
-            model=model,
-            provider=provider,
-            candidates=candidates,
-        )
-        # 503, not 404: nothing is READY, or the model's own servers are down (their last
-        # known lists still name it).
-        served_when_seen = model is not None and any(
-            model in self._health[k].names for k, r, _ in trace if not r.ready
-        )
-        error.unavailable = bool(candidates) and (
-            served_when_seen or not any(c.state == State.READY for c in candidates)
-        )
-        error.headline = f"no READY instance serves {what}"
-        return error
 
     def reroute(self, decision: Decision, key: str) -> Decision:
         """The decision for alternative ``key`` of ``decision`` (same model, same request)."""
@@ -597,151 +372,6 @@ class Router:
         results = await self._ensure(self._health)
         return [(m, k) for k, r in results.items() if r.ready for m in r.models]
 
-    # -- requests (adapters + failover) --------------------------------------------------
-
-    async def complete(
-        self,
-        request: Mapping[str, Any],
-        *,
-        provider: str | None = None,
-        session: str | None = None,
-        operation: Operation = Operation.CHAT,
-    ) -> Completion:
-        """Send a request with failover; the reply, decision and attempts.
-
-        ``request`` has the shape of ``operation``'s door (OpenAI chat by default; see
-        :func:`routing._failover.complete`); ``session`` is an explicit sticky session id
-        (the gateway's ``X-Session-ID``)."""
-        return await complete(
-            self, request, provider=provider, session=session, operation=operation
-        )
-
-    async def open_stream(
-        self,
-        request: Mapping[str, Any],
-        *,
-        provider: str | None = None,
-        session: str | None = None,
-        operation: Operation = Operation.CHAT,
-    ) -> StreamHandle:
-        """Start a stream with failover up to its first chunk; iterate the handle for chunks
-        (or, for ``operation="messages"``, Anthropic's events)."""
-        return await open_stream(
-            self, request, provider=provider, session=session, operation=operation
-        )
-
-    async def chat(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        model: str | None = None,
-        provider: str | None = None,
-        **params: Any,
-    ) -> dict[str, Any]:
-        """Send a chat; return an OpenAI ``chat.completion`` dict whatever the backend's API."""
-        request = {**params, "messages": list(messages), "model": model}
-        completion = await self.complete(request, provider=provider)
-        reply: dict[str, Any] = completion.reply
-        return reply
-
-    async def stream(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        model: str | None = None,
-        provider: str | None = None,
-        **params: Any,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them."""
-        # failover.stream closes the upstream response when the caller stops early.
-        async for chunk in stream(self, messages, model=model, provider=provider, **params):
-            yield chunk
-
-    # -- the other operations (the doors' library equivalents) ----------------------------
-
-    async def embed(
-        self,
-        input: str | Sequence[str],
-        *,
-        model: str | None = None,
-        provider: str | None = None,
-        **params: Any,
-    ) -> dict[str, Any]:
-        """Embeddings of ``input`` (a text or texts) from an instance that can embed: an
-        OpenAI embeddings list (``data[i].embedding``) whatever the backend's API style."""
-        request = {
-            **params,
-            "input": input if isinstance(input, str) else list(input),
-            "model": model,
-        }
-        return (
-            await self.complete(request, provider=provider, operation=Operation.EMBEDDING)
-        ).reply
-
-    async def complete_text(
-        self, prompt: str, *, model: str | None = None, provider: str | None = None, **params: Any
-    ) -> dict[str, Any]:
-        """A text completion of ``prompt`` (no chat template): an OpenAI
-        ``text_completion`` dict (``choices[0].text``) whatever the backend's API style."""
-        request = {**params, "prompt": prompt, "model": model}
-        return (
-            await self.complete(request, provider=provider, operation=Operation.COMPLETION)
-        ).reply
-
-    async def stream_text(
-        self, prompt: str, *, model: str | None = None, provider: str | None = None, **params: Any
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Yield the OpenAI ``text_completion`` chunks of a streamed text completion."""
-        request = {**params, "prompt": prompt, "model": model, "stream": True}
-        async with await self.open_stream(
-            request, provider=provider, operation=Operation.COMPLETION
-        ) as handle:
-            async for chunk in handle:
-                yield chunk
-
-    async def message(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        model: str,
-        provider: str | None = None,
-        **params: Any,
-    ) -> dict[str, Any]:
-        """Send Anthropic-shaped ``messages`` (``system``, ``max_tokens``, ``tools`` … in
-        ``params``); return an Anthropic message whatever the backend's API style."""
-        request = {**params, "messages": list(messages), "model": model}
-        return (await self.complete(request, provider=provider, operation=Operation.MESSAGES)).reply
-
-    async def stream_message(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        model: str,
-        provider: str | None = None,
-        **params: Any,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Yield Anthropic's stream events (dicts whose ``type`` is the event name)."""
-        request = {**params, "messages": list(messages), "model": model, "stream": True}
-        async with await self.open_stream(
-            request, provider=provider, operation=Operation.MESSAGES
-        ) as handle:
-            async for event in handle:
-                yield event
-
-    async def count_tokens(
-        self,
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        model: str,
-        provider: str | None = None,
-        **params: Any,
-    ) -> int:
-        """Anthropic's input token count of ``messages``: the backend's own where it has a
-        count (Anthropic, llama.cpp), else an estimate (one token per four characters)."""
-        request = {**params, "messages": list(messages), "model": model}
-        reply, _, _ = await count_tokens(self, request, provider=provider)
-        return int(reply["input_tokens"])
-
 
 def _secrets(config: Config) -> tuple[str, ...]:
     """Every credential the router may send (keys and their header forms), longest first."""
@@ -753,28 +383,8 @@ def _secrets(config: Config) -> tuple[str, ...]:
     return tuple(sorted(found, key=len, reverse=True))
 
 
-_STRATEGIES = {s.value: s for s in Strategy}
-
-
 def _loaded_of(result: ProbeResult) -> tuple[str, ...]:
     """The models a result says are loaded (all of them when the server does not say)."""
     if not result.ready:
         return ()
     return result.models if result.loaded is None else result.loaded
-
-
-def _why(
-    key: str,
-    chosen: str,
-    why: str,
-    reasons: Mapping[str, str],
-    fallback: bool,
-    alternatives: Sequence[str],
-) -> str:
-    if key == chosen:
-        if fallback:
-            return "chosen by fallback any-ready"
-        return "chosen: " + reasons[key]
-    if key in reasons:
-        return f"also serves it ({reasons[key]}); failover #{alternatives.index(key) + 1}"
-    return why

@@ -28,13 +28,17 @@ def test_public_name_exists_and_is_documented(name: str) -> None:
 
 @pytest.mark.parametrize("name", routing.__all__)
 def test_public_methods_are_documented(name: str) -> None:
-    """Public methods and properties of exported classes have docstrings too."""
+    """Public methods and properties of exported classes (theirs or inherited) have docstrings."""
     obj = getattr(routing, name)
     if not inspect.isclass(obj):
         pytest.skip("not a class")
+    members: dict[str, object] = {}
+    for base in reversed(obj.__mro__):  # the Router's methods live in its bases too
+        if base.__module__.split(".")[0] == "routing":
+            members.update(vars(base))
     missing = [
         attr
-        for attr, value in vars(obj).items()
+        for attr, value in members.items()
         if not attr.startswith("_")
         and (inspect.isfunction(value) or isinstance(value, property | classmethod | staticmethod))
         and not inspect.getdoc(getattr(obj, attr))
