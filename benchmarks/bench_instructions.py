@@ -7,8 +7,9 @@ CPU time per request on a shared or virtual machine moves by tens of percent fro
 to the next (other tenants, caches, frequency); an instruction count does not.  Each process
 measured runs under ``valgrind --tool=callgrind --instr-atstart=no``: after a warm-up
 (connections, probes, caches), counting is switched on with ``callgrind_control -i on``,
-``--requests`` non-streaming chat requests are sent at concurrency 4 by this process
-(aiohttp), counting is switched off, and the process is stopped, which writes the total.
+``--requests`` chat requests (``--stream``: streamed, each read to its end) are sent at
+concurrency 4 by this process (aiohttp), counting is switched off, and the process is
+stopped, which writes the total.
 
 Measured, in one run: the fake llama.cpp answering directly (the baseline: ``python -m
 fake_servers llamacpp``, asyncio), then ``routing serve`` in front of a fake on each event
@@ -28,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -80,12 +82,12 @@ def _total(out: Path) -> int:
     return max(int(n) for n in found)
 
 
-async def _count(out: Path, args: list[str], requests: int) -> float:
+async def _count(out: Path, args: list[str], requests: int, stream: bool) -> float:
     """Instructions per request of the child ``args`` (python arguments) under callgrind."""
     proc, url = await _under_callgrind(out, *args)
     try:
         async with aiohttp.ClientSession() as session:
-            post = bg._poster(session, url)
+            post = _streamer(session, url) if stream else bg._poster(session, url)
             await bg._throughput(post, 100, CONCURRENCY)  # warm up: connections, probes
             _counting(proc.pid, True)
             await bg._throughput(post, requests, CONCURRENCY)
@@ -95,11 +97,20 @@ async def _count(out: Path, args: list[str], requests: int) -> float:
     return _total(out) / requests
 
 
+def _streamer(session: aiohttp.ClientSession, url: str) -> Callable[[], Awaitable[None]]:
+    read = bg._first_chunk(session, url)  # reads the whole stream
+
+    async def post() -> None:
+        await read()
+
+    return post
+
+
 def _serve_args(config: Path, loop: str) -> list[str]:
     return ["-m", "routing.cli", "serve", str(config), "--port", "0", "--loop", loop]
 
 
-async def measure(requests: int, loops: list[str]) -> dict[str, float]:
+async def measure(requests: int, loops: list[str], stream: bool = False) -> dict[str, float]:
     """Instructions per request: ``fake`` directly, and ``routing serve`` on each loop."""
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
         counts = {
@@ -107,6 +118,7 @@ async def measure(requests: int, loops: list[str]) -> dict[str, float]:
                 Path(tmp) / "fake.out",
                 ["-m", "fake_servers", "llamacpp", "--model", bg.MODEL],
                 requests,
+                stream,
             )
         }
         fake, fake_url = await bg._child("-m", "fake_servers", "llamacpp", "--model", bg.MODEL)
@@ -115,7 +127,7 @@ async def measure(requests: int, loops: list[str]) -> dict[str, float]:
             config.write_text(bg._config(fake_url), encoding="utf-8")
             for loop in loops:
                 counts[loop] = await _count(
-                    Path(tmp) / f"{loop}.out", _serve_args(config, loop), requests
+                    Path(tmp) / f"{loop}.out", _serve_args(config, loop), requests, stream
                 )
         finally:
             await bg._stop(fake)
@@ -127,14 +139,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--loops", default="asyncio,uvloop")
+    parser.add_argument("--stream", action="store_true", help="streamed chat requests")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (Debian: valgrind): nothing measured")
         return 0
     loops = [name for name in args.loops.split(",") if name]
-    counts = asyncio.run(asyncio.wait_for(measure(args.requests, loops), 1800))
+    counts = asyncio.run(asyncio.wait_for(measure(args.requests, loops, args.stream), 1800))
     fake = counts["fake"]
-    print(f"fake llama.cpp (direct): {fake:,.0f} instructions/request")
+    what = "streamed chat" if args.stream else "chat"
+    print(f"{what}: fake llama.cpp (direct): {fake:,.0f} instructions/request")
     for loop in loops:
         print(
             f"routing serve --loop {loop}: {counts[loop]:,.0f} instructions/request = "
