@@ -36,7 +36,7 @@ def test_readme_headings() -> None:
 def test_quick_start_commands() -> None:
     """The Quick start gives the install + demo command and the test command, as written."""
     text = README.read_text("utf-8")
-    assert "pip install -e '.[test]' && routing demo" in text
+    assert "pip install -e '.[test,speed]' && routing demo" in text
     assert "python -m pytest -q" in text
 
 
