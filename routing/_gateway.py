@@ -101,7 +101,9 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         # Fields are checked by router.complete / open_stream before anything else
         # (InvalidRequest: a 400 naming the field), for the library and every door alike.
         settings = router.config.gateway
-        body = await read_json_object(request, settings.max_body_bytes, settings.read_timeout)
+        body = await read_json_object(
+            request, settings.max_body_bytes, settings.read_timeout, wire=True
+        )
         info = route_info(request)
         info.model = body.get("model")
         provider = provider_header(request)

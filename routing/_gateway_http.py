@@ -21,6 +21,7 @@ from routing._content_encoding import DECODED, BodyDecodeError, BodyDecoder
 from routing._decision import Decision
 from routing._reload import RouterPool
 from routing._request_body import parse_json_object
+from routing.adapters._http import WireBody
 from routing.errors import (
     BackendError,
     BackendRejected,
@@ -135,7 +136,7 @@ def dumps(value: Any) -> bytes:
 
 
 async def read_json_object(
-    request: web.Request, limit: int, timeout: float | None = None
+    request: web.Request, limit: int, timeout: float | None = None, *, wire: bool = False
 ) -> dict[str, Any]:
     """The body as a JSON object, or :class:`RequestError`; every body ends in an answer.
 
@@ -146,7 +147,9 @@ async def read_json_object(
     ``Content-Encoding`` or ends before it does, a body cut short or with broken chunking,
     and everything :func:`parse_json_object` refuses.  The gateway's server leaves bodies
     compressed (``auto_decompress=False``): they are decoded here, chunk by chunk
-    (:mod:`routing._content_encoding`).
+    (:mod:`routing._content_encoding`).  ``wire``: return a
+    :class:`~routing.adapters._http.WireBody` (the decoded bytes kept, for an adapter to
+    forward as they are).
     """
     encoding = request.headers.get("Content-Encoding")
     decoder = None if encoding is None else _decoder(request)
@@ -180,10 +183,13 @@ async def read_json_object(
         raise RequestError(400, message, code="invalid_body") from None
     except BodyDecodeError as exc:
         raise RequestError(400, str(exc), code="invalid_body") from None
+    data = data if isinstance(data, bytes) else bytes(data)
     try:
-        body = parse_json_object(data if isinstance(data, bytes) else bytes(data))
+        body = parse_json_object(data)
     except InvalidRequest as exc:
         raise RequestError.invalid(exc) from None
+    if wire:
+        body = WireBody(body, data)
     client = route_info(request).client
     if client is not None and not client.allows(body.get("model")):
         raise _not_allowed(client, body.get("model"))

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from routing.config import Instance
 
 __all__ = [
+    "WireBody",
     "WireChunk",
     "bearer_headers",
     "classify_status",
@@ -115,14 +116,15 @@ def _url(url: str) -> URL:
 
 
 def _request_args(
-    body: Mapping[str, Any], headers: Mapping[str, str]
+    body: Mapping[str, Any] | bytes, headers: Mapping[str, str]
 ) -> tuple[bytes | io.BytesIO, Mapping[str, str]]:
-    """The body as compact UTF-8 JSON and the headers with its Content-Type.
+    """The body as compact UTF-8 JSON (bytes: already JSON, as they are) and the headers
+    with its Content-Type.
 
     Past 1 MiB the bytes go in a BytesIO, which aiohttp streams in pieces (raw bytes that
     large would be written in one go, and aiohttp warns that it may stall the loop).
     """
-    data = _ENCODER.encode(body).encode()
+    data = body if isinstance(body, bytes) else _ENCODER.encode(body).encode()
     headers = {**headers, **_JSON_HEADERS} if headers else _JSON_HEADERS
     return (io.BytesIO(data) if len(data) > _LARGE_BODY else data), headers
 
@@ -157,13 +159,14 @@ _MAPPED = (TimeoutError, aiohttp.ClientError, OSError, ValueError)
 async def post(
     session: aiohttp.ClientSession,
     url: str,
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | bytes,
     *,
     key: str,
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """POST ``body`` as JSON; yield a 2xx response, raise the error tree for anything else.
+    """POST ``body`` as JSON (bytes: as they are); yield a 2xx response, raise the error tree
+    for anything else.
 
     Errors raised while the caller reads the response inside the ``async with`` block are
     mapped too (a cut connection after the headers is a protocol error, a read timeout a
@@ -190,7 +193,7 @@ async def post(
 async def post_read(
     session: aiohttp.ClientSession,
     url: str,
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | bytes,
     *,
     key: str,
     headers: Mapping[str, str],
@@ -240,6 +243,37 @@ class WireChunk(dict[str, Any]):
     def __init__(self, item: dict[str, Any], wire: str) -> None:
         super().__init__(item)
         self.wire = wire
+
+
+class WireBody(dict[str, Any]):
+    """A client's request body parsed, and its bytes as sent (``wire``): an adapter sends
+    those bytes instead of encoding the body again when :meth:`sendable` says they carry
+    exactly what it would send.  Never mutate one: ``wire`` would no longer say it.
+    """
+
+    __slots__ = ("wire",)
+
+    def __init__(self, body: dict[str, Any], wire: bytes) -> None:
+        super().__init__(body)
+        self.wire = wire
+
+    def sendable(self, model: str, stream: bool, private: frozenset[str] = frozenset()) -> bool:
+        """True when ``wire`` asks ``model`` with ``stream`` and holds none of ``private``.
+
+        Conservative: a body whose bytes name ``model`` or ``stream`` more than once (a
+        nested key, a duplicate a parser could read either way), hold any ``\\u`` escape
+        (a key spelled with one), or start with a byte order mark is encoded again.
+        """
+        wire = self.wire
+        return (
+            self.get("model") == model
+            and self.get("stream", False) is stream
+            and not any(key in self for key in private)
+            and wire.count(b'"model"') == 1
+            and wire.count(b'"stream"') <= 1
+            and b"\\u" not in wire
+            and not wire.startswith(b"\xef\xbb\xbf")
+        )
 
 
 async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, str]]:

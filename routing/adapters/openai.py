@@ -16,6 +16,7 @@ import aiohttp
 from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
 from routing.adapters._http import (
+    WireBody,
     WireChunk,
     bearer_headers,
     expect_object,
@@ -38,7 +39,7 @@ from routing.errors import BackendProtocolError, BackendUnavailable, Reason
 if TYPE_CHECKING:
     from routing.config import Instance
 
-__all__ = ["OpenAIAdapter", "chunk_from_wire", "from_wire", "headers", "to_wire"]
+__all__ = ["OpenAIAdapter", "chunk_from_wire", "from_wire", "headers", "to_wire", "wire_body"]
 
 _DROP_KEYS = frozenset({"model", "stream", OLLAMA_PRIVATE})  # ours, never sent
 
@@ -51,6 +52,16 @@ def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str
     body["stream"] = stream
     return body
 
+
+def wire_body(model: str, request: Mapping[str, Any], *, stream: bool) -> Mapping[str, Any] | bytes:
+    """What to send: the client's own bytes when they already say exactly :func:`to_wire`
+    would (a :class:`WireBody` that is :meth:`~WireBody.sendable`), else :func:`to_wire`."""
+    if type(request) is WireBody and request.sendable(model, stream, _PRIVATE_KEYS):
+        return request.wire
+    return to_wire(model, request, stream=stream)
+
+
+_PRIVATE_KEYS = frozenset({OLLAMA_PRIVATE})
 
 #: ``Authorization: Bearer`` only when the instance has a key (local servers need none).
 headers = bearer_headers
@@ -176,7 +187,7 @@ class OpenAIAdapter:
         The gateway forwards those bytes instead of encoding the dict again.
         """
         key = instance.key
-        body = to_wire(model, request, stream=False)
+        body = wire_body(model, request, stream=False)
         raw = await post_read(
             session,
             instance.base_url + "/chat/completions",
@@ -203,7 +214,7 @@ class OpenAIAdapter:
     ) -> AsyncIterator[dict[str, Any]]:
         """Send a streaming request; yield each chunk as its SSE event arrives."""
         key = instance.key
-        body = to_wire(model, request, stream=True)
+        body = wire_body(model, request, stream=True)
         url = instance.base_url + "/chat/completions"
         finished = False
         async with post(
