@@ -10,6 +10,11 @@ Anthropic's named SSE events (``event: message_start`` ...), a failure
 after its first byte an ``event: error``; errors before it come as
 ``{"type": "error", "error": {"type", "message"}}``.  ``metadata.user_id`` is the sticky
 strategy's session key (after ``X-Session-ID``).
+
+A request passed through goes with the client's ``anthropic-version`` (else the adapter's
+default) and ``anthropic-beta`` (repeated headers and comma-separated values joined into one
+comma-separated value); a translated one never carries them, and is not refused for them.
+The client's own credentials (its gateway key) are never forwarded.
 """
 
 from __future__ import annotations
@@ -39,6 +44,22 @@ __all__ = ["add_routes"]
 _EVENT_NAME = re.compile(r"[a-z_]{1,64}")
 
 
+def _forwarded(request: web.Request) -> dict[str, str]:
+    """The client's Anthropic headers sent on with a request passed through."""
+    out: dict[str, str] = {}
+    version = request.headers.get("anthropic-version", "").strip()
+    if version:
+        out["anthropic-version"] = version
+    betas = [
+        beta.strip()
+        for value in request.headers.getall("anthropic-beta", ())
+        for beta in value.split(",")
+    ]
+    if any(betas):
+        out["anthropic-beta"] = ",".join(beta for beta in betas if beta)
+    return out
+
+
 def _usage(info: Any, usage: Any) -> None:
     """Count Anthropic ``usage`` (input/output tokens) in the request's accounting."""
     if isinstance(usage, dict):
@@ -60,7 +81,11 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         if body.get("stream"):
             return await _stream(request, router, body, provider)
         completion = await router.complete(
-            body, provider=provider, session=session_header(request), operation=Operation.MESSAGES
+            body,
+            provider=provider,
+            session=session_header(request),
+            operation=Operation.MESSAGES,
+            extra_headers=_forwarded(request),
         )
         info.decided(completion.decision, completion.failovers)
         _usage(info, completion.reply.get("usage"))
@@ -80,7 +105,11 @@ async def _stream(
     request: web.Request, router: Router, body: dict[str, Any], provider: str | None
 ) -> web.StreamResponse:
     handle = await router.open_stream(
-        body, provider=provider, session=session_header(request), operation=Operation.MESSAGES
+        body,
+        provider=provider,
+        session=session_header(request),
+        operation=Operation.MESSAGES,
+        extra_headers=_forwarded(request),
     )
     try:
         info = route_info(request)
@@ -117,7 +146,11 @@ async def _count_tokens(request: web.Request) -> web.Response:
         info = route_info(request)
         info.model = body.get("model")
         reply, raw, decision = await count_tokens(
-            router, body, provider=provider_header(request), session=session_header(request)
+            router,
+            body,
+            provider=provider_header(request),
+            session=session_header(request),
+            extra_headers=_forwarded(request),
         )
         info.decided(decision, 0)
         return web.Response(

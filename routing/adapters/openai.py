@@ -15,7 +15,15 @@ import aiohttp
 
 from routing._operations import Operation
 from routing._request_specs import OLLAMA_PRIVATE
-from routing.adapters._http import bearer_headers, expect_object, iter_sse, loads, post, post_read
+from routing.adapters._http import (
+    bearer_headers,
+    expect_object,
+    iter_sse,
+    loads,
+    post,
+    post_read,
+    with_extra,
+)
 from routing.adapters._native import send_native, stream_native
 from routing.adapters._probe import (
     Probed,
@@ -231,9 +239,12 @@ class OpenAIAdapter:
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], bytes | None]:
         """Text completions and embeddings (and, on llama.cpp, Anthropic messages and token
-        counts) as the client sent them; the reply forwarded as sent."""
+        counts) as the client sent them, with its ``extra_headers``; the reply forwarded as
+        sent."""
         return await send_native(
             session,
             self._url(instance, operation),
@@ -241,7 +252,7 @@ class OpenAIAdapter:
             model,
             request,
             key=instance.key,
-            headers=headers(instance),
+            headers=with_extra(headers(instance), extra_headers),
             timeout=timeout,
         )
 
@@ -253,8 +264,11 @@ class OpenAIAdapter:
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Stream text completions (and, on llama.cpp, Anthropic messages) as sent."""
+        """Stream text completions (and, on llama.cpp, Anthropic messages) as sent, with
+        their ``extra_headers``."""
         items = stream_native(
             session,
             self._url(instance, operation),
@@ -262,7 +276,7 @@ class OpenAIAdapter:
             model,
             request,
             key=instance.key,
-            headers=headers(instance),
+            headers=with_extra(headers(instance), extra_headers),
             timeout=timeout,
         )
         async with contextlib.aclosing(items):
