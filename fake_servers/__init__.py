@@ -64,7 +64,7 @@ from fake_servers._core import (
     LoggedRequest,
     parse_fault,
 )
-from fake_servers._inputs import CALL_TOOLS, POISON
+from fake_servers._inputs import CALL_TOOLS, INTERLEAVE_TOOLS, POISON
 from fake_servers._server import FakeServer, start_fake
 from fake_servers.fleet import Fleet, ServerSpec
 from fake_servers.sync import FakeServerHandle, FleetHandle, LoopThread
@@ -73,6 +73,7 @@ __all__ = [
     "CALL_TOOLS",
     "ECHO_AUTH_MODES",
     "FAULT_NAMES",
+    "INTERLEAVE_TOOLS",
     "KINDS",
     "POISON",
     "FakeServer",

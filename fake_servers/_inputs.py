@@ -10,7 +10,8 @@ The reply (:func:`plan_reply`) is either text or tool calls:
   message is a user message containing ``CALL_TOOLS`` (``CALL_TOOLS:N`` asks for N calls,
   default 2) or the fake's ``tool_calls`` setting is above 0 (then that many calls, no trigger
   word needed). Call *i* (from 0) calls tool ``i mod len(tools)`` of the request's list with the
-  arguments ``{"city": "Paris", "n": i + 1}``.
+  arguments ``{"city": "Paris", "n": i + 1}``. With ``INTERLEAVE_TOOLS`` in that message too,
+  OpenAI-style fakes stream the calls interleaved (:attr:`Reply.interleaved`).
 - **Text** otherwise: ``I am MODEL on KIND port PORT``, followed by ``; tool results: N`` when
   the request carries tool results (role ``tool`` messages; Anthropic ``tool_result`` blocks)
   and ``; images: N`` when it carries images (OpenAI ``image_url`` parts; Ollama ``images`` on a
@@ -35,6 +36,9 @@ POISON = "POISON"
 
 CALL_TOOLS = "CALL_TOOLS"
 """A last user message containing this asks for tool calls (``CALL_TOOLS:N``: N of them)."""
+
+INTERLEAVE_TOOLS = "INTERLEAVE_TOOLS"
+"""With tool calls asked, a last user message containing this has them streamed interleaved."""
 
 DEFAULT_TOOL_CALLS = 2
 _CALL_TOOLS = re.compile(r"CALL_TOOLS(?::(\d+))?")
@@ -182,6 +186,9 @@ class Reply:
     tool_calls: tuple[ToolCall, ...] = ()
     stop_sequence: str | None = None
     """The stop sequence that cut the text, if one did."""
+    interleaved: bool = False
+    """Stream the tool calls interleaved: every call's opening delta first, then their
+    arguments fragments in turn (call 0, 1, 0, 1, ...), as OpenAI's format allows."""
 
     @property
     def pieces(self) -> list[str]:
@@ -221,7 +228,7 @@ def plan_reply(
             ToolCall(call_id(), tools[i % len(tools)], {"city": "Paris", "n": i + 1})
             for i in range(count)
         )
-        return Reply("", calls)
+        return Reply("", calls, interleaved=INTERLEAVE_TOOLS in last_user_text(body))
     text = state.reply_text(model)
     if results:
         text += f"; tool results: {results}"

@@ -5,9 +5,10 @@ Replies follow :func:`fake_servers._inputs.plan_reply`. Tool calls go out as
 streamed, one call after the other: a delta opening call *i* (``{"index": i, "id", "type":
 "function", "function": {"name", "arguments": ""}}``; llama.cpp leaves out the empty
 ``arguments``), then deltas ``{"index": i, "function": {"arguments": FRAGMENT}}`` of 3-5
-characters; the last chunk has ``finish_reason: "tool_calls"``. A usage chunk (``choices: []``)
-is sent only when ``stream_options.include_usage`` is true; llama.cpp otherwise puts ``timings``
-on the last chunk.
+characters (asked with ``INTERLEAVE_TOOLS``: every call's opening delta first, then the calls'
+fragments in turn); the last chunk has ``finish_reason: "tool_calls"``. A usage chunk
+(``choices: []``) is sent only when ``stream_options.include_usage`` is true; llama.cpp
+otherwise puts ``timings`` on the last chunk.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def _whole_call(call: ToolCall) -> JSONDict:
 
 
 def _call_deltas(flavor: OpenAIFlavor, index: int, call: ToolCall) -> list[JSONDict]:
-    """The ``delta`` objects streaming one tool call."""
+    """The ``delta`` objects streaming one tool call: its opening, then its fragments."""
     function: JSONDict = {"name": call.name}
     if flavor.empty_arguments:
         function["arguments"] = ""
@@ -165,6 +166,19 @@ def _call_deltas(flavor: OpenAIFlavor, index: int, call: ToolCall) -> list[JSOND
         {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
         for piece in fragments(call.arguments_json)
     ]
+
+
+def _tool_deltas(flavor: OpenAIFlavor, reply: Reply) -> list[JSONDict]:
+    """The ``delta`` objects streaming the reply's tool calls, one after the other or, when
+    the reply says so, interleaved (openings first, then a fragment of each call in turn)."""
+    per_call = [_call_deltas(flavor, i, call) for i, call in enumerate(reply.tool_calls)]
+    if not reply.interleaved:
+        return [delta for deltas in per_call for delta in deltas]
+    out = [deltas[0] for deltas in per_call]
+    rest = [deltas[1:] for deltas in per_call]
+    for turn in range(max((len(r) for r in rest), default=0)):
+        out += [r[turn] for r in rest if turn < len(r)]
+    return out
 
 
 async def _stream(
@@ -187,8 +201,7 @@ async def _stream(
         }
 
     deltas: list[JSONDict] = [{"content": piece} for piece in reply.pieces]
-    for index, call in enumerate(reply.tool_calls):
-        deltas += _call_deltas(flavor, index, call)
+    deltas += _tool_deltas(flavor, reply)
     writer = StreamWriter(state, request, "sse")
     await writer.start()
     await writer.send(chunk(flavor.first_delta, None))

@@ -23,9 +23,24 @@ Streamed, :class:`EventStream` emits Anthropic's events in Anthropic's order:
 ``message_start``, then per content block ``content_block_start``, its deltas
 (``thinking_delta``, ``text_delta``, ``input_json_delta``) and ``content_block_stop``
 (``ping`` after the first block starts), then ``message_delta`` (stop reason, usage) and
-``message_stop``.  Tool-call deltas are reassembled by their OpenAI ``index`` and each call
-is sent as one ``tool_use`` block once the model has finished: OpenAI may interleave calls,
-Anthropic's blocks cannot be.
+``message_stop``.
+
+Tool calls are streamed as Anthropic streams them: a ``tool_use`` block starts (``id``,
+``name``, ``input: {}``) with the first delta of a call, which names it (OpenAI sends the id
+and name whole, there), each arguments fragment is an ``input_json_delta`` as it arrives
+(together exactly the arguments the backend sent), and the block stops when the next block
+starts or the stream ends.  Backends send calls one after the other, by ``index``; Anthropic's
+blocks cannot interleave, so a new call closes the open one only once that one's arguments
+are a whole JSON value.  The fallback:
+
+- a call starting while the open call's arguments are not whole yet (the backend interleaves
+  its calls), or whose first delta has no name, is held, and so is every call after it; held
+  calls are sent whole (start, their fragments, stop) at the end, by index, while the open
+  call keeps streaming: every block's input is still exactly its call's arguments;
+- a fragment for a call already closed cannot join its block any more: it is held the same
+  way and sent at the end as a block of its own, with the call's id and name.  That happens
+  only to text after a whole JSON value (which valid arguments never have), or when a text
+  or thinking delta comes in the middle of a call's arguments (no backend is known to).
 """
 
 from __future__ import annotations
@@ -104,6 +119,36 @@ def chat_to_message(reply: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+class _ToolCall:
+    """One OpenAI tool call on its way to a ``tool_use`` block."""
+
+    __slots__ = ("arguments", "id", "name")
+
+    def __init__(self, id: str = "", name: str = "") -> None:
+        self.id = id
+        self.name = name
+        self.arguments: list[str] = []  # the fragments, as the backend sent them
+
+    def block(self) -> dict[str, Any]:
+        return {"type": "tool_use", "id": self.id, "name": self.name, "input": {}}
+
+    def whole(self) -> bool:
+        """True when the arguments so far are a whole JSON value (no fragment can follow)."""
+        try:
+            json.loads("".join(self.arguments))
+        except (ValueError, RecursionError):
+            return False
+        return True
+
+
+def _fragment(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        return arguments
+    if isinstance(arguments, dict):
+        return json.dumps(arguments, ensure_ascii=False)
+    return ""
+
+
 class EventStream:
     """Turns the OpenAI chunks of one stream into Anthropic's named events (as dicts)."""
 
@@ -112,7 +157,9 @@ class EventStream:
         self.pinged = False
         self.index = 0  # the next content block's index
         self.open: str | None = None  # the kind of the block being streamed
-        self.calls: dict[int, dict[str, Any]] = {}  # OpenAI tool-call index -> the call
+        self.tool: _ToolCall | None = None  # the tool call whose block is open
+        self.streamed: dict[int, _ToolCall] = {}  # OpenAI index -> a call given a block
+        self.held: dict[int, _ToolCall] = {}  # OpenAI index -> a call sent whole at the end
         self.finish: str | None = None
         self.usage: Any = None
 
@@ -143,6 +190,16 @@ class EventStream:
             out.append({"type": "content_block_stop", "index": self.index})
             self.index += 1
             self.open = None
+            self.tool = None
+
+    def _input_delta(self, fragment: str, out: list[dict[str, Any]]) -> None:
+        out.append(
+            {
+                "type": "content_block_delta",
+                "index": self.index,
+                "delta": {"type": "input_json_delta", "partial_json": fragment},
+            }
+        )
 
     def chunk(self, chunk: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The events for one OpenAI chunk (possibly none)."""
@@ -175,50 +232,63 @@ class EventStream:
                 }
             )
         for position, call in enumerate(delta.get("tool_calls") or ()):
-            self._add_call(call, position)
+            if isinstance(call, Mapping):
+                self._add_call(call, position, out)
         if choice.get("finish_reason"):
             self.finish = str(choice["finish_reason"])
         return out
 
-    def _add_call(self, call: Any, position: int) -> None:
-        if not isinstance(call, Mapping):
-            return
+    def _add_call(self, call: Mapping[str, Any], position: int, out: list[dict[str, Any]]) -> None:
         index = call.get("index", position)
-        entry = self.calls.setdefault(
-            index if isinstance(index, int) else position, {"id": "", "name": "", "fragments": []}
-        )
-        if call.get("id"):
-            entry["id"] = call["id"]
-        function = call.get("function") or {}
-        if isinstance(function.get("name"), str):
-            entry["name"] += function["name"]
-        arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments:
-            entry["fragments"].append(arguments)
-        elif isinstance(arguments, dict):
-            entry["fragments"].append(json.dumps(arguments, ensure_ascii=False))
+        index = index if isinstance(index, int) else position
+        function = call.get("function")
+        function = function if isinstance(function, Mapping) else {}
+        fragment = _fragment(function.get("arguments"))
+        streamed = self.streamed.get(index)
+        if streamed is not None and streamed is self.tool:  # the open block's call
+            if fragment:
+                streamed.arguments.append(fragment)
+                self._input_delta(fragment, out)
+            return
+        ident, name = call.get("id"), function.get("name")
+        ident = ident if isinstance(ident, str) else ""
+        name = name if isinstance(name, str) else ""
+        held = self.held.get(index)
+        if (
+            streamed is None
+            and held is None
+            and not self.held
+            and name
+            and (self.tool is None or self.tool.whole())
+        ):  # a new call, and the open one (if any) is complete: its block starts now
+            started = self.streamed[index] = _ToolCall(ident, name)
+            self._open("tool_use", started.block(), out)
+            self.tool = started
+            if fragment:
+                started.arguments.append(fragment)
+                self._input_delta(fragment, out)
+            return
+        if held is None:  # interleaved, or a fragment for a call already closed: held
+            held = self.held[index] = (
+                _ToolCall(streamed.id, streamed.name) if streamed is not None else _ToolCall()
+            )
+        if streamed is None:
+            held.id = held.id or ident
+            held.name += name
+        if fragment:
+            held.arguments.append(fragment)
 
     def end(self) -> list[dict[str, Any]]:
-        """The closing events: the tool calls, ``message_delta`` and ``message_stop``."""
+        """The closing events: the held tool calls, ``message_delta`` and ``message_stop``."""
         out: list[dict[str, Any]] = [] if self.started else self._start({})
-        for _, call in sorted(self.calls.items()):
-            self._open(
-                "tool_use",
-                {"type": "tool_use", "id": call["id"], "name": call["name"], "input": {}},
-                out,
-            )
-            for fragment in call["fragments"]:
-                out.append(
-                    {
-                        "type": "content_block_delta",
-                        "index": self.index,
-                        "delta": {"type": "input_json_delta", "partial_json": fragment},
-                    }
-                )
+        for _, call in sorted(self.held.items()):
+            self._open("tool_use", call.block(), out)
+            for fragment in call.arguments:
+                self._input_delta(fragment, out)
         self._close(out)
         if not self.pinged:
             out.append({"type": "ping"})
-        finish = self.finish or ("tool_calls" if self.calls else "stop")
+        finish = self.finish or ("tool_calls" if self.streamed or self.held else "stop")
         usage = _usage(self.usage)
         out.append(
             {

@@ -15,7 +15,9 @@ messages, translated       to OpenAI chat (:mod:`routing._anthropic_convert`) an
 =========================  =================================================================
 
 The decision's reason says which (``Anthropic messages passed through …`` / ``… translated
-to chat …``).
+to chat …``).  ``extra_headers`` (the Anthropic door's version and beta headers) go with
+messages and token counts passed through only: a translated request has no use for them,
+and never carries them.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ async def send_once(
     model: str,
     request: Mapping[str, Any],
     timeout: aiohttp.ClientTimeout,
+    *,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], bytes | None, str]:
     """The reply, its bytes when forwarded as sent, and how it was carried."""
     if operation is Operation.CHAT:
@@ -81,7 +85,9 @@ async def send_once(
     fallback = False
     if operation in adapter.passthrough(inst):
         try:
-            reply, raw = await adapter.send(session, inst, operation, model, request, timeout)
+            reply, raw = await adapter.send(
+                session, inst, operation, model, request, timeout, extra_headers=extra_headers
+            )
         except BackendError as exc:
             if exc.reason is not Reason.NOT_SUPPORTED:
                 raise
@@ -101,6 +107,8 @@ def stream_once(
     model: str,
     request: Mapping[str, Any],
     timeout: aiohttp.ClientTimeout,
+    *,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> tuple[AsyncIterator[dict[str, Any]], Route]:
     """The chunks (or events) of a streamed attempt, and its :class:`Route` (its note is
     known once the first item has arrived)."""
@@ -108,7 +116,8 @@ def stream_once(
     if operation is Operation.CHAT:
         return adapter.stream(session, inst, model, request, timeout), route
     if operation is Operation.MESSAGES:
-        return _messages(adapter, session, inst, model, request, timeout, route), route
+        events = _messages(adapter, session, inst, model, request, timeout, route, extra_headers)
+        return events, route
     return adapter.send_stream(session, inst, operation, model, request, timeout), route
 
 
@@ -125,10 +134,19 @@ async def _messages(
     request: Mapping[str, Any],
     timeout: aiohttp.ClientTimeout,
     route: Route,
+    extra_headers: Mapping[str, str] | None,
 ) -> AsyncGenerator[dict[str, Any], None]:
     fallback = False
     if Operation.MESSAGES in adapter.passthrough(inst):
-        events = adapter.send_stream(session, inst, Operation.MESSAGES, model, request, timeout)
+        events = adapter.send_stream(
+            session,
+            inst,
+            Operation.MESSAGES,
+            model,
+            request,
+            timeout,
+            extra_headers=extra_headers,
+        )
         try:
             first = await events.__anext__()
         except BackendError as exc:
@@ -170,10 +188,12 @@ async def count_tokens(
     *,
     provider: str | None = None,
     session: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], bytes | None, Decision]:
     """Anthropic's token count of a Messages ``request``: asked of the instance the request
-    would go to when it speaks Messages natively, else estimated here (one token per four
-    characters); the decision's reason says which.  A 4xx of the backend is raised."""
+    would go to when it speaks Messages natively (with ``extra_headers``), else estimated
+    here (one token per four characters); the decision's reason says which.  A 4xx of the
+    backend is raised."""
     validate_request("anthropic.messages", request)
     decision = await router.resolve(
         provider=provider,
@@ -188,7 +208,13 @@ async def count_tokens(
         router.begin(inst.key)
         try:
             reply, raw = await adapter.send(
-                router.session, inst, Operation.COUNT_TOKENS, decision.model or "", request, timeout
+                router.session,
+                inst,
+                Operation.COUNT_TOKENS,
+                decision.model or "",
+                request,
+                timeout,
+                extra_headers=extra_headers,
             )
         except BackendError as exc:
             exc.redact(router.secrets)

@@ -248,6 +248,7 @@ async def complete(
     provider: str | None = None,
     session: str | None = None,
     operation: Operation = Operation.CHAT,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> Completion:
     """Answer a ``request`` for ``operation`` (non-streaming), failing over as needed.
 
@@ -255,7 +256,9 @@ async def complete(
     embeddings body, or an Anthropic Messages body (``operation="messages"``; the reply is
     then a message).  ``session`` is an explicit session id (``X-Session-ID``) for the sticky
     strategy; without one the request's ``user`` (Anthropic: ``metadata.user_id``), else its
-    system prompt and first user message, key it.
+    system prompt and first user message, key it.  ``extra_headers`` go with an Anthropic
+    Messages request to the instances taking it as sent (never to those it is translated for,
+    and never in place of an instance's credentials).
 
     Raises :class:`~routing.errors.NoRouteError` when nothing serves the model, the
     :class:`BackendRejected` of a 4xx at once, or the last attempt's :class:`BackendError`;
@@ -278,7 +281,14 @@ async def complete(
         router.begin(inst.key)
         try:
             reply, raw, note = await send_once(
-                get_adapter(inst.api), router.session, inst, operation, model, request, timeout
+                get_adapter(inst.api),
+                router.session,
+                inst,
+                operation,
+                model,
+                request,
+                timeout,
+                extra_headers=extra_headers,
             )
         except BackendError as exc:
             plan.failed(current, exc, time.perf_counter() - started)
@@ -409,13 +419,14 @@ async def open_stream(
     provider: str | None = None,
     session: str | None = None,
     operation: Operation = Operation.CHAT,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> StreamHandle:
     """Start a stream, failing over until a first chunk arrives; return its handle.
 
-    Raises like :func:`complete` when no instance produces a first chunk; ``session`` and
-    ``operation`` as there (text completions stream OpenAI chunks, messages Anthropic's
-    events as dicts whose ``type`` is the event name).  The instance counts the stream in
-    flight until the handle is finished or closed.
+    Raises like :func:`complete` when no instance produces a first chunk; ``session``,
+    ``operation`` and ``extra_headers`` as there (text completions stream OpenAI chunks,
+    messages Anthropic's events as dicts whose ``type`` is the event name).  The instance
+    counts the stream in flight until the handle is finished or closed.
     """
     sticky = _prepare(operation, request, session)
     decision = await router.resolve(
@@ -437,6 +448,7 @@ async def open_stream(
             model,
             request,
             client_timeout(inst, min(inst.request_timeout, remaining)),
+            extra_headers=extra_headers,
         )
         router.begin(inst.key)
         try:

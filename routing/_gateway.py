@@ -66,6 +66,7 @@ from routing._gateway_auth import GATEKEEPER, auth_middleware, refusal_before_bo
 from routing._gateway_http import (
     POOL,
     RequestError,
+    anthropic_door,
     dumps,
     error_response,
     provider_header,
@@ -148,6 +149,8 @@ async def _stream_sse(
 
 
 async def _models(request: web.Request) -> web.Response:
+    if anthropic_door(request):  # an Anthropic client: its own list shape
+        return await _gateway_anthropic.list_models(request)
     async with request.app[POOL].use() as router:
         pairs = await router.models()
     created = request.app[_STARTED]

@@ -2,7 +2,8 @@
 
 The OpenAI door answers errors as ``{"error": {"message", "type", "code"}}``; the Ollama
 door (paths under ``/api/``) as Ollama does, ``{"error": "message"}``; the Anthropic door
-(``/v1/messages``) as Anthropic does, ``{"type": "error", "error": {"type", "message"}}``.
+(``/v1/messages``, and ``/v1/models`` asked by an Anthropic client) as Anthropic does,
+``{"type": "error", "error": {"type", "message"}}``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "ROUTE",
     "RequestError",
     "RouteInfo",
+    "anthropic_door",
     "dumps",
     "error_response",
     "provider_header",
@@ -271,8 +273,13 @@ def _ollama_door(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
 
-def _anthropic_door(request: web.Request) -> bool:
-    return request.path.startswith("/v1/messages")
+def anthropic_door(request: web.Request) -> bool:
+    """True for the Anthropic door: ``/v1/messages...``, and ``/v1/models...`` asked with an
+    ``anthropic-version`` header (Anthropic's SDKs always send one, OpenAI clients never)."""
+    path = request.path
+    if path.startswith("/v1/messages"):
+        return True
+    return path.startswith("/v1/models") and "anthropic-version" in request.headers
 
 
 # Anthropic's error types are named by status (its clients and docs read them so).
@@ -295,7 +302,7 @@ def _door_shaped(request: web.Request, body: dict[str, Any]) -> bool:
     """True when a backend's error ``body`` already has the shape of the request's door."""
     if _ollama_door(request):
         return False
-    return (body.get("type") == "error") == _anthropic_door(request)
+    return (body.get("type") == "error") == anthropic_door(request)
 
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -319,7 +326,7 @@ def error_response(
     message = _USERINFO.sub("", message)
     if _ollama_door(request):
         payload: dict[str, Any] = {"error": message}
-    elif _anthropic_door(request):
+    elif anthropic_door(request):
         kind = _ANTHROPIC_TYPES.get(status, type_)
         payload = {"type": "error", "error": {"type": kind, "message": message}}
     else:

@@ -1,5 +1,6 @@
 """The OpenAI door beyond chat: ``POST /v1/embeddings``, ``POST /v1/completions`` and
-``GET /v1/models/{id}``.
+``GET /v1/models/{id}`` (asked by an Anthropic client: answered by
+:func:`routing._gateway_anthropic.get_model`).
 
 Embeddings and text completions (Continue's retrieval and autocomplete, the ``openai``
 SDK's ``embeddings.create`` and ``completions.create``) are routed by model like chat, to an
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from routing._gateway_anthropic import get_model
 from routing._gateway_http import (
     POOL,
     RequestError,
+    anthropic_door,
     dumps,
     provider_header,
     read_json_object,
@@ -97,6 +100,8 @@ async def _stream(
 
 async def _model(request: web.Request) -> web.Response:
     name = request.match_info["model"]
+    if anthropic_door(request):
+        return await get_model(request, name)
     async with request.app[POOL].use() as router:
         pairs = await router.models()
     for model, key in pairs:

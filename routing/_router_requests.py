@@ -35,14 +35,23 @@ class RouterRequests(_RouterBase):
         provider: str | None = None,
         session: str | None = None,
         operation: Operation = Operation.CHAT,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Completion:
         """Send a request with failover; the reply, decision and attempts.
 
         ``request`` has the shape of ``operation``'s door (OpenAI chat by default; see
         :func:`routing._failover.complete`); ``session`` is an explicit sticky session id
-        (the gateway's ``X-Session-ID``)."""
+        (the gateway's ``X-Session-ID``); ``extra_headers`` go with an Anthropic Messages
+        request where it is passed through as sent (the Anthropic door sends the client's
+        version and beta headers), never where it is translated, and never in place of an
+        instance's credentials."""
         return await complete(
-            self, request, provider=provider, session=session, operation=operation
+            self,
+            request,
+            provider=provider,
+            session=session,
+            operation=operation,
+            extra_headers=extra_headers,
         )
 
     async def open_stream(
@@ -52,11 +61,18 @@ class RouterRequests(_RouterBase):
         provider: str | None = None,
         session: str | None = None,
         operation: Operation = Operation.CHAT,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> StreamHandle:
         """Start a stream with failover up to its first chunk; iterate the handle for chunks
-        (or, for ``operation="messages"``, Anthropic's events)."""
+        (or, for ``operation="messages"``, Anthropic's events); ``extra_headers`` as in
+        :meth:`complete`."""
         return await open_stream(
-            self, request, provider=provider, session=session, operation=operation
+            self,
+            request,
+            provider=provider,
+            session=session,
+            operation=operation,
+            extra_headers=extra_headers,
         )
 
     async def chat(

@@ -68,6 +68,7 @@ __all__ = [
     "retry_after_seconds",
     "sent_secrets",
     "wants_usage",
+    "with_extra",
 ]
 
 _MAX_RETRY_AFTER = 3600.0  # seconds: a longer ask is capped (the instance is not lost for days)
@@ -312,6 +313,37 @@ def bearer_headers(instance: Instance) -> dict[str, str]:
     need none; Ollama behind an authenticating proxy sends one)."""
     key = instance.api_key()
     return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+#: Headers only an adapter sets (credentials, and what frames the body): extra headers never
+#: replace or add them.
+_OWN_HEADERS = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "proxy-authorization",
+        "cookie",
+        "host",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+    }
+)
+
+
+def with_extra(own: dict[str, str], extra: Mapping[str, str] | None) -> dict[str, str]:
+    """An adapter's ``own`` headers with ``extra`` ones added: an extra header replaces an own
+    one of the same name (in any case), but never sets a credential or body-framing header,
+    which stay the adapter's own (the instance's key, never a client's)."""
+    if not extra:
+        return own
+    added = {k.lower(): v for k, v in extra.items() if k.lower() not in _OWN_HEADERS}
+    out = {k: v for k, v in own.items() if k.lower() not in added}
+    out.update(added)
+    return out
 
 
 def wants_usage(request: Mapping[str, Any]) -> bool:

@@ -24,6 +24,7 @@ from routing.adapters._http import (
     post_read,
     read_object,
     wants_usage,
+    with_extra,
 )
 from routing.adapters._native import send_native, stream_native
 from routing.adapters._probe import Probed, check, get_json, openai_ids
@@ -454,8 +455,12 @@ class AnthropicAdapter:
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], bytes | None]:
-        """A messages request or a token count, as the client sent it; the reply as sent."""
+        """A messages request or a token count, as the client sent it (with its
+        ``extra_headers``: a client's ``anthropic-version`` replaces the default one); the
+        reply as sent."""
         return await send_native(
             session,
             self._url(instance, operation),
@@ -463,7 +468,7 @@ class AnthropicAdapter:
             model,
             request,
             key=instance.key,
-            headers=headers(instance),
+            headers=with_extra(headers(instance), extra_headers),
             timeout=timeout,
         )
 
@@ -475,8 +480,11 @@ class AnthropicAdapter:
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """A streamed messages request; yields each SSE event as its JSON object."""
+        """A streamed messages request (``extra_headers`` as in :meth:`send`); yields each SSE
+        event as its JSON object."""
         events = stream_native(
             session,
             self._url(instance, operation),
@@ -484,7 +492,7 @@ class AnthropicAdapter:
             model,
             request,
             key=instance.key,
-            headers=headers(instance),
+            headers=with_extra(headers(instance), extra_headers),
             timeout=timeout,
         )
         async with contextlib.aclosing(events):

@@ -113,9 +113,15 @@ class Adapter(Protocol):
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], bytes | None]:
         """Send a non-streaming ``operation`` (not chat); the reply and, when they encode it
-        exactly, its bytes as the backend sent them (else ``None``)."""
+        exactly, its bytes as the backend sent them (else ``None``).
+
+        ``extra_headers`` go with the request (the door's own, for a request passed through:
+        ``anthropic-beta``); they replace the style's headers of the same name but never its
+        credentials (:func:`routing.adapters._http.with_extra`)."""
         ...
 
     def send_stream(
@@ -126,6 +132,9 @@ class Adapter(Protocol):
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Send a streaming ``operation`` (completion, messages); yield chunks or events."""
+        """Send a streaming ``operation`` (completion, messages); yield chunks or events
+        (``extra_headers`` as in :meth:`send`)."""
         ...

@@ -26,6 +26,7 @@ from routing.adapters._http import (
     post_read,
     read_object,
     wants_usage,
+    with_extra,
 )
 from routing.adapters._ollama_ops import send_completion, send_embedding, stream_completion
 from routing.adapters._probe import Probed, ProbeFailed, check, get_json
@@ -376,9 +377,12 @@ class OllamaAdapter:
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], None]:
         """Embeddings (``/api/embed``) and text completions (``/api/generate``), converted
-        from and to OpenAI's shapes (see :mod:`routing.adapters._ollama_ops`)."""
+        from and to OpenAI's shapes (see :mod:`routing.adapters._ollama_ops`), with
+        ``extra_headers``."""
         if operation is Operation.EMBEDDING:
             send = send_embedding
         elif operation is Operation.COMPLETION:
@@ -391,7 +395,7 @@ class OllamaAdapter:
             model,
             request,
             key=instance.key,
-            headers=bearer_headers(instance),
+            headers=with_extra(bearer_headers(instance), extra_headers),
             timeout=timeout,
         )
         return reply, None
@@ -404,8 +408,11 @@ class OllamaAdapter:
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Streamed text completions: ``/api/generate`` lines as OpenAI chunks."""
+        """Streamed text completions: ``/api/generate`` lines as OpenAI chunks (with
+        ``extra_headers``)."""
         if operation is not Operation.COMPLETION:
             raise _unsupported(instance, operation)
         chunks = stream_completion(
@@ -414,7 +421,7 @@ class OllamaAdapter:
             model,
             request,
             key=instance.key,
-            headers=bearer_headers(instance),
+            headers=with_extra(bearer_headers(instance), extra_headers),
             timeout=timeout,
         )
         async with contextlib.aclosing(chunks):

@@ -24,6 +24,7 @@ from routing.adapters._http import (
     loads,
     post,
     post_read,
+    with_extra,
 )
 from routing.adapters._native import send_native, stream_native
 from routing.adapters._probe import (
@@ -255,9 +256,12 @@ class OpenAIAdapter:
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], bytes | None]:
         """Text completions and embeddings (and, on llama.cpp, Anthropic messages and token
-        counts) as the client sent them; the reply forwarded as sent."""
+        counts) as the client sent them, with its ``extra_headers``; the reply forwarded as
+        sent."""
         return await send_native(
             session,
             self._url(instance, operation),
@@ -265,7 +269,7 @@ class OpenAIAdapter:
             model,
             request,
             key=instance.key,
-            headers=headers(instance),
+            headers=with_extra(headers(instance), extra_headers),
             timeout=timeout,
         )
 
@@ -277,8 +281,11 @@ class OpenAIAdapter:
         model: str,
         request: Mapping[str, Any],
         timeout: aiohttp.ClientTimeout,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Stream text completions (and, on llama.cpp, Anthropic messages) as sent."""
+        """Stream text completions (and, on llama.cpp, Anthropic messages) as sent, with
+        their ``extra_headers``."""
         items = stream_native(
             session,
             self._url(instance, operation),
@@ -286,7 +293,7 @@ class OpenAIAdapter:
             model,
             request,
             key=instance.key,
-            headers=headers(instance),
+            headers=with_extra(headers(instance), extra_headers),
             timeout=timeout,
         )
         async with contextlib.aclosing(items):

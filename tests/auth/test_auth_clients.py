@@ -105,6 +105,27 @@ def test_anthropic_client_is_refused_in_its_own_shape(
     }
 
 
+def test_anthropic_models_list_is_refused_in_its_own_shape(
+    gw: tuple[GatewayHandle, dict[str, str]],
+) -> None:
+    """anthropic: models.list() with a wrong key is refused in Anthropic's shape too (it
+    sends anthropic-version), and served with a good one."""
+    handle, keys = gw
+    with (
+        anthropic.Anthropic(
+            base_url=handle.url, api_key="rk-wrong-0123456789abcdef", max_retries=0
+        ) as client,
+        pytest.raises(anthropic.AuthenticationError) as refused,
+    ):
+        client.models.list()
+    assert refused.value.body == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": "unknown API key"},
+    }
+    with anthropic.Anthropic(base_url=handle.url, api_key=keys["alice"], max_retries=0) as client:
+        assert MODEL in [m.id for m in client.models.list()]
+
+
 def test_anthropic_client_with_keys(gw: tuple[GatewayHandle, dict[str, str]]) -> None:
     """anthropic: the key as x-api-key is served; another model is a PermissionDeniedError."""
     handle, keys = gw

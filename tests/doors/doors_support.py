@@ -1,5 +1,6 @@
 """Helpers for the door tests: the gateway tests' helpers (configs around fakes, a gateway
-handle, one HTTP call, keys), plus each kind's model and SSE parsing."""
+handle, one HTTP call, keys), plus each kind's model, SSE parsing and the Anthropic door's
+:class:`Door` (a gateway over one fake of each kind; the ``door`` fixture)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import json
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import anthropic
 from gateway_support import (  # the gateway tests' dir: on sys.path (conftest)
     API,
+    HI,
     KEY_ENV,
     GatewayHandle,
     Reply,
@@ -18,11 +21,17 @@ from gateway_support import (  # the gateway tests' dir: on sys.path (conftest)
     set_keys,
 )
 
+from fake_servers import FakeServerHandle, LoggedRequest
+
 __all__ = [
     "API",
+    "HI",
     "KEY_ENV",
     "KINDS",
     "MODELS",
+    "NATIVE",
+    "TOOLS",
+    "Door",
     "GatewayHandle",
     "Reply",
     "config_text",
@@ -42,6 +51,41 @@ MODELS = {
     "anthropic": "claude-3-5-haiku-latest",
 }
 KINDS = tuple(MODELS)
+NATIVE = {"anthropic", "llamacpp"}  # kinds that speak Messages: passed through
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "Weather of a city",
+        "input_schema": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "n": {"type": "integer"}},
+        },
+    }
+]
+
+
+class Door:
+    """A gateway and its fakes, one of each kind (the ``door`` fixture)."""
+
+    def __init__(
+        self, gateway: GatewayHandle, fakes: dict[str, FakeServerHandle], keys: dict[str, str]
+    ) -> None:
+        self.gateway = gateway
+        self.fakes = fakes
+        self.keys = keys
+
+    def client(self) -> anthropic.Anthropic:
+        """A sync client pointed at the gateway (as Claude Code is by ANTHROPIC_BASE_URL)."""
+        return anthropic.Anthropic(base_url=self.gateway.url, api_key="unused", max_retries=0)
+
+    def upstream_request(self, kind: str) -> LoggedRequest:
+        """The last POST the fake of ``kind`` received."""
+        return [r for r in self.fakes[kind].requests if r["method"] == "POST"][-1]
+
+    def upstream(self, kind: str) -> dict[str, Any]:
+        """The body of the last POST the fake of ``kind`` received."""
+        body: dict[str, Any] = self.upstream_request(kind)["json"]
+        return body
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:

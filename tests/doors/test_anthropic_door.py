@@ -4,68 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
-from doors_support import KINDS, MODELS, GatewayHandle, config_text, http, set_keys, sse_events
-
-from fake_servers import FakeServerHandle, LoopThread
-
-NATIVE = {"anthropic", "llamacpp"}  # kinds that speak Messages: passed through
-HI = [{"role": "user", "content": "hi"}]
-TOOLS = [
-    {
-        "name": "get_weather",
-        "description": "Weather of a city",
-        "input_schema": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "n": {"type": "integer"}},
-        },
-    }
-]
-
-
-class Door:
-    """The module's gateway and its fakes, one of each kind."""
-
-    def __init__(self, gateway: GatewayHandle, fakes: dict[str, FakeServerHandle]) -> None:
-        self.gateway = gateway
-        self.fakes = fakes
-
-    def client(self) -> anthropic.Anthropic:
-        """A sync client pointed at the gateway (as Claude Code is by ANTHROPIC_BASE_URL)."""
-        return anthropic.Anthropic(base_url=self.gateway.url, api_key="unused", max_retries=0)
-
-    def upstream(self, kind: str) -> dict[str, Any]:
-        """The body of the last POST the fake of ``kind`` received."""
-        return [r for r in self.fakes[kind].requests if r["method"] == "POST"][-1]["json"]
-
-
-@pytest.fixture(scope="module")
-def door(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
-    """A gateway over one fake of each kind (keyed kinds get their key)."""
-    with pytest.MonkeyPatch.context() as patch:
-        keys = set_keys(patch)
-        fakes = {
-            kind: FakeServerHandle.start_new(
-                fake_loop, kind, [MODELS[kind]], api_key=keys.get(kind)
-            )
-            for kind in KINDS
-        }
-        path = Path(tmp_path_factory.mktemp("door")) / "gateway.yaml"
-        path.write_text(config_text({f"{k}:one": f for k, f in fakes.items()}), "utf-8")
-        gateway = GatewayHandle.start(fake_loop, path)
-        try:
-            yield Door(gateway, fakes)
-        finally:
-            gateway.stop()
-            for fake in fakes.values():
-                fake.stop()
-            for fake in fakes.values():
-                fake.check()
+from doors_support import HI, KINDS, MODELS, NATIVE, TOOLS, Door, http, sse_events
 
 
 def _names(text: str, kind: str) -> None:

@@ -436,6 +436,112 @@ def test_stream_translation_keeps_thinking_text_and_interleaved_tool_calls() -> 
     assert events[-2]["usage"] == {"input_tokens": 7, "output_tokens": 4}
 
 
+def _call(index: int, arguments: str, id: str = "", name: str = "") -> dict[str, Any]:
+    call: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
+    if id:
+        call["id"] = id
+    if name:
+        call["function"]["name"] = name
+    return _chunk({"tool_calls": [call]})
+
+
+def _seen(events: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
+    """(type, block index, start block's id or delta's partial_json) of each event."""
+    out = []
+    for e in events:
+        detail = (e.get("content_block") or {}).get(
+            "id", (e.get("delta") or {}).get("partial_json")
+        )
+        out.append((e["type"], e.get("index"), detail))
+    return out
+
+
+def test_stream_translation_streams_each_tool_call_as_it_comes() -> None:
+    """Calls one after the other: a tool_use block starts with the delta naming its call,
+    each fragment is an input_json_delta at once, and the block stops when the next starts."""
+    stream = EventStream()
+    stream.chunk(_chunk({"role": "assistant", "content": ""}))
+    per_chunk = [
+        stream.chunk(c)
+        for c in (
+            _call(0, "", id="a", name="f"),
+            _call(0, '{"n"'),
+            _call(0, ": 1}"),
+            _call(1, '{"m": 2}', id="b", name="g"),
+            _chunk({}, "tool_calls"),
+        )
+    ]
+    assert [_seen(events) for events in per_chunk] == [
+        [("content_block_start", 0, "a"), ("ping", None, None)],
+        [("content_block_delta", 0, '{"n"')],
+        [("content_block_delta", 0, ": 1}")],
+        [
+            ("content_block_stop", 0, None),
+            ("content_block_start", 1, "b"),
+            ("content_block_delta", 1, '{"m": 2}'),
+        ],
+        [],
+    ]
+    assert _seen(stream.end())[:2] == [
+        ("content_block_stop", 1, None),
+        ("message_delta", None, None),
+    ]
+
+
+def test_stream_translation_holds_calls_interleaved_or_late() -> None:
+    """A call starting while the open one's arguments are not whole JSON yet is held and sent
+    whole at the end (so are the calls after it); the open one keeps streaming.  A fragment
+    for a call already closed comes as a block of its own at the end."""
+    stream = EventStream()
+    events = stream.chunk(_call(0, '{"a"', id="a", name="f"))
+    events += stream.chunk(_call(1, "", id="b", name="g"))  # call 0 is not whole: held
+    events += stream.chunk(_call(0, ": 1}"))
+    events += stream.chunk(_call(1, "{}"))
+    events += stream.chunk(_call(2, "{}", id="c", name="h"))  # after a held call: held
+    assert _seen(events)[3:] == [
+        ("content_block_delta", 0, '{"a"'),
+        ("content_block_delta", 0, ": 1}"),
+    ]
+    closing = stream.end()
+    assert _seen(closing)[:7] == [
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, "b"),
+        ("content_block_delta", 1, "{}"),
+        ("content_block_stop", 1, None),
+        ("content_block_start", 2, "c"),
+        ("content_block_delta", 2, "{}"),
+        ("content_block_stop", 2, None),
+    ]
+    late = EventStream()
+    events = late.chunk(_call(0, "{}", id="a", name="f"))
+    events += late.chunk(_call(1, "{}", id="b", name="g"))  # call 0 was whole: closed
+    events += late.chunk(_call(0, " "))
+    assert [e["type"] for e in events].count("content_block_start") == 2
+    assert _seen(late.end())[:4] == [
+        ("content_block_stop", 1, None),
+        ("content_block_start", 2, "a"),
+        ("content_block_delta", 2, " "),
+        ("content_block_stop", 2, None),
+    ]
+
+
+def test_stream_translation_holds_a_call_named_late() -> None:
+    """A call whose first delta has no name is held until the end, named by later deltas;
+    dict arguments are sent as their JSON text."""
+    stream = EventStream()
+    assert _seen(stream.chunk(_call(0, "", id="a"))) == [("message_start", None, None)]
+    stream.chunk(
+        _chunk({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": {"x": 1}}}]})
+    )
+    closing = stream.end()
+    assert closing[0]["content_block"] == {"type": "tool_use", "id": "a", "name": "f", "input": {}}
+    assert _seen(closing)[2:4] == [
+        ("content_block_delta", 0, '{"x": 1}'),
+        ("content_block_stop", 0, None),
+    ]
+    assert closing[-2]["delta"]["stop_reason"] == "tool_use"
+
+
 # -- Ollama generate / embed -> OpenAI -------------------------------------------------------
 
 OLLAMA_TO_OPENAI: list[tuple[str, dict[str, Any], Operation, dict[str, Any]]] = [

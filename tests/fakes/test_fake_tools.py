@@ -17,7 +17,7 @@ from fakes_support import (
     tools_of,
 )
 
-from fake_servers import CALL_TOOLS, KINDS
+from fake_servers import CALL_TOOLS, INTERLEAVE_TOOLS, KINDS
 from fake_servers.pytest_plugin import FakeServerFactory
 
 OPENAI_STYLE = ("llamacpp", "lmstudio", "openai")
@@ -119,6 +119,29 @@ def test_openai_style_tool_call_deltas(fake_server: FakeServerFactory, kind: str
     assert all(3 <= size <= 5 for size in sizes[:-1]) and 0 < sizes[-1] <= 5
     indexes = [d["index"] for d in deltas]
     assert indexes == sorted(indexes), "calls are streamed one after the other"
+
+
+@pytest.mark.parametrize("kind", OPENAI_STYLE)
+def test_openai_style_interleaved_tool_calls(fake_server: FakeServerFactory, kind: str) -> None:
+    """INTERLEAVE_TOOLS: both calls open first, then their fragments alternate; reassembled
+    by index they are the same two calls."""
+    fake = fake_server(kind)
+    ask_both = [{"role": "user", "content": f"{CALL_TOOLS} {INTERLEAVE_TOOLS}"}]
+    response = ask(fake.url, kind, ask_both, True, tools=tools_of(kind))
+    events = stream_events(kind, response.text)
+    deltas = [
+        call
+        for event in events
+        for choice in event["choices"]
+        for call in choice["delta"].get("tool_calls", [])
+    ]
+    assert [("id" in d, d["index"]) for d in deltas[:4]] == [
+        (True, 0),
+        (True, 1),
+        (False, 0),
+        (False, 1),
+    ]
+    assert streamed_tool_calls(kind, events) == TWO_CALLS
 
 
 def test_llamacpp_tool_call_details(fake_server: FakeServerFactory) -> None:
