@@ -26,7 +26,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -48,6 +48,13 @@ from routing.errors import BackendError, Reason, redact_text
 __all__ = ["Router"]
 
 logger = logging.getLogger("routing")
+
+#: Decisions are remembered (``Router._fingerprint``) for at most this many candidates ...
+_DECIDED_KEYS = 16
+#: ... and this many states at once (then forgotten together).
+_DECIDED_MAX = 1024
+#: Strategies whose next decision differs from the last from the same state.
+_TURNING = frozenset({Strategy.ROUND_ROBIN, Strategy.STICKY})
 
 #: How long an instance cools down after a 429 that named no ``Retry-After``.
 DEFAULT_COOLDOWN = 1.0
@@ -99,6 +106,9 @@ class Router(RouterRequests, Resolution):
             key: get_adapter(inst.api).operations for key, inst in config.instances.items()
         }
         self._rotation: dict[tuple[str, ...], int] = {}
+        # Decisions made from the same state (see _fingerprint), with the results they hold.
+        self._decided: dict[Hashable, tuple[tuple[ProbeResult, ...], Decision]] = {}
+        self._unsupported_version = 0
         # Probes ask servers for their load only when a strategy will read it.
         load_aware = {Strategy.LEAST_BUSY, Strategy.STICKY}
         self._load_aware = Strategy(config.defaults.strategy) in load_aware or any(
@@ -185,8 +195,9 @@ class Router(RouterRequests, Resolution):
             result = dataclasses.replace(result, detail=redact_text(result.detail, self.secrets))
         if health.misconfigured and result.state != State.READY:
             return health.result or result  # refused credentials stay refused until reload
-        if not result.ready:  # a restart may bring other flags (llama.cpp --embeddings)
-            self._unsupported.pop(key, None)
+        if not result.ready and key in self._unsupported:  # a restart may bring other
+            del self._unsupported[key]  # flags (llama.cpp --embeddings)
+            self._unsupported_version += 1
         health.record(result)
         self.metrics.probe(key, result.state)
         return result
@@ -255,13 +266,52 @@ class Router(RouterRequests, Resolution):
         """
         keys, rule, how = self._candidates(provider, model)
         results = await self._ensure(keys)
-        return self._decide(keys, results, provider, model, rule, how, session, operation)
+        seen = self._fingerprint(keys, results, provider, model, operation)
+        if seen is not None:
+            decided = self._decided.get(seen)
+            if decided is not None:
+                return decided[1]
+        decision = self._decide(keys, results, provider, model, rule, how, session, operation)
+        if seen is not None:
+            if len(self._decided) >= _DECIDED_MAX:
+                self._decided.clear()
+            self._decided[seen] = (tuple(results[key] for key in keys), decision)
+        return decision
+
+    def _fingerprint(
+        self,
+        keys: tuple[str, ...],
+        results: Mapping[str, ProbeResult],
+        provider: str | None,
+        model: str | None,
+        operation: Operation,
+    ) -> tuple[Hashable, ...] | None:
+        """Everything a decision for these arguments is made of, or None when it cannot be
+        remembered (many candidates, a cooldown that ends with time, a strategy that turns
+        or hashes a session).
+
+        The probe results, each candidate's in-flight count and what was answered
+        not_supported (its version): a decision from the same ones is the same decision,
+        its trace and reasons included, so it is made once.  Results are named by ``id``;
+        the remembered entry holds them, so no other object can have those ids meanwhile.
+        """
+        if len(keys) > _DECIDED_KEYS or self._strategy(model, provider) in _TURNING:
+            return None
+        now, healths, busy = self.clock(), self._health, self._busy
+        parts: list[Hashable] = [provider, model, operation, keys, self._unsupported_version]
+        for key in keys:
+            if healths[key].cool_until > now:
+                return None
+            parts.append(id(results[key]))
+            parts.append(busy.get(key, 0))
+        return tuple(parts)
 
     def report_unsupported(self, key: str, operation: Operation) -> None:
         """``key`` answered ``not_supported`` for ``operation``: skip it for that operation
         (no health penalty) until it is seen not READY or the config reloads."""
         if key in self._health:
             self._unsupported.setdefault(key, set()).add(operation)
+            self._unsupported_version += 1
 
     def reroute(self, decision: Decision, key: str) -> Decision:
         """The decision for alternative ``key`` of ``decision`` (same model, same request)."""
