@@ -205,8 +205,8 @@ class _Attempts:
 
     def verified(self, decision: Decision, inst: Instance, reported: Any) -> Decision:
         routed = decision.model
-        if not routed or not isinstance(reported, str) or not reported:
-            return decision
+        if routed == reported or not routed or not isinstance(reported, str) or not reported:
+            return decision  # (the same name, the common case, needs no normalising)
         if model_matches(routed, reported, inst.aliases):
             return decision
         logger.warning("%s answered as model %r, routed to model %r", inst.key, reported, routed)
