@@ -74,7 +74,9 @@ from routing._gateway_http import (
     read_json_object,
     route_info,
     routing_error_response,
+    routing_headers,
     session_header,
+    stream_response,
 )
 from routing._prometheus import CONTENT_TYPE, render
 from routing._reload import ConfigWatcher, RouterPool
@@ -125,10 +127,7 @@ async def _stream_sse(
     handle = await router.open_stream(body, provider=provider, session=session_header(request))
     try:
         route_info(request).decided(handle.decision, handle.failovers)
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
+        response = await stream_response(request, "text/event-stream")
         usage = None
         try:
             async for chunk in handle:
@@ -267,25 +266,19 @@ async def _middleware(request: web.Request, handler: Any) -> web.StreamResponse:
                 request, exc.status, exc.reason, code="not_found" if exc.status == 404 else None
             )
         status = response.status
+        if not response.prepared:  # (streams got theirs when they started)
+            response.headers.update(routing_headers(route_info(request)))
         return response
     except asyncio.CancelledError:
         status = 499  # the client went away; upstream was cancelled with the handler
         raise
     except Exception:
         logger.exception("unexpected error serving %s %s", request.method, request.path)
-        return error_response(request, 500, "internal gateway error", type_="server_error")
+        response = error_response(request, 500, "internal gateway error", type_="server_error")
+        response.headers.update(routing_headers(route_info(request)))
+        return response
     finally:
         _log_access(request, status, started)
-
-
-async def _routing_headers(request: web.Request, response: web.StreamResponse) -> None:
-    info = route_info(request)
-    if info.instance:
-        response.headers["X-Routed-To"] = info.instance
-    reason = info.reason
-    if reason:
-        safe = reason.encode("ascii", "backslashreplace").decode().replace("\n", " ")
-        response.headers["X-Routing-Reason"] = safe[:500]
 
 
 def create_app(pool: RouterPool, *, clock: Callable[[], float] = time.monotonic) -> web.Application:
@@ -313,7 +306,6 @@ def create_app(pool: RouterPool, *, clock: Callable[[], float] = time.monotonic)
     _gateway_openai_extra.add_routes(app, expect_handler=_expect_continue)
     _gateway_ollama_extra.add_routes(app, expect_handler=_expect_continue)
     _dashboard.add_routes(app)
-    app.on_response_prepare.append(_routing_headers)
     return app
 
 

@@ -42,6 +42,7 @@ from routing._gateway_http import (
     read_json_object,
     route_info,
     session_header,
+    stream_response,
 )
 from routing._operations import Operation
 from routing.errors import BackendError, Reason
@@ -124,10 +125,7 @@ async def _stream(
     try:
         info = route_info(request)
         info.decided(handle.decision, handle.failovers)
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
+        response = await stream_response(request, "text/event-stream")
         usage: dict[str, Any] = {}
         try:
             async for event in handle:

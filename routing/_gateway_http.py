@@ -45,7 +45,9 @@ __all__ = [
     "read_json_object",
     "route_info",
     "routing_error_response",
+    "routing_headers",
     "session_header",
+    "stream_response",
 ]
 
 
@@ -94,6 +96,29 @@ def route_info(request: web.Request) -> RouteInfo:
     if info is None:
         info = request[ROUTE] = RouteInfo()
     return info
+
+
+def routing_headers(info: RouteInfo) -> dict[str, str]:
+    """``X-Routed-To`` and ``X-Routing-Reason`` (ASCII, one line, 500 characters at most) of
+    the request's decision; none before one was made."""
+    headers = {}
+    if info.instance:
+        headers["X-Routed-To"] = info.instance
+    reason = info.reason
+    if reason:
+        safe = reason.encode("ascii", "backslashreplace").decode().replace("\n", " ")
+        headers["X-Routing-Reason"] = safe[:500]
+    return headers
+
+
+async def stream_response(request: web.Request, content_type: str) -> web.StreamResponse:
+    """A streamed answer to ``request``, its head (routing headers included) sent now."""
+    headers = {"Content-Type": content_type, **routing_headers(route_info(request))}
+    if content_type == "text/event-stream":
+        headers["Cache-Control"] = "no-cache"
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    return response
 
 
 #: The app key holding the :class:`~routing._reload.RouterPool` both doors serve from.

@@ -23,6 +23,7 @@ from routing._gateway_http import (
     read_json_object,
     route_info,
     session_header,
+    stream_response,
 )
 from routing._ollama_request import ollama_chat_to_openai
 from routing._request_specs import validate_request
@@ -189,8 +190,7 @@ async def _stream_ndjson(
     handle = await router.open_stream(body, provider=provider, session=session_header(request))
     try:
         route_info(request).decided(handle.decision, handle.failovers)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        await response.prepare(request)
+        response = await stream_response(request, "application/x-ndjson")
         model, finish, usage = body["model"], None, None
         calls = ToolCallAssembler()
         try:

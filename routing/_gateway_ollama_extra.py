@@ -26,6 +26,7 @@ from routing._gateway_http import (
     read_json_object,
     route_info,
     session_header,
+    stream_response,
 )
 from routing._gateway_ollama import _DONE_REASON, _final
 from routing._ollama_generate import (
@@ -130,8 +131,7 @@ async def _stream(
     try:
         info = route_info(request)
         info.decided(handle.decision, handle.failovers)
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        await response.prepare(request)
+        response = await stream_response(request, "application/x-ndjson")
         model, finish, usage = str(body["model"]), None, None
         try:
             async for chunk in handle:

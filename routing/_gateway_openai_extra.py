@@ -28,6 +28,7 @@ from routing._gateway_http import (
     read_json_object,
     route_info,
     session_header,
+    stream_response,
 )
 from routing._operations import Operation
 from routing.errors import BackendError
@@ -77,10 +78,7 @@ async def _stream(
     try:
         info = route_info(request)
         info.decided(handle.decision, handle.failovers)
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
+        response = await stream_response(request, "text/event-stream")
         usage = None
         try:
             async for chunk in handle:
