@@ -56,7 +56,9 @@ class DecisionLog:
     """The last ``size`` decisions; ``total`` counts every one ever added."""
 
     def __init__(self, size: int = 50) -> None:
-        self._ring: deque[DecisionRecord] = deque(maxlen=size)
+        # Plain tuples (a DecisionRecord's fields): one is added per request, records are
+        # made only when the dashboard asks.
+        self._ring: deque[tuple[Any, ...]] = deque(maxlen=size)
         self.total = 0
 
     def add(
@@ -72,23 +74,13 @@ class DecisionLog:
         at: float | None = None,
     ) -> None:
         """Remember one answered request (``at``: wall-clock seconds, default now)."""
-        self._ring.append(
-            DecisionRecord(
-                time.time() if at is None else at,
-                method,
-                path,
-                status,
-                key,
-                latency_ms,
-                failovers,
-                decision,
-            )
-        )
+        when = time.time() if at is None else at
+        self._ring.append((when, method, path, status, key, latency_ms, failovers, decision))
         self.total += 1
 
     def latest(self) -> list[dict[str, Any]]:
         """Every remembered decision as data, newest first."""
-        return [record.as_dict() for record in reversed(self._ring)]
+        return [DecisionRecord(*fields).as_dict() for fields in reversed(self._ring)]
 
     def __len__(self) -> int:
         return len(self._ring)

@@ -6,6 +6,7 @@ renders them as Prometheus text; library users read them directly.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -47,10 +48,9 @@ class Metrics:
         self.requests[(instance, model, outcome)] += 1
         self.latency_sum[instance] = self.latency_sum.get(instance, 0.0) + seconds
         self.latency_count[instance] += 1
-        for bound in LATENCY_BUCKETS:
-            if seconds <= bound:
-                self.latency_buckets[(instance, bound)] += 1
-                break
+        index = bisect_left(LATENCY_BUCKETS, seconds)  # the first bound >= seconds
+        if index < len(LATENCY_BUCKETS):
+            self.latency_buckets[(instance, LATENCY_BUCKETS[index])] += 1
 
     def failover(self, failed: str, reason: str) -> None:
         """Count a request moved away from ``failed``."""
