@@ -41,7 +41,7 @@ Post = Callable[[], Awaitable[None]]
 
 async def _gateway(config: Path) -> tuple[asyncio.subprocess.Process, str]:
     code = (
-        "import asyncio, sys; from routing._gateway import serve; "
+        "import asyncio, sys; from routing._gateway_server import serve; "
         "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))"
     )
     proc = await asyncio.create_subprocess_exec(

@@ -3,7 +3,7 @@
 Two real ``llama-server`` processes serve one model (gemma3 270M, ``-t 1 --parallel 1``
 each, restarted for every mode so no mode inherits another's prompt cache). Several
 conversations, each with its own ~1,000-token context, run concurrently, turn after turn,
-through an in-process gateway (``routing._gateway.Gateway`` on 127.0.0.1, port 0) with each
+through an in-process gateway (``routing._gateway_server.Gateway`` on 127.0.0.1, port 0) with each
 strategy (``first``, ``round-robin``, ``least-busy``, ``sticky``: the session key is the
 hash of the system prompt and first user message) and an ideal pinning (conversation *i*
 sent to server *i mod 2* by ``X-Routing-Provider``). For each: throughput, median latency
@@ -40,7 +40,7 @@ import bench_resolve  # noqa: E402
 
 from routing._decision import State  # noqa: E402
 from routing._engine import Router  # noqa: E402
-from routing._gateway import Gateway  # noqa: E402
+from routing._gateway_server import Gateway  # noqa: E402
 from routing._health import ProbeResult  # noqa: E402
 from routing._strategies import session_key, sticky_weight  # noqa: E402
 from routing.config import parse_config  # noqa: E402

@@ -67,7 +67,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 
 def _serve_args(config: Path) -> list[str]:
     code = (
-        "import asyncio, sys; from routing._gateway import serve; "
+        "import asyncio, sys; from routing._gateway_server import serve; "
         "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))"
     )
     return ["-c", code, str(config)]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from routing._decision import Candidate, Decision, State
     from routing._engine import Router
     from routing._failover import Completion, StreamHandle
-    from routing._gateway import BindError, Gateway
+    from routing._gateway_server import BindError, Gateway
     from routing._operations import Operation
     from routing.config import (
         BreakerSettings,
@@ -56,8 +56,8 @@ _LAZY = {
     "ProbeSettings": "routing.config",
     "Completion": "routing._failover",
     "StreamHandle": "routing._failover",
-    "BindError": "routing._gateway",
-    "Gateway": "routing._gateway",
+    "BindError": "routing._gateway_server",
+    "Gateway": "routing._gateway_server",
     "Config": "routing.config",
     "Defaults": "routing.config",
     "Instance": "routing.config",

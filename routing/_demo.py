@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from routing._gateway import Gateway
+from routing._gateway_server import Gateway
 from routing.config import Config, load_config, parse_config
 
 __all__ = ["DEMO_CONFIG", "demo_config", "run_demo"]

@@ -61,7 +61,7 @@ from routing._metrics import Metrics
 from routing._prometheus import CONTENT_TYPE, render
 
 if TYPE_CHECKING:
-    from routing._gateway import Gateway
+    from routing._gateway_server import Gateway
 
 __all__ = ["CRASH_WINDOW", "MAX_CRASHES", "STOP_GRACE", "WorkerSeat", "supervise"]
 
@@ -245,7 +245,7 @@ def _http_counts(app: web.Application) -> Counter[tuple[str, str, int]]:
 
 def _worker_main(argv: list[str] | None = None) -> int:
     """``python -m routing._workers CONFIG HOST PORT INDEX COUNT DIR``: one worker."""
-    from routing._gateway import serve
+    from routing._gateway_server import serve
     from routing.errors import ConfigError, RoutingError
 
     p = argparse.ArgumentParser(prog="routing-worker")
@@ -277,7 +277,7 @@ def _worker_main(argv: list[str] | None = None) -> int:
 
 def _reserve(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port`` with SO_REUSEPORT, never listening (holds the port)."""
-    from routing._gateway import BindError
+    from routing._gateway_server import BindError
 
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -436,7 +436,7 @@ def supervise(config_path: str, host: str, port: int, count: int, *, loop: str =
     ``loop``: each worker's event loop (:mod:`routing._loop`); the parent only supervises.
     """
     if not sys.platform.startswith("linux"):
-        from routing._gateway import BindError
+        from routing._gateway_server import BindError
 
         raise BindError(
             "--workers needs SO_REUSEPORT load balancing (Linux); "

@@ -182,7 +182,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from routing._gateway import serve
+    from routing._gateway_server import serve
 
     config = load_config(args.config)  # fail fast, located, before binding anything
     host = args.host if args.host is not None else config.gateway.host

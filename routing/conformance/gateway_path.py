@@ -1,4 +1,4 @@
-"""The gateway path of a case: :class:`routing._gateway.Gateway` on 127.0.0.1 port 0, over HTTP.
+"""The gateway path of a case: :class:`routing._gateway_server.Gateway` on 127.0.0.1:0, over HTTP.
 
 The request goes to its door (``POST /v1/chat/completions`` unless ``request.door`` names
 another, see :mod:`routing.conformance.doors`; ``X-Routing-Provider`` when the case names a
@@ -37,17 +37,17 @@ __all__ = ["run_gateway", "unavailable_reason"]
 def unavailable_reason() -> str | None:
     """Why the gateway path cannot run (None when it can)."""
     try:
-        from routing._gateway import Gateway
+        from routing._gateway_server import Gateway
     except ImportError as exc:
-        return f"routing._gateway is not importable ({exc})"
+        return f"routing._gateway_server is not importable ({exc})"
     if not hasattr(Gateway, "start") or not hasattr(Gateway, "stop"):
-        return "routing._gateway.Gateway has no start/stop"
+        return "routing._gateway_server.Gateway has no start/stop"
     return None
 
 
 async def run_gateway(case: Case, targets: Mapping[str, Target]) -> Outcome:
     """Start a gateway for the case's config, send the request, read the outcome."""
-    from routing._gateway import Gateway
+    from routing._gateway_server import Gateway
 
     config = parse_config(
         render_config(case, targets), file=f"<{case.name}>", environ=dict(case.env)

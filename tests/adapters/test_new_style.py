@@ -21,7 +21,7 @@ from aiohttp import web
 
 import routing.adapters
 from routing._engine import Router
-from routing._gateway import Gateway
+from routing._gateway_server import Gateway
 from routing._operations import Operation
 from routing.adapters import get_adapter, register
 from routing.adapters._http import post_read

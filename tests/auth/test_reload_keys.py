@@ -12,8 +12,8 @@ from auth_support import KEY_ENV, MODEL, bearer, set_auth_env
 from gateway_support import GatewayHandle, Reply, chat, config_text, http, wait_until
 
 from fake_servers import LoopThread
-from routing._gateway import Gateway
 from routing._gateway_auth import GATEKEEPER
+from routing._gateway_server import Gateway
 from routing.config import parse_config
 from routing.errors import ConfigError
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fake_servers import FakeServerHandle, LoopThread
-from routing._gateway import Gateway
+from routing._gateway_server import Gateway
 from routing.config import load_config
 
 MODELS = {

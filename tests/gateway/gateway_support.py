@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fake_servers import FakeServerHandle, LoopThread
-from routing._gateway import Gateway
+from routing._gateway_server import Gateway
 from routing.config import load_config
 
 API = {

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from routing._gateway import Gateway
+from routing._gateway_server import Gateway
 from routing.config import parse_config
 
 CONFIG = (

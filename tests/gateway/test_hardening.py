@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from gateway_support import HI, GatewayHandle, chat, config_text, http, set_keys
 
-from routing._gateway import Gateway
+from routing._gateway_server import Gateway
 from routing.config import parse_config
 from routing.errors import ConfigError
 

@@ -112,7 +112,7 @@ def test_serve_sighup_and_sigterm(fake_server: FakeFactory, tmp_path: Path) -> N
     path = tmp_path / "serve.yaml"
     path.write_text(config_text({"llamacpp:a": fake}), encoding="utf-8")
     code = (
-        "import asyncio, sys; from routing._gateway import serve; "
+        "import asyncio, sys; from routing._gateway_server import serve; "
         "asyncio.run(serve(sys.argv[1], '127.0.0.1', 0))"
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 import aiohttp
 
 from fake_servers import FakeServer
-from routing._gateway import Gateway
+from routing._gateway_server import Gateway
 from routing._strategies import sticky_weight
 from routing.config import Config, parse_config
 

@@ -15,7 +15,7 @@ import pytest
 from strategies_support import Remote, config, run
 
 from routing._engine import Router
-from routing._gateway import Gateway
+from routing._gateway_server import Gateway
 from routing.conformance.real_llamacpp import RealLlamaCpp, missing_reason
 
 SHARED, OTHER = "shared", "other"
