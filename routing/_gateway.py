@@ -63,7 +63,6 @@ from routing._gateway_http import (
     error_response,
     provider_header,
     public_row,
-    read_json_object,
     route_info,
     routing_error_response,
     routing_headers,
@@ -72,6 +71,7 @@ from routing._gateway_http import (
 )
 from routing._prometheus import CONTENT_TYPE, render
 from routing._reload import RouterPool
+from routing._request_read import read_json_object
 from routing.adapters._http import WireChunk
 from routing.errors import BackendError, RoutingError
 

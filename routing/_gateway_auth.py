@@ -12,7 +12,7 @@ A key comes as ``Authorization: Bearer KEY`` or ``x-api-key: KEY`` (the Anthropi
 header), on every door.  Missing or unknown: 401; over ``requests_per_minute`` or
 ``max_concurrent``: 429 with ``Retry-After``; each in the door's error shape.  A model
 outside the key's ``models`` is refused where the body is read (403 ``model_not_allowed``,
-:func:`routing._gateway_http.read_json_object`), since only the body names the model.
+:func:`routing._request_read.read_json_object`), since only the body names the model.
 A request announcing its body with ``Expect: 100-continue`` and no valid key gets its 401
 before any ``100 Continue`` (:func:`refusal_before_body`).
 The auth settings are read from the current config on every request, so a reload that adds

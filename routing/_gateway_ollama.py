@@ -20,12 +20,12 @@ from routing._gateway_http import (
     POOL,
     dumps,
     provider_header,
-    read_json_object,
     route_info,
     session_header,
     stream_response,
 )
 from routing._ollama_request import ollama_chat_to_openai
+from routing._request_read import read_json_object
 from routing._request_specs import validate_request
 from routing.errors import BackendError
 

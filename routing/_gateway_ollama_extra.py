@@ -23,7 +23,6 @@ from routing._gateway_http import (
     RequestError,
     dumps,
     provider_header,
-    read_json_object,
     route_info,
     session_header,
     stream_response,
@@ -36,6 +35,7 @@ from routing._ollama_generate import (
     generate_to_openai,
 )
 from routing._operations import Operation
+from routing._request_read import read_json_object
 from routing._request_specs import validate_request
 from routing.errors import BackendError
 

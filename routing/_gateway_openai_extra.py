@@ -25,12 +25,12 @@ from routing._gateway_http import (
     anthropic_door,
     dumps,
     provider_header,
-    read_json_object,
     route_info,
     session_header,
     stream_response,
 )
 from routing._operations import Operation
+from routing._request_read import read_json_object
 from routing.errors import BackendError
 
 if TYPE_CHECKING:
