@@ -31,7 +31,8 @@ from routing.errors import (
 if TYPE_CHECKING:
     from routing._decision import Candidate, Decision, State
     from routing._engine import Router
-    from routing._failover import Completion, StreamHandle
+    from routing._failover import Completion
+    from routing._failover_stream import StreamHandle
     from routing._gateway_server import BindError, Gateway
     from routing._operations import Operation
     from routing.config import (
@@ -55,7 +56,7 @@ _LAZY = {
     "GatewaySettings": "routing.config",
     "ProbeSettings": "routing.config",
     "Completion": "routing._failover",
-    "StreamHandle": "routing._failover",
+    "StreamHandle": "routing._failover_stream",
     "BindError": "routing._gateway_server",
     "Gateway": "routing._gateway_server",
     "Config": "routing.config",

@@ -1,10 +1,12 @@
 """Turn a Decision into an answer, failing over to alternatives before the first byte.
 
-:func:`complete` (non-streaming) and :func:`open_stream` (streaming) resolve a request,
-try the chosen instance, then ``decision.alternatives`` in order, bounded by the retry
-budget (``defaults.retries`` failovers) and the request deadline: ``defaults.request_timeout``
-bounds the whole request, an instance's own ``request_timeout`` bounds one attempt on it (so
-an instance configured with a short one fails over quickly when it hangs).
+:func:`complete` (non-streaming, here) and :func:`~routing._failover_stream.open_stream`
+(streaming, in :mod:`routing._failover_stream`) resolve a request, try the chosen instance,
+then ``decision.alternatives`` in order, bounded by the retry budget (``defaults.retries``
+failovers) and the request deadline: ``defaults.request_timeout`` bounds the whole request,
+an instance's own ``request_timeout`` bounds one attempt on it (so an instance configured
+with a short one fails over quickly when it hangs).  This module holds that shared plan
+(``_Attempts``), the check of a reply's model name and the non-streaming side.
 
 Decided on ``error.reason`` (see :mod:`routing.errors`): every reason but ``rejected`` fails
 over to the next candidate before the first byte; ``rejected`` (a 4xx, the caller's error)
@@ -26,16 +28,15 @@ import functools
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Protocol
 
 import aiohttp
 
 from routing._anthropic_convert import messages_session_key
 from routing._decision import Decision
-from routing._dispatch import reported_model, send_once, stream_once
+from routing._dispatch import reported_model, send_once
 from routing._metrics import Metrics
 from routing._operations import Operation
 from routing._request_specs import validate_openai_chat, validate_request
@@ -43,17 +44,14 @@ from routing._strategies import session_key
 from routing.adapters import get_adapter
 from routing.adapters._http import client_timeout
 from routing.config import Config, Instance
-from routing.errors import BackendError, BackendProtocolError, BackendTimeout, Reason
+from routing.errors import BackendError, BackendTimeout, Reason
 
 __all__ = [
     "Completion",
     "RouterLike",
-    "StreamHandle",
     "chat",
     "complete",
     "model_matches",
-    "open_stream",
-    "stream",
 ]
 
 logger = logging.getLogger("routing")
@@ -312,175 +310,6 @@ def _deadline_error(decision: Decision, plan: _Attempts) -> BackendTimeout:
     )
 
 
-class StreamHandle:
-    """A stream whose first chunk has arrived: iterate it for every chunk (first included).
-
-    ``decision`` is that of the instance actually answering, ``failovers`` how many
-    instances failed before it, ``attempts`` as in :class:`Completion`. Close it early with
-    :meth:`aclose` (or ``async with``) to release the connection and cancel upstream.
-    A failure after the first chunk raises a :class:`BackendError`; it is never retried.
-    """
-
-    __slots__ = (
-        "_chunks",
-        "_done",
-        "_first",
-        "_inst",
-        "_model",
-        "_router",
-        "_started",
-        "attempts",
-        "decision",
-        "failovers",
-    )
-
-    def __init__(
-        self,
-        router: RouterLike,
-        inst: Instance,
-        chunks: AsyncIterator[dict[str, Any]],
-        first: dict[str, Any],
-        decision: Decision,
-        attempts: list[Attempt],
-        failovers: int,
-        started: float,
-    ) -> None:
-        self._router = router
-        self._inst = inst
-        self._chunks = chunks
-        self._first: dict[str, Any] | None = first
-        self._model = decision.model or ""
-        self._started = started
-        self._done = False
-        self.decision = decision
-        self.attempts = attempts
-        self.failovers = failovers
-
-    def __aiter__(self) -> StreamHandle:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        first = self._first
-        if first is not None:
-            self._first = None
-            return first
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            return await self._chunks.__anext__()
-        except StopAsyncIteration:
-            self._finish("ok")
-            raise
-        except BackendError as exc:
-            exc.redact(self._router.secrets)
-            self._router.report_failure(self._inst.key, exc)
-            self._finish(exc.reason)
-            raise
-        except BaseException:
-            self._finish("cancelled")
-            await self.aclose()
-            raise
-
-    def _finish(self, outcome: str) -> None:
-        if not self._done:
-            self._done = True
-            self._router.end(self._inst.key)
-            self._router.metrics.request(
-                self._inst.key, self._model, outcome, time.perf_counter() - self._started
-            )
-
-    async def aclose(self) -> None:
-        """Stop reading: the connection is closed, which cancels the request upstream."""
-        self._finish("closed")
-        self._first = None
-        await _close(self._chunks)
-
-    async def __aenter__(self) -> StreamHandle:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
-    if isinstance(chunks, AsyncGenerator):
-        await chunks.aclose()
-
-
-async def open_stream(
-    router: RouterLike,
-    request: Mapping[str, Any],
-    *,
-    provider: str | None = None,
-    session: str | None = None,
-    operation: Operation = Operation.CHAT,
-    extra_headers: Mapping[str, str] | None = None,
-) -> StreamHandle:
-    """Start a stream, failing over until a first chunk arrives; return its handle.
-
-    Raises like :func:`complete` when no instance produces a first chunk; ``session``,
-    ``operation`` and ``extra_headers`` as there (text completions stream OpenAI chunks,
-    messages Anthropic's events as dicts whose ``type`` is the event name).  The instance
-    counts the stream in flight until the handle is finished or closed.
-    """
-    sticky = _prepare(operation, request, session)
-    decision = await router.resolve(
-        provider=provider, model=request.get("model"), session=sticky, operation=operation
-    )
-    plan = _Attempts(router, decision, operation)
-    last: BackendError | None = None
-    for failovers, (current, inst) in enumerate(plan.plan()):
-        remaining = plan.remaining()
-        if remaining <= 0:
-            break
-        model = current.model or current.requested_model or ""
-        started = time.perf_counter()
-        chunks, route = stream_once(
-            get_adapter(inst.api),
-            router.session,
-            inst,
-            operation,
-            model,
-            request,
-            client_timeout(inst, min(inst.request_timeout, remaining)),
-            extra_headers=extra_headers,
-        )
-        router.begin(inst.key)
-        try:
-            first = await chunks.__anext__()
-        except StopAsyncIteration:
-            exc: BackendError = BackendProtocolError(
-                "stream ended before its first chunk", instance=inst.key
-            )
-        except BackendError as error:
-            exc = error
-        except BaseException:
-            router.end(inst.key)
-            await _close(chunks)
-            raise
-        else:
-            router.report_success(inst.key)
-            plan.attempts.append((inst.key, None))
-            current = plan.verified(
-                _noted(current, route.note), inst, reported_model(operation, first)
-            )
-            return StreamHandle(
-                router, inst, chunks, first, current, plan.attempts, failovers, started
-            )
-        router.end(inst.key)
-        await _close(chunks)
-        plan.failed(current, exc, time.perf_counter() - started)
-        if not exc.reason.fails_over:
-            raise exc
-        last = exc
-    raise plan.final_error(last, decision)
-
-
 async def chat(
     router: RouterLike,
     messages: Sequence[Mapping[str, Any]],
@@ -492,21 +321,3 @@ async def chat(
     """Send a chat; return an OpenAI ``chat.completion`` dict whatever the backend's API."""
     request = {**params, "messages": messages, "model": model}
     return (await complete(router, request, provider=provider)).reply
-
-
-async def stream(
-    router: RouterLike,
-    messages: Sequence[Mapping[str, Any]],
-    *,
-    model: str | None = None,
-    provider: str | None = None,
-    **params: Any,
-) -> AsyncIterator[dict[str, Any]]:
-    """Yield OpenAI ``chat.completion.chunk`` dicts as the backend sends them.
-
-    Closing this generator early closes the upstream connection.
-    """
-    request = {**params, "messages": messages, "model": model, "stream": True}
-    async with await open_stream(router, request, provider=provider) as handle:
-        async for chunk in handle:
-            yield chunk

@@ -1,9 +1,9 @@
 """The request methods of :class:`routing.Router`: each one a library door to an operation.
 
 :class:`RouterRequests` is a base of the Router and holds only these methods; each shapes
-its arguments into a request and hands the router to :mod:`routing._failover` (or
-:mod:`routing._dispatch` for token counts), which resolve, send, fail over and report back
-through the router's own methods.
+its arguments into a request and hands the router to :mod:`routing._failover` (streams:
+:mod:`routing._failover_stream`; token counts: :mod:`routing._dispatch`), which resolve,
+send, fail over and report back through the router's own methods.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from routing._dispatch import count_tokens
-from routing._failover import Completion, StreamHandle, complete, open_stream, stream
+from routing._failover import Completion, complete
+from routing._failover_stream import StreamHandle, open_stream, stream
 from routing._operations import Operation
 
 if TYPE_CHECKING:

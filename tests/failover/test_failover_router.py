@@ -19,7 +19,8 @@ from failover_support import (
 )
 
 from routing._engine import Router
-from routing._failover import Completion, StreamHandle
+from routing._failover import Completion
+from routing._failover_stream import StreamHandle
 from routing.errors import BackendProtocolError, BackendUnavailable, InvalidRequest
 
 KINDS = ("llamacpp", "ollama", "anthropic")

@@ -12,9 +12,10 @@ import pytest
 from aiohttp import web
 
 from routing._decision import Decision
-from routing._failover import Completion, model_matches, open_stream
+from routing._failover import Completion, model_matches
 from routing._failover import complete as failover_complete
-from routing._failover import stream as failover_stream
+from routing._failover_stream import open_stream
+from routing._failover_stream import stream as failover_stream
 from routing._metrics import Metrics
 from routing.config import Defaults, Instance
 from routing.errors import BackendTimeout
