@@ -1,11 +1,12 @@
-"""Request fields as data, and the one validator that walks them.
+"""The one validator that walks request descriptions: :func:`compile_spec` and its checks.
 
-An API's request is described once, as a tree of the small frozen nodes below (see
-:mod:`routing._request_specs` for the OpenAI and Ollama descriptions). :func:`compile_spec`
-turns a description into a plain function, once, at import; calling it on a parsed body
-raises :class:`~routing.errors.InvalidRequest` naming the first field of the wrong type or
-range by its path (``messages[2].content``, ``temperature``), in the words and codes of
-OpenAI's own errors, and returns None otherwise. It never changes the body.
+An API's request is described once, as a tree of the small frozen nodes of
+:mod:`routing._request_nodes` (see :mod:`routing._request_specs` for every door's
+description; the nodes are importable from here too). :func:`compile_spec` turns a
+description into a plain function, once, at import; calling it on a parsed body raises
+:class:`~routing.errors.InvalidRequest` naming the first field of the wrong type or range by
+its path (``messages[2].content``, ``temperature``), in the words and codes of OpenAI's own
+errors, and returns None otherwise. It never changes the body.
 
 Rules every node follows:
 
@@ -16,20 +17,39 @@ Rules every node follows:
 - Booleans are not numbers, and integers are not booleans (``True`` is no ``1``).
 - Arrays may be lists or tuples (library callers pass tuples), objects must be dicts.
 
-The compiled checks raise a private :class:`_Bad` that containers complete with their key
-on the way out, so a valid body, the common case, builds no path and no message at all.
+The compiled checks raise a :class:`~routing._request_errors.BadValue` (the errors' words
+live in :mod:`routing._request_errors`) that containers complete with their key on the way
+out, so a valid body, the common case, builds no path and no message at all.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from routing._request_errors import (
+    BadValue,
+    missing_error,
+    param_path,
+    range_error,
+    show,
+    type_error,
+)
+from routing._request_nodes import (
+    AnyValue,
+    Arr,
+    Bool,
+    Int,
+    Node,
+    Num,
+    Obj,
+    OneOf,
+    Str,
+    Tagged,
+)
 from routing.errors import InvalidRequest
 
+# The nodes stay importable from here, where they were defined first.
 __all__ = [
     "AnyValue",
     "Arr",
@@ -45,115 +65,7 @@ __all__ = [
     "compile_spec",
 ]
 
-_FLOAT_MAX = sys.float_info.max
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-@dataclass(frozen=True, slots=True)
-class AnyValue:
-    """Any JSON value (the field is known, its content is the backend's business)."""
-
-    what: str = "any value"
-
-
-@dataclass(frozen=True, slots=True)
-class Bool:
-    """``true`` or ``false``."""
-
-    what: str = "a boolean"
-
-
-@dataclass(frozen=True, slots=True)
-class Str:
-    """A string, at least ``min_len`` long; one of ``one_of`` when that is given."""
-
-    min_len: int = 0
-    one_of: tuple[str, ...] = ()
-    what: str = "a string"
-
-
-@dataclass(frozen=True, slots=True)
-class Num:
-    """A finite number (integer or decimal) within ``[lo, hi]``."""
-
-    lo: float = -_FLOAT_MAX
-    hi: float = _FLOAT_MAX
-    what: str = "a number"
-
-
-@dataclass(frozen=True, slots=True)
-class Int:
-    """An integer within ``[lo, hi]`` (64 bits by default: what Go and C++ servers parse).
-
-    ``integral_float`` also accepts ``4096.0`` (Ollama reads its integer options so).
-    """
-
-    lo: int = _INT64[0]
-    hi: int = _INT64[1]
-    integral_float: bool = False
-    what: str = "an integer"
-
-
-@dataclass(frozen=True, slots=True)
-class Arr:
-    """An array of ``items``, ``min_items`` to ``max_items`` long."""
-
-    items: Node = AnyValue()
-    min_items: int = 0
-    max_items: int | None = None
-    what: str = "an array"
-
-
-@dataclass(frozen=True, slots=True)
-class Obj:
-    """An object: ``fields`` by name, ``required`` ones present and not null.
-
-    ``values`` describes every value of a map-like object (``logit_bias``, ``options``)
-    whose keys are not listed in ``fields``.
-    """
-
-    fields: Mapping[str, Node] = field(default_factory=dict)
-    required: tuple[str, ...] = ()
-    values: Node | None = None
-    what: str = "an object"
-
-
-@dataclass(frozen=True, slots=True)
-class OneOf:
-    """One of ``options``, chosen by the value's JSON type (string, array, object, ...)."""
-
-    options: tuple[Node, ...]
-    what: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Tagged:
-    """An object whose string field ``tag`` selects its description among ``variants``.
-
-    A tag of no variant gets ``other``; a missing tag gets variant ``absent`` when given
-    (``other`` otherwise, which should then require the tag).
-    """
-
-    tag: str
-    variants: Mapping[str, Obj]
-    other: Obj
-    absent: str | None = None
-    what: str = "an object"
-
-
-Node: TypeAlias = AnyValue | Bool | Str | Num | Int | Arr | Obj | OneOf | Tagged
 Check: TypeAlias = Callable[[Any], None]
-Message: TypeAlias = Callable[[str], str]
-
-
-class _Bad(Exception):
-    """A problem inside a value: ``message(param)`` once the path is known."""
-
-    def __init__(self, code: str, message: Message) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.path: list[str | int] = []
 
 
 def compile_spec(spec: Node) -> Callable[[Any], None]:
@@ -163,77 +75,11 @@ def compile_spec(spec: Node) -> Callable[[Any], None]:
     def validate(body: Any) -> None:
         try:
             check(body)
-        except _Bad as bad:
-            param = _param(bad.path)
+        except BadValue as bad:
+            param = param_path(bad.path)
             raise InvalidRequest(bad.message(param), param=param, code=bad.code) from None
 
     return validate
-
-
-def _param(path: list[str | int]) -> str:
-    """``["content", 2, "messages"]`` (innermost first) -> ``messages[2].content``."""
-    out = ""
-    for part in reversed(path):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            name = part if len(part) <= 64 and part.isprintable() else _show(part, 64)
-            out += f".{name}" if out else name
-    return out
-
-
-def _show(value: Any, limit: int = 40) -> str:
-    """``value`` as short, log-safe JSON text (non-ASCII and lone surrogates escaped)."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _kind(value: Any) -> str:
-    """The JSON type of ``value`` in OpenAI's words."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _type_error(value: Any, what: str) -> _Bad:
-    got = _kind(value)
-    return _Bad(
-        "invalid_type", lambda p: f"Invalid type for '{p}': expected {what}, but got {got} instead."
-    )
-
-
-def _range_error(value: float, lo: float, hi: float, integer: bool) -> _Bad:
-    if value != value or value in (float("inf"), float("-inf")):
-        return _Bad(
-            "invalid_value",
-            lambda p: f"Invalid '{p}': expected a finite number, but got {value} instead.",
-        )
-    noun = "integer" if integer else "decimal"
-    side, bound, sign = (
-        ("above", "max", f"<= {hi:g}") if value > hi else ("below", "min", f">= {lo:g}")
-    )
-    return _Bad(
-        f"{noun}_{side}_{bound}_value",
-        lambda p: (
-            f"Invalid '{p}': {noun} {side} {bound}imum value. Expected a value "
-            f"{sign}, but got {_show(value)} instead."
-        ),
-    )
 
 
 def _compile(node: Node) -> Check:
@@ -253,7 +99,7 @@ def _bool(node: Bool) -> Check:
 
     def check(value: Any) -> None:
         if value is not True and value is not False:
-            raise _type_error(value, what)
+            raise type_error(value, what)
 
     return check
 
@@ -264,9 +110,9 @@ def _str(node: Str) -> Check:
 
     def check(value: Any) -> None:
         if not isinstance(value, str):
-            raise _type_error(value, what)
+            raise type_error(value, what)
         if len(value) < min_len:
-            raise _Bad(
+            raise BadValue(
                 "empty_string",
                 lambda p: (
                     f"Invalid '{p}': empty string. Expected a "
@@ -275,11 +121,11 @@ def _str(node: Str) -> Check:
             )
         if allowed and value not in allowed:
             choices = ", ".join(f"'{c}'" for c in node.one_of)
-            raise _Bad(
+            raise BadValue(
                 "invalid_value",
                 lambda p: (
                     f"Invalid value for '{p}': expected one of "
-                    f"{choices}, but got {_show(value)} instead."
+                    f"{choices}, but got {show(value)} instead."
                 ),
             )
 
@@ -296,9 +142,9 @@ def _num(node: Num) -> Check:
             and kind is not int
             and (isinstance(value, bool) or not isinstance(value, int | float))
         ):
-            raise _type_error(value, what)
+            raise type_error(value, what)
         if not lo <= value <= hi:  # also false for NaN
-            raise _range_error(value, lo, hi, integer=False)
+            raise range_error(value, lo, hi, integer=False)
 
     return check
 
@@ -311,9 +157,9 @@ def _int(node: Int) -> Check:
             if integral and type(value) is float and value.is_integer():
                 pass
             elif isinstance(value, bool) or not isinstance(value, int):
-                raise _type_error(value, what)
+                raise type_error(value, what)
         if not lo <= value <= hi:
-            raise _range_error(value, lo, hi, integer=True)
+            raise range_error(value, lo, hi, integer=True)
 
     return check
 
@@ -330,18 +176,18 @@ def _arr(node: Arr) -> Check:
 
     def check(value: Any) -> None:
         if type(value) is not list and not isinstance(value, list | tuple):
-            raise _type_error(value, what)
+            raise type_error(value, what)
         n = len(value)
         if n < low:
             if n == 0:
-                raise _Bad(
+                raise BadValue(
                     "empty_array",
                     lambda p: (
                         f"Invalid '{p}': empty array. Expected an "
                         f"array with minimum length {low}, but got an empty array instead."
                     ),
                 )
-            raise _Bad(
+            raise BadValue(
                 "array_below_min_length",
                 lambda p: (
                     f"Invalid '{p}': array too short. "
@@ -349,7 +195,7 @@ def _arr(node: Arr) -> Check:
                 ),
             )
         if high is not None and n > high:
-            raise _Bad(
+            raise BadValue(
                 "array_above_max_length",
                 lambda p: (
                     f"Invalid '{p}': array too long. "
@@ -364,9 +210,9 @@ def _arr(node: Arr) -> Check:
                 if type(element) is free:
                     continue
                 if is_obj and type(element) is not dict and not isinstance(element, dict):
-                    raise _type_error(element, item_what)
+                    raise type_error(element, item_what)
                 item(element)
-        except _Bad as bad:
+        except BadValue as bad:
             bad.path.append(i)
             raise
 
@@ -421,7 +267,7 @@ def _obj_check(node: Obj) -> Callable[[dict[str, Any]], None]:
     def check(value: dict[str, Any]) -> None:
         for name, what in required:
             if value.get(name) is None:
-                raise _missing(value, name, what)
+                raise missing_error(value, name, what)
         for name, element in value.items():
             entry = fields.get(name, values)
             if entry is None or element is None:
@@ -431,7 +277,7 @@ def _obj_check(node: Obj) -> Callable[[dict[str, Any]], None]:
                 continue
             try:
                 sub(element)
-            except _Bad as bad:
+            except BadValue as bad:
                 bad.path.append(name)
                 raise
 
@@ -444,24 +290,12 @@ def _what(node: Node | None) -> str:
     return node.what if node is not None else "a value"
 
 
-def _missing(value: dict[str, Any], name: str, what: str) -> _Bad:
-    if name in value:
-        bad = _Bad(
-            "invalid_type",
-            lambda p: f"Invalid type for '{p}': expected {what}, but got null instead.",
-        )
-    else:
-        bad = _Bad("missing_required_parameter", lambda p: f"Missing required parameter: '{p}'.")
-    bad.path.append(name)
-    return bad
-
-
 def _obj(node: Obj) -> Check:
     content, what = _obj_check(node), node.what
 
     def check(value: Any) -> None:
         if type(value) is not dict and not isinstance(value, dict):
-            raise _type_error(value, what)
+            raise type_error(value, what)
         content(value)
 
     return check
@@ -474,7 +308,7 @@ def _tagged(node: Tagged) -> Check:
 
     def check(value: Any) -> None:
         if not isinstance(value, dict):
-            raise _type_error(value, what)
+            raise type_error(value, what)
         kind = value.get(tag)
         if kind is None:
             absent(value)
@@ -512,13 +346,13 @@ def _one_of(node: OneOf) -> Check:
         option = by_type.get(type(value))
         if option is None:
             if isinstance(value, bool) and bool not in by_type:
-                raise _type_error(value, what)  # not an integer, whatever Python thinks
+                raise type_error(value, what)  # not an integer, whatever Python thinks
             for kind, candidate in by_type.items():
                 if isinstance(value, kind):
                     option = candidate
                     break
             else:
-                raise _type_error(value, what)
+                raise type_error(value, what)
         option(value)
 
     return check

@@ -1,13 +1,19 @@
 """What each door's requests may contain: the descriptions the validator works from.
 
-One description per operation, as data (nodes of :mod:`routing._request_fields`), named in
+One description per operation, as data (nodes of :mod:`routing._request_nodes`), named in
 :data:`REQUESTS`; :func:`validate_request` checks a parsed body against one of them and
 raises :class:`~routing.errors.InvalidRequest` naming the first bad field.
 
+This module holds the OpenAI descriptions (chat, text completions, embeddings), the registry
+and the validators; the Anthropic Messages description lives in
+:mod:`routing._request_specs_anthropic`, the Ollama ones in
+:mod:`routing._request_specs_ollama`, the parts several APIs share (``stop``, a JSON schema,
+``tools``) in :mod:`routing._request_specs_shared`. All are importable from here.
+
 Adding a door (Anthropic Messages, embeddings, ``/api/generate`` ...) is adding data: build
-its description from the nodes (reusing the parts below where the APIs share them), add it to
-:data:`REQUESTS` under a name, and call ``validate_request(name, body)`` where the door reads
-its body.
+its description from the nodes (reusing the shared parts where the APIs share them), add it
+to :data:`REQUESTS` under a name, and call ``validate_request(name, body)`` where the door
+reads its body.
 
 Bounds follow the APIs' own documentation, but never more strictly than the most permissive
 backend we route to would accept from a real client: ``stop`` has no length limit (OpenAI
@@ -22,18 +28,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from routing._request_fields import (
-    Arr,
-    Bool,
-    Int,
-    Node,
-    Num,
-    Obj,
-    OneOf,
-    Str,
-    Tagged,
-    compile_spec,
+from routing._request_fields import compile_spec
+from routing._request_nodes import Arr, Bool, Int, Node, Num, Obj, OneOf, Str, Tagged
+from routing._request_specs_anthropic import ANTHROPIC_MESSAGES
+from routing._request_specs_ollama import (
+    OLLAMA_CHAT,
+    OLLAMA_EMBED,
+    OLLAMA_EMBEDDINGS,
+    OLLAMA_GENERATE,
+    OLLAMA_SHOW,
 )
+from routing._request_specs_ollama import OLLAMA_OPTIONS as OLLAMA_OPTIONS
+from routing._request_specs_shared import JSON_SCHEMA, STOP, TOOLS
 
 __all__ = [
     "ANTHROPIC_MESSAGES",
@@ -55,26 +61,6 @@ __all__ = [
 #: for that has no OpenAI equivalent (other ``options``, ``keep_alive``, boolean ``think``,
 #: unknown top-level fields), for the Ollama adapter to forward. Never sent to other APIs.
 OLLAMA_PRIVATE = "_ollama"
-
-_STOP = OneOf((Str(), Arr(Str())))
-_JSON_SCHEMA = Obj(what="an object (a JSON schema)")
-
-# -- shared by OpenAI and Ollama ------------------------------------------------------------
-
-_FUNCTION = Obj(
-    {"name": Str(min_len=1), "description": Str(), "parameters": _JSON_SCHEMA, "strict": Bool()},
-    required=("name",),
-)
-
-#: ``tools``: function tools (a missing ``type`` means ``function``); other tool types open.
-TOOLS = Arr(
-    Tagged(
-        "type",
-        {"function": Obj({"function": _FUNCTION}, required=("function",))},
-        other=Obj(),
-        absent="function",
-    )
-)
 
 # -- OpenAI chat completions ----------------------------------------------------------------
 
@@ -164,9 +150,9 @@ _RESPONSE_FORMAT = Obj(
     {
         "type": Str(min_len=1),
         "json_schema": Obj(
-            {"name": Str(), "description": Str(), "schema": _JSON_SCHEMA, "strict": Bool()}
+            {"name": Str(), "description": Str(), "schema": JSON_SCHEMA, "strict": Bool()}
         ),
-        "schema": _JSON_SCHEMA,  # llama.cpp's json_object with a schema
+        "schema": JSON_SCHEMA,  # llama.cpp's json_object with a schema
     },
     required=("type",),
 )
@@ -182,7 +168,7 @@ OPENAI_CHAT = Obj(
         "n": Int(lo=1),
         "max_tokens": _MAX_TOKENS,
         "max_completion_tokens": _MAX_TOKENS,
-        "stop": _STOP,
+        "stop": STOP,
         "stream": Bool(),
         "stream_options": Obj({"include_usage": Bool()}),
         "tools": TOOLS,
@@ -207,93 +193,6 @@ OPENAI_CHAT = Obj(
     what="a JSON object",
 )
 
-# -- Ollama /api/chat -----------------------------------------------------------------------
-
-_OLLAMA_INT = Int(integral_float=True)
-_OLLAMA_NUM = Num()
-
-#: ``options`` of Ollama (its ``api.Options`` and runner options). Those with an OpenAI
-#: equivalent carry OpenAI's bounds, as they become OpenAI fields; unknown options pass.
-OLLAMA_OPTIONS = Obj(
-    {
-        "temperature": Num(0, 2),
-        "top_p": Num(0, 1),
-        "presence_penalty": Num(-2, 2),
-        "frequency_penalty": Num(-2, 2),
-        "seed": _OLLAMA_INT,
-        "num_predict": _OLLAMA_INT,
-        "stop": _STOP,
-        "top_k": _OLLAMA_INT,
-        "min_p": _OLLAMA_NUM,
-        "typical_p": _OLLAMA_NUM,
-        "repeat_penalty": _OLLAMA_NUM,
-        "repeat_last_n": _OLLAMA_INT,
-        "tfs_z": _OLLAMA_NUM,
-        "mirostat": _OLLAMA_INT,
-        "mirostat_tau": _OLLAMA_NUM,
-        "mirostat_eta": _OLLAMA_NUM,
-        "num_keep": _OLLAMA_INT,
-        "num_ctx": _OLLAMA_INT,
-        "num_batch": _OLLAMA_INT,
-        "num_gpu": _OLLAMA_INT,
-        "main_gpu": _OLLAMA_INT,
-        "num_thread": _OLLAMA_INT,
-        "penalize_newline": Bool(),
-        "numa": Bool(),
-        "low_vram": Bool(),
-        "f16_kv": Bool(),
-        "vocab_only": Bool(),
-        "use_mmap": Bool(),
-        "use_mlock": Bool(),
-        "logits_all": Bool(),
-    }
-)
-
-_OLLAMA_TOOL_CALL = Obj(
-    {
-        "id": Str(),
-        "function": Obj(
-            {"name": Str(min_len=1), "arguments": Obj(what="an object"), "index": Int()},
-            required=("name",),
-        ),
-    },
-    required=("function",),
-)
-
-_OLLAMA_MESSAGE = Obj(
-    {
-        "role": Str(),
-        "content": Str(),
-        "images": Arr(Str(min_len=1, what="a base64 string")),
-        "tool_calls": Arr(_OLLAMA_TOOL_CALL),
-        "tool_name": Str(),
-        "tool_call_id": Str(),
-        "thinking": Str(),
-    },
-    required=("role",),
-    what="a message object",
-)
-
-OLLAMA_CHAT = Obj(
-    {
-        "model": Str(min_len=1),
-        "messages": Arr(_OLLAMA_MESSAGE, min_items=1),
-        "tools": TOOLS,
-        "format": OneOf(
-            (Str(one_of=("", "json")), _JSON_SCHEMA), what="'json' or an object (a JSON schema)"
-        ),
-        "options": OLLAMA_OPTIONS,
-        "stream": Bool(),
-        "keep_alive": OneOf((Str(), Num()), what="a duration string or a number of seconds"),
-        "think": OneOf(
-            (Bool(), Str(one_of=("high", "medium", "low"))),
-            what="a boolean or 'high', 'medium', 'low'",
-        ),
-    },
-    required=("model", "messages"),
-    what="a JSON object",
-)
-
 # -- OpenAI text completions and embeddings -------------------------------------------------
 
 OPENAI_COMPLETION = Obj(
@@ -311,7 +210,7 @@ OPENAI_COMPLETION = Obj(
         "stream_options": Obj({"include_usage": Bool()}),
         "logprobs": Int(0, 20),
         "echo": Bool(),
-        "stop": _STOP,
+        "stop": STOP,
         "presence_penalty": Num(-2, 2),
         "frequency_penalty": Num(-2, 2),
         "logit_bias": OneOf((Obj(), Arr()), what="an object or an array"),
@@ -336,178 +235,6 @@ OPENAI_EMBEDDING = Obj(
     },
     required=("input",),
     what="a JSON object",
-)
-
-# -- Anthropic Messages ---------------------------------------------------------------------
-
-_TYPED = Obj({"type": Str()}, required=("type",))
-_A_TEXT = Obj({"text": Str(), "cache_control": Obj(), "citations": Arr()}, required=("text",))
-_A_IMAGE = Obj(
-    {
-        "source": Tagged(
-            "type",
-            {
-                "base64": Obj(
-                    {"media_type": Str(), "data": Str()}, required=("media_type", "data")
-                ),
-                "url": Obj({"url": Str(min_len=1)}, required=("url",)),
-            },
-            other=_TYPED,
-        )
-    },
-    required=("source",),
-)
-_A_INNER = Arr(
-    Tagged(
-        "type", {"text": _A_TEXT, "image": _A_IMAGE}, other=_TYPED, what="a content block object"
-    )
-)
-_A_BLOCK = Tagged(
-    "type",
-    {
-        "text": _A_TEXT,
-        "image": _A_IMAGE,
-        "tool_use": Obj(
-            {"id": Str(min_len=1), "name": Str(min_len=1), "input": Obj(what="an object")},
-            required=("id", "name", "input"),
-        ),
-        "tool_result": Obj(
-            {
-                "tool_use_id": Str(min_len=1),
-                "content": OneOf((Str(), _A_INNER), what="a string or an array of content blocks"),
-                "is_error": Bool(),
-            },
-            required=("tool_use_id",),
-        ),
-        "thinking": Obj({"thinking": Str(), "signature": Str()}, required=("thinking",)),
-        "redacted_thinking": Obj({"data": Str()}, required=("data",)),
-    },
-    other=_TYPED,
-    what="a content block object",
-)
-
-ANTHROPIC_MESSAGES = Obj(
-    {
-        "model": Str(min_len=1),
-        "messages": Arr(
-            Obj(
-                {
-                    "role": Str(one_of=("user", "assistant")),
-                    "content": OneOf(
-                        (Str(), Arr(_A_BLOCK)), what="a string or an array of content blocks"
-                    ),
-                },
-                required=("role", "content"),
-                what="a message object",
-            ),
-            min_items=1,
-        ),
-        "max_tokens": Int(lo=0),
-        "system": OneOf(
-            (Str(), Arr(Tagged("type", {"text": _A_TEXT}, other=_TYPED))),
-            what="a string or an array of text blocks",
-        ),
-        "metadata": Obj({"user_id": Str()}),
-        "stop_sequences": Arr(Str()),
-        "stream": Bool(),
-        "temperature": Num(0, 2),
-        "top_p": Num(0, 1),
-        "top_k": Int(lo=0),
-        "tools": Arr(
-            Obj(
-                {
-                    "name": Str(min_len=1),
-                    "description": Str(),
-                    "type": Str(),
-                    "input_schema": _JSON_SCHEMA,
-                    "cache_control": Obj(),
-                },
-                required=("name",),
-                what="a tool object",
-            )
-        ),
-        "tool_choice": Tagged(
-            "type",
-            {
-                "auto": Obj({"disable_parallel_tool_use": Bool()}),
-                "any": Obj({"disable_parallel_tool_use": Bool()}),
-                "none": Obj(),
-                "tool": Obj(
-                    {"name": Str(min_len=1), "disable_parallel_tool_use": Bool()},
-                    required=("name",),
-                ),
-            },
-            other=_TYPED,
-        ),
-        "thinking": Tagged(
-            "type",
-            {
-                "enabled": Obj({"budget_tokens": Int(lo=0)}, required=("budget_tokens",)),
-                "disabled": Obj(),
-            },
-            other=_TYPED,
-        ),
-    },
-    required=("model", "messages"),
-    what="a JSON object",
-)
-
-# -- Ollama generate, embed, show -----------------------------------------------------------
-
-_OLLAMA_FORMAT = OneOf(
-    (Str(one_of=("", "json")), _JSON_SCHEMA), what="'json' or an object (a JSON schema)"
-)
-_KEEP_ALIVE = OneOf((Str(), Num()), what="a duration string or a number of seconds")
-_THINK = OneOf(
-    (Bool(), Str(one_of=("high", "medium", "low"))), what="a boolean or 'high', 'medium', 'low'"
-)
-
-OLLAMA_GENERATE = Obj(
-    {
-        "model": Str(min_len=1),
-        "prompt": Str(),
-        "suffix": Str(),
-        "system": Str(),
-        "template": Str(),
-        "context": Arr(Int()),
-        "stream": Bool(),
-        "raw": Bool(),
-        "format": _OLLAMA_FORMAT,
-        "images": Arr(Str(min_len=1, what="a base64 string")),
-        "options": OLLAMA_OPTIONS,
-        "keep_alive": _KEEP_ALIVE,
-        "think": _THINK,
-    },
-    required=("model",),
-    what="a JSON object",
-)
-
-OLLAMA_EMBED = Obj(
-    {
-        "model": Str(min_len=1),
-        "input": OneOf((Str(), Arr(Str())), what="a string or an array of strings"),
-        "truncate": Bool(),
-        "dimensions": Int(lo=1),
-        "options": OLLAMA_OPTIONS,
-        "keep_alive": _KEEP_ALIVE,
-    },
-    required=("model", "input"),
-    what="a JSON object",
-)
-
-OLLAMA_EMBEDDINGS = Obj(
-    {
-        "model": Str(min_len=1),
-        "prompt": Str(),
-        "options": OLLAMA_OPTIONS,
-        "keep_alive": _KEEP_ALIVE,
-    },
-    required=("model", "prompt"),
-    what="a JSON object",
-)
-
-OLLAMA_SHOW = Obj(
-    {"model": Str(min_len=1), "name": Str(min_len=1), "verbose": Bool()}, what="a JSON object"
 )
 
 # -- the registry ---------------------------------------------------------------------------
