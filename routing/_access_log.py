@@ -17,7 +17,10 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-__all__ = ["FORMAT", "AccessWriter", "LogFormatter", "quote"]
+__all__ = ["ATOMIC", "FORMAT", "AccessWriter", "LogFormatter", "quote"]
+
+#: Bytes written at once at most: PIPE_BUF on Linux, what a pipe writes without interleaving.
+ATOMIC = 4096
 
 #: The line format of ``routing serve``'s own logging setup.
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -93,11 +96,28 @@ class AccessWriter:
         self._lines.append(f"{asctime} INFO routing.access {message}\n")
 
     def flush(self) -> None:
-        """Write every queued line now."""
+        """Write every queued line now, whole lines of at most :data:`ATOMIC` bytes a write.
+
+        Workers of ``routing serve --workers N`` share one stderr, often a pipe: a write of
+        up to ``PIPE_BUF`` bytes is never interleaved with another process's, so no line is
+        ever cut by a sibling's.
+        """
         lines, self._lines = self._lines, []
-        if lines:
-            try:
-                self._stream.write("".join(lines))
-                self._stream.flush()
-            except (OSError, ValueError):  # stderr gone: like logging, never fail a request
-                pass
+        batch: list[str] = []
+        size = 0
+        try:
+            for line in lines:
+                n = len(line) if line.isascii() else len(line.encode())
+                if batch and size + n > ATOMIC:
+                    self._write("".join(batch))
+                    batch, size = [], 0
+                batch.append(line)
+                size += n
+            if batch:
+                self._write("".join(batch))
+        except (OSError, ValueError):  # stderr gone: like logging, never fail a request
+            pass
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()
