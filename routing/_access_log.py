@@ -3,9 +3,10 @@
 Lines go through :mod:`logging` (any handler, level or filter a program sets applies).  When
 ``routing serve`` set logging up itself (nothing configured before it: the CLI), nothing but
 its own stderr handler can see them, so :class:`AccessWriter` formats them exactly as that
-handler would and writes every line of one event-loop turn in one call: no log record, no
-handler chain, one write instead of one per request (nginx's ``access_log ... buffer``, with a
-flush every loop turn instead of a timer).  A level set on ``routing.access`` still applies.
+handler would and writes the lines of one event-loop turn together (in whole lines of at most
+:data:`ATOMIC` bytes a write): no log record, no handler chain, one write instead of one per
+request (nginx's ``access_log ... buffer``, with a flush every loop turn instead of a timer).
+A level set on ``routing.access`` still applies.
 """
 
 from __future__ import annotations
