@@ -151,12 +151,17 @@ class RouterRequests(_RouterBase):
         *,
         model: str,
         provider: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         **params: Any,
     ) -> dict[str, Any]:
         """Send Anthropic-shaped ``messages`` (``system``, ``max_tokens``, ``tools`` … in
-        ``params``); return an Anthropic message whatever the backend's API style."""
+        ``params``); return an Anthropic message whatever the backend's API style.
+        ``extra_headers`` (``anthropic-beta`` …) as in :meth:`complete`."""
         request = {**params, "messages": list(messages), "model": model}
-        return (await self.complete(request, provider=provider, operation=Operation.MESSAGES)).reply
+        done = await self.complete(
+            request, provider=provider, operation=Operation.MESSAGES, extra_headers=extra_headers
+        )
+        return done.reply
 
     async def stream_message(
         self,
@@ -164,12 +169,14 @@ class RouterRequests(_RouterBase):
         *,
         model: str,
         provider: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         **params: Any,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yield Anthropic's stream events (dicts whose ``type`` is the event name)."""
+        """Yield Anthropic's stream events (dicts whose ``type`` is the event name);
+        ``extra_headers`` as in :meth:`complete`."""
         request = {**params, "messages": list(messages), "model": model, "stream": True}
         async with await self.open_stream(
-            request, provider=provider, operation=Operation.MESSAGES
+            request, provider=provider, operation=Operation.MESSAGES, extra_headers=extra_headers
         ) as handle:
             async for event in handle:
                 yield event
@@ -180,10 +187,14 @@ class RouterRequests(_RouterBase):
         *,
         model: str,
         provider: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         **params: Any,
     ) -> int:
         """Anthropic's input token count of ``messages``: the backend's own where it has a
-        count (Anthropic, llama.cpp), else an estimate (one token per four characters)."""
+        count (Anthropic, llama.cpp), else an estimate (one token per four characters);
+        ``extra_headers`` as in :meth:`complete`."""
         request = {**params, "messages": list(messages), "model": model}
-        reply, _, _ = await count_tokens(self, request, provider=provider)
+        reply, _, _ = await count_tokens(
+            self, request, provider=provider, extra_headers=extra_headers
+        )
         return int(reply["input_tokens"])

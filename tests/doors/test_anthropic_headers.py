@@ -126,6 +126,27 @@ def test_library_extra_headers_never_replace_credentials(door: Door) -> None:
     run(go())
 
 
+def test_library_message_helpers_take_extra_headers(door: Door) -> None:
+    """Router.message, stream_message and count_tokens send extra_headers to an Anthropic
+    instance as complete does."""
+    extra = {"anthropic-beta": "b-2"}
+    model = MODELS["anthropic"]
+
+    async def go() -> list[str]:
+        betas = []
+        async with Router(load_config(door.gateway.path)) as router:
+            await router.message(HI, model=model, max_tokens=8, extra_headers=extra)
+            betas.append(_sent(door, "anthropic").get("anthropic-beta"))
+            events = router.stream_message(HI, model=model, max_tokens=8, extra_headers=extra)
+            assert [e async for e in events][-1]["type"] == "message_stop"
+            betas.append(_sent(door, "anthropic").get("anthropic-beta"))
+            await router.count_tokens(HI, model=model, extra_headers=extra)
+            betas.append(_sent(door, "anthropic").get("anthropic-beta"))
+        return betas
+
+    assert run(go()) == ["b-2", "b-2", "b-2"]
+
+
 def test_with_extra_merges_by_name_and_keeps_credentials() -> None:
     """An extra header replaces an own one of the same name in any case; credential and
     body-framing headers are never set by extras."""
