@@ -56,15 +56,19 @@ class LogFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        return self.asctime(record.created)
+        return f"{self._seconds(record.created)},{int(record.msecs):03d}"
 
     def asctime(self, created: float) -> str:
         """``created`` (seconds since the epoch) as ``%(asctime)s`` shows it."""
+        return f"{self._seconds(created)},{int((created - int(created)) * 1000):03d}"
+
+    def _seconds(self, created: float) -> str:
+        """The text of ``created``'s second (made once per second)."""
         second = int(created)
         if second != self._second[0]:
             stamp = time.strftime(self.default_time_format, self.converter(created))
             self._second = (second, stamp)
-        return f"{self._second[1]},{int((created - second) * 1000):03d}"
+        return self._second[1]
 
 
 class AccessWriter:
