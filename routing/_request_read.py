@@ -52,13 +52,7 @@ async def read_json_object(
         else:
             data = bytearray()
             async with asyncio.timeout(timeout):
-                if decoder is None:
-                    while chunk := await content.readany():
-                        data += chunk
-                        if len(data) > limit:
-                            raise _too_large(limit)
-                else:
-                    await _read_decoded(request, decoder, data, limit)
+                await _read_chunks(request, decoder, data, limit)
     except TimeoutError:
         raise RequestError(
             408,
@@ -98,18 +92,20 @@ def _decoder(request: web.Request) -> BodyDecoder | None:
     return BodyDecoder(encoding) if encoding in ("gzip", "deflate") else None
 
 
-async def _read_decoded(
-    request: web.Request, decoder: BodyDecoder, data: bytearray, limit: int
+async def _read_chunks(
+    request: web.Request, decoder: BodyDecoder | None, data: bytearray, limit: int
 ) -> None:
-    """Decode the body into ``data`` as it arrives: no more than ``limit`` bytes either side."""
+    """Read the body into ``data`` as it arrives, decoded when ``decoder`` is given: no more
+    than ``limit`` bytes either side."""
     received = 0
     while chunk := await request.content.readany():
         received += len(chunk)
         # One byte more than fits is enough to know the body does not.
-        data += decoder.feed(chunk, limit - len(data) + 1)
+        data += chunk if decoder is None else decoder.feed(chunk, limit - len(data) + 1)
         if len(data) > limit or received > limit:
             raise _too_large(limit)
-    decoder.end()
+    if decoder is not None:
+        decoder.end()
 
 
 def _not_allowed(client: ClientKey, model: object) -> RequestError:
