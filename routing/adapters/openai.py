@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["OpenAIAdapter", "chunk_from_wire", "from_wire", "headers", "to_wire", "wire_body"]
 
 _DROP_KEYS = frozenset({"model", "stream", OLLAMA_PRIVATE})  # ours, never sent
+_PRIVATE_KEYS = _DROP_KEYS - {"model", "stream"}  # dropped, not set again by to_wire
 
 
 def to_wire(model: str, request: Mapping[str, Any], *, stream: bool) -> dict[str, Any]:
@@ -61,8 +62,6 @@ def wire_body(model: str, request: Mapping[str, Any], *, stream: bool) -> Mappin
         return request.wire
     return to_wire(model, request, stream=stream)
 
-
-_PRIVATE_KEYS = frozenset({OLLAMA_PRIVATE})
 
 #: ``Authorization: Bearer`` only when the instance has a key (local servers need none).
 headers = bearer_headers
