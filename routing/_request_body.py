@@ -26,6 +26,7 @@ import math
 import re
 from typing import Any
 
+from routing import _json
 from routing.errors import InvalidRequest
 
 __all__ = ["MAX_DEPTH", "parse_json_object"]
@@ -77,7 +78,7 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        body = _DECODER.decode(text)  # the C parser stops at the recursion limit
+        body = _json.loads(text, _DECODER.decode)  # (the C parser stops at the recursion limit)
     except _NonFinite as exc:
         raise _invalid(f"request body is not valid JSON: {exc}", "invalid_json") from None
     except RecursionError:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from yarl import URL
 
+from routing import _json
 from routing.errors import (
     BackendError,
     BackendProtocolError,
@@ -89,7 +90,7 @@ def client_timeout(instance: Instance, remaining: float) -> aiohttp.ClientTimeou
 def loads(data: str | bytes, key: str) -> Any:
     """Parse JSON or raise :class:`BackendProtocolError`."""
     try:
-        return json.loads(data)
+        return _json.loads(data)
     except ValueError as exc:
         raise BackendProtocolError(f"reply is not JSON: {_preview(data)}", instance=key) from exc
 
