@@ -208,7 +208,8 @@ def _route_name(request: web.Request) -> str:
 
 def _log_access(request: web.Request, status: int, started: float) -> None:
     app = request.app
-    app[_HTTP][(request.method, _route_name(request), status)] += 1
+    method, path = request.method, request.path
+    app[_HTTP][(method, _route_name(request), status)] += 1
     info = route_info(request)
     key = info.client.name if info.client is not None else None
     if key is not None:
@@ -217,8 +218,8 @@ def _log_access(request: web.Request, status: int, started: float) -> None:
     if info.decision is not None:
         app[DECISIONS].add(
             info.decision,
-            method=request.method,
-            path=request.path,
+            method=method,
+            path=path,
             status=status,
             key=key,
             latency_ms=latency_ms,
@@ -226,8 +227,7 @@ def _log_access(request: web.Request, status: int, started: float) -> None:
         )
     if access_log.isEnabledFor(logging.INFO):
         line = (
-            f"method={request.method} path={quote(request.path)} status={status} "
-            f"instance={info.instance or '-'} model={quote(info.model or '-')} "
+            f"{_access_head(method, path, status, info.instance, info.model)} "
             f"latency_ms={latency_ms:.1f} failovers={info.failovers} key={key or '-'}"
         )
         writer = app.get(_ACCESS)
@@ -235,6 +235,26 @@ def _log_access(request: web.Request, status: int, started: float) -> None:
             access_log.info(line)
         else:
             writer.write(line)
+
+
+def _access_head(
+    method: str, path: str, status: int, instance: str | None, model: str | None
+) -> str:
+    """An access line's first fields; made once for each such five (they repeat)."""
+    fields = (method, path, status, instance, model)
+    head = _HEADS.get(fields)
+    if head is None:
+        head = (
+            f"method={method} path={quote(path)} status={status} "
+            f"instance={instance or '-'} model={quote(model or '-')}"
+        )
+        if len(_HEADS) >= 4096:  # bounded, whatever paths and models clients send
+            _HEADS.clear()
+        _HEADS[fields] = head
+    return head
+
+
+_HEADS: dict[tuple[str, str, int, str | None, str | None], str] = {}
 
 
 @web.middleware

@@ -102,10 +102,10 @@ def refusal_before_body(request: web.Request) -> web.Response | None:
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Let a request through, or answer 401/429 in its door's shape (see the module doc)."""
     auth = request.app[POOL].current.config.gateway.auth
-    path = request.path
-    if auth is None or path in OPEN_PATHS:
+    if auth is None or request.path in OPEN_PATHS:
         response: web.StreamResponse = await handler(request)
         return response
+    path = request.path
     keeper = request.app[GATEKEEPER]
     keys = presented_keys(request)
     if path in ADMIN_PATHS:

@@ -91,8 +91,9 @@ ROUTE: Any = (
 
 def route_info(request: web.Request) -> RouteInfo:
     """The request's :class:`RouteInfo` (created on first use)."""
-    info: RouteInfo | None = request.get(ROUTE)
-    if info is None:
+    try:
+        info: RouteInfo = request[ROUTE]
+    except KeyError:
         info = request[ROUTE] = RouteInfo()
     return info
 
@@ -105,9 +106,17 @@ def routing_headers(info: RouteInfo) -> dict[str, str]:
         headers["X-Routed-To"] = info.instance
     reason = info.reason
     if reason:
-        safe = reason.encode("ascii", "backslashreplace").decode().replace("\n", " ")
-        headers["X-Routing-Reason"] = safe[:500]
+        safe = _SAFE_REASONS.get(reason)
+        if safe is None:  # (a decision, and its reason, is reused while nothing changes)
+            if len(_SAFE_REASONS) >= 1024:
+                _SAFE_REASONS.clear()
+            safe = reason.encode("ascii", "backslashreplace").decode().replace("\n", " ")[:500]
+            _SAFE_REASONS[reason] = safe
+        headers["X-Routing-Reason"] = safe
     return headers
+
+
+_SAFE_REASONS: dict[str, str] = {}
 
 
 async def stream_response(request: web.Request, content_type: str) -> web.StreamResponse:

@@ -82,9 +82,21 @@ def client_timeout(instance: Instance, remaining: float) -> aiohttp.ClientTimeou
     ``total`` covers reading the reply too, so no ``sock_read`` (it could only fire later
     than ``total``, and re-arming its timer on every read costs each chunk some time).
     """
-    remaining = max(remaining, 0.001)
+    # Whole milliseconds, rounded down (never past the deadline): the first attempt of
+    # most requests then asks for the same timeout, made once.
+    remaining = max(math.floor(remaining * 1000) / 1000, 0.001)
     connect = min(instance.connect_timeout, remaining)
-    return aiohttp.ClientTimeout(total=remaining, connect=connect, sock_connect=connect)
+    timeout = _TIMEOUTS.get((remaining, connect))
+    if timeout is None:
+        if len(_TIMEOUTS) >= 1024:
+            _TIMEOUTS.clear()
+        timeout = _TIMEOUTS[(remaining, connect)] = aiohttp.ClientTimeout(
+            total=remaining, connect=connect, sock_connect=connect
+        )
+    return timeout
+
+
+_TIMEOUTS: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
 
 
 def loads(data: str | bytes, key: str) -> Any:
@@ -270,7 +282,7 @@ class WireBody(dict[str, Any]):
         return (
             self.get("model") == model
             and self.get("stream", False) is stream
-            and not any(key in self for key in private)
+            and self.keys().isdisjoint(private)
             and wire.count(b'"model"') == 1
             and wire.count(b'"stream"') <= 1
             and b"\\u" not in wire
