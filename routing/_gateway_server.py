@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from routing import _json
 from routing._access_log import FORMAT, AccessWriter, LogFormatter
 from routing._auth import is_loopback
 from routing._engine import Router
@@ -282,7 +283,8 @@ async def serve(
 ) -> None:
     """Run the gateway for ``config_path`` until SIGINT or SIGTERM; SIGHUP reloads.
 
-    Logs ``event loop: uvloop`` (or ``asyncio``) on logger ``routing.gateway``, then prints
+    Logs ``event loop: uvloop`` (or ``asyncio``) and ``json parser: msgspec`` (or ``json``)
+    on logger ``routing.gateway``, then prints
     ``listening on http://HOST:PORT``, the first line on stdout.  Raises
     :class:`ConfigError` when the initial config is invalid; later invalid configs are
     logged and the old one kept.
@@ -311,6 +313,7 @@ async def serve(
     # The package the loop's class comes from: ``uvloop`` (uvloop.Loop) or ``asyncio``
     # (asyncio.unix_events...), whatever ``--loop`` asked for (:mod:`routing._loop`).
     logger.info("event loop: %s", type(loop).__module__.partition(".")[0])
+    logger.info("json parser: %s", "msgspec" if _json.FAST else "json")  # (routing._json)
     # Config, routes and modules live as long as the process: keep the cyclic GC from
     # walking them again and again while requests allocate.
     gc.freeze()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import inspect
 import os
 import re
@@ -140,6 +141,14 @@ def test_serve_loop_uvloop_logs_it_and_serves(config: Path) -> None:
 def test_serve_default_is_auto(config: Path) -> None:
     """Without ``--loop``: the loop ``auto`` picks here."""
     assert _serve_loops(Serve(config)) == [loop_name("auto")]
+
+
+def test_serve_logs_the_json_parser(config: Path) -> None:
+    """One ``json parser: msgspec`` line when the extra is installed, ``json`` otherwise."""
+    serve = Serve(config)
+    _serve_loops(serve)
+    parsers = re.findall(r" INFO routing\.gateway json parser: (\S+)$", serve.log.read_text(), re.M)
+    assert parsers == ["msgspec" if importlib.util.find_spec("msgspec") else "json"]
 
 
 def test_serve_default_without_uvloop_is_asyncio(config: Path, shadowed_uvloop: None) -> None:
