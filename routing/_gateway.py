@@ -34,6 +34,7 @@ logger ``routing.access``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -237,24 +238,15 @@ def _log_access(request: web.Request, status: int, started: float) -> None:
             writer.write(line)
 
 
+@functools.lru_cache(maxsize=4096)
 def _access_head(
     method: str, path: str, status: int, instance: str | None, model: str | None
 ) -> str:
     """An access line's first fields; made once for each such five (they repeat)."""
-    fields = (method, path, status, instance, model)
-    head = _HEADS.get(fields)
-    if head is None:
-        head = (
-            f"method={method} path={quote(path)} status={status} "
-            f"instance={instance or '-'} model={quote(model or '-')}"
-        )
-        if len(_HEADS) >= 4096:  # bounded, whatever paths and models clients send
-            _HEADS.clear()
-        _HEADS[fields] = head
-    return head
-
-
-_HEADS: dict[tuple[str, str, int, str | None, str | None], str] = {}
+    return (
+        f"method={method} path={quote(path)} status={status} "
+        f"instance={instance or '-'} model={quote(model or '-')}"
+    )
 
 
 @web.middleware

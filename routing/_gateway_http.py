@@ -12,6 +12,7 @@ door (paths under ``/api/``) as Ollama does, ``{"error": "message"}``; the Anthr
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -106,17 +107,14 @@ def routing_headers(info: RouteInfo) -> dict[str, str]:
         headers["X-Routed-To"] = info.instance
     reason = info.reason
     if reason:
-        safe = _SAFE_REASONS.get(reason)
-        if safe is None:  # (a decision, and its reason, is reused while nothing changes)
-            if len(_SAFE_REASONS) >= 1024:
-                _SAFE_REASONS.clear()
-            safe = reason.encode("ascii", "backslashreplace").decode().replace("\n", " ")[:500]
-            _SAFE_REASONS[reason] = safe
-        headers["X-Routing-Reason"] = safe
+        headers["X-Routing-Reason"] = _header_text(reason)
     return headers
 
 
-_SAFE_REASONS: dict[str, str] = {}
+# A decision, and so its reason, is reused while nothing changes: its text is made once.
+@functools.lru_cache(maxsize=1024)
+def _header_text(reason: str) -> str:
+    return reason.encode("ascii", "backslashreplace").decode().replace("\n", " ")[:500]
 
 
 async def stream_response(request: web.Request, content_type: str) -> web.StreamResponse:

@@ -25,6 +25,7 @@ replaced, except for ``unauthorized``: the body of an auth failure is never kept
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -85,18 +86,12 @@ def client_timeout(instance: Instance, remaining: float) -> aiohttp.ClientTimeou
     # Whole milliseconds, rounded down (never past the deadline): the first attempt of
     # most requests then asks for the same timeout, made once.
     remaining = max(math.floor(remaining * 1000) / 1000, 0.001)
-    connect = min(instance.connect_timeout, remaining)
-    timeout = _TIMEOUTS.get((remaining, connect))
-    if timeout is None:
-        if len(_TIMEOUTS) >= 1024:
-            _TIMEOUTS.clear()
-        timeout = _TIMEOUTS[(remaining, connect)] = aiohttp.ClientTimeout(
-            total=remaining, connect=connect, sock_connect=connect
-        )
-    return timeout
+    return _timeout(remaining, min(instance.connect_timeout, remaining))
 
 
-_TIMEOUTS: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+@functools.lru_cache(maxsize=1024)
+def _timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, connect=connect, sock_connect=connect)
 
 
 def loads(data: str | bytes, key: str) -> Any:

@@ -45,7 +45,7 @@ def test_client_timeout_of_a_first_attempt_is_made_once(instance: Instance) -> N
 def test_client_timeouts_kept_are_bounded(instance: Instance) -> None:
     for n in range(3000):
         client_timeout(instance, 1 + n / 1000)
-    assert 0 < len(_http._TIMEOUTS) <= 1024
+    assert 0 < _http._timeout.cache_info().currsize <= 1024
 
 
 def test_routing_reason_header_is_ascii_one_line_and_bounded() -> None:
@@ -57,7 +57,7 @@ def test_routing_reason_header_is_ascii_one_line_and_bounded() -> None:
     for n in range(3000):
         info.reason = f"reason {n}"
         assert routing_headers(info)["X-Routing-Reason"] == f"reason {n}"
-    assert len(_gateway_http._SAFE_REASONS) <= 1024
+    assert _gateway_http._header_text.cache_info().currsize <= 1024
 
 
 def test_access_line_heads_are_quoted_and_bounded() -> None:
@@ -66,4 +66,4 @@ def test_access_line_heads_are_quoted_and_bounded() -> None:
     assert _gateway._access_head("POST", "/v1/a b", 200, None, 'm"1') is head
     for n in range(5000):
         _gateway._access_head("GET", f"/p{n}", 404, None, None)
-    assert len(_gateway._HEADS) <= 4096
+    assert _gateway._access_head.cache_info().currsize <= 4096
