@@ -170,12 +170,19 @@ class _Attempts:
         self.keys = (decision.instance, *decision.alternatives)[:budget]
         self.attempts: list[Attempt] = []
 
-    def plan(self) -> Iterator[tuple[Decision, Instance]]:
-        """Each candidate's decision, made only when the previous one failed."""
+    def each(self) -> Iterator[tuple[int, Decision, Instance, str, aiohttp.ClientTimeout]]:
+        """Each candidate while the deadline allows: the failovers before it, its decision
+        (made only when the previous one failed), instance, model name and timeout."""
         instances = self.router.config.instances
-        yield self.decision, instances[self.decision.instance]
-        for key in self.keys[1:]:
-            yield self.router.reroute(self.decision, key), instances[key]
+        for failovers, key in enumerate(self.keys):
+            remaining = self.remaining()
+            if remaining <= 0:
+                return
+            inst = instances[key]
+            current = self.decision if failovers == 0 else self.router.reroute(self.decision, key)
+            model = current.model or current.requested_model or ""
+            timeout = client_timeout(inst, min(inst.request_timeout, remaining))
+            yield failovers, current, inst, model, timeout
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -191,15 +198,16 @@ class _Attempts:
         if exc.reason is Reason.NOT_SUPPORTED:
             self.router.report_unsupported(key, self.operation)
 
-    def final_error(self, last: BackendError | None, decision: Decision) -> BackendError:
-        """What to raise when no attempt answered: 429 when every attempt was rate-limited."""
+    def final_error(self) -> BackendError:
+        """What to raise when no attempt answered: the last attempt's error (429 when every
+        attempt was rate-limited), or a timeout when the deadline left none."""
         errors = [e for _, e in self.attempts if isinstance(e, BackendError)]
         if errors and all(e.reason is Reason.OVERLOADED for e in errors):
             waits = [e.retry_after for e in errors if e.retry_after is not None]
             best = errors[-1]
             best.retry_after = min(waits) if waits else None
             return best
-        return last or _deadline_error(decision, self)
+        return errors[-1] if errors else _deadline_error(self.decision, self)
 
     def verified(self, decision: Decision, inst: Instance, reported: Any) -> Decision:
         routed = decision.model
@@ -235,6 +243,21 @@ def _prepare(
     return functools.partial(session_key, request, session)
 
 
+async def planned(
+    router: RouterLike,
+    request: Mapping[str, Any],
+    provider: str | None,
+    session: str | None,
+    operation: Operation,
+) -> _Attempts:
+    """Check ``request`` and decide where it goes: the plan of its attempts."""
+    sticky = _prepare(operation, request, session)
+    decision = await router.resolve(
+        provider=provider, model=request.get("model"), session=sticky, operation=operation
+    )
+    return _Attempts(router, decision, operation)
+
+
 def _noted(decision: Decision, note: str) -> Decision:
     return dataclasses.replace(decision, reason=f"{decision.reason}; {note}") if note else decision
 
@@ -263,19 +286,9 @@ async def complete(
     :class:`~routing.errors.InvalidRequest` before anything else for a malformed request
     (and for a field that cannot be translated for the backend chosen).
     """
-    sticky = _prepare(operation, request, session)
-    decision = await router.resolve(
-        provider=provider, model=request.get("model"), session=sticky, operation=operation
-    )
-    plan = _Attempts(router, decision, operation)
-    last: BackendError | None = None
-    for failovers, (current, inst) in enumerate(plan.plan()):
-        remaining = plan.remaining()
-        if remaining <= 0:
-            break
-        model = current.model or current.requested_model or ""
+    plan = await planned(router, request, provider, session, operation)
+    for failovers, current, inst, model, timeout in plan.each():
         started = time.perf_counter()
-        timeout = client_timeout(inst, min(inst.request_timeout, remaining))
         router.begin(inst.key)
         try:
             reply, raw, note = await send_once(
@@ -292,7 +305,6 @@ async def complete(
             plan.failed(current, exc, time.perf_counter() - started)
             if not exc.reason.fails_over:
                 raise
-            last = exc
             continue
         finally:
             router.end(inst.key)
@@ -301,7 +313,7 @@ async def complete(
         plan.attempts.append((inst.key, None))
         current = plan.verified(_noted(current, note), inst, reported_model(operation, reply))
         return Completion(reply, current, plan.attempts, failovers, raw)
-    raise plan.final_error(last, decision)
+    raise plan.final_error()
 
 
 def _deadline_error(decision: Decision, plan: _Attempts) -> BackendTimeout:

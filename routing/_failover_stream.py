@@ -22,10 +22,9 @@ from typing import Any
 
 from routing._decision import Decision
 from routing._dispatch import reported_model, stream_once
-from routing._failover import Attempt, RouterLike, _Attempts, _noted, _prepare
+from routing._failover import Attempt, RouterLike, _noted, planned
 from routing._operations import Operation
 from routing.adapters import get_adapter
-from routing.adapters._http import client_timeout
 from routing.config import Instance
 from routing.errors import BackendError, BackendProtocolError
 
@@ -149,17 +148,8 @@ async def open_stream(
     OpenAI chunks, messages Anthropic's events as dicts whose ``type`` is the event name).
     The instance counts the stream in flight until the handle is finished or closed.
     """
-    sticky = _prepare(operation, request, session)
-    decision = await router.resolve(
-        provider=provider, model=request.get("model"), session=sticky, operation=operation
-    )
-    plan = _Attempts(router, decision, operation)
-    last: BackendError | None = None
-    for failovers, (current, inst) in enumerate(plan.plan()):
-        remaining = plan.remaining()
-        if remaining <= 0:
-            break
-        model = current.model or current.requested_model or ""
+    plan = await planned(router, request, provider, session, operation)
+    for failovers, current, inst, model, timeout in plan.each():
         started = time.perf_counter()
         chunks, route = stream_once(
             get_adapter(inst.api),
@@ -168,7 +158,7 @@ async def open_stream(
             operation,
             model,
             request,
-            client_timeout(inst, min(inst.request_timeout, remaining)),
+            timeout,
             extra_headers=extra_headers,
         )
         router.begin(inst.key)
@@ -198,8 +188,7 @@ async def open_stream(
         plan.failed(current, exc, time.perf_counter() - started)
         if not exc.reason.fails_over:
             raise exc
-        last = exc
-    raise plan.final_error(last, decision)
+    raise plan.final_error()
 
 
 async def stream(
