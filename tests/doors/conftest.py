@@ -11,9 +11,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from doors_support import KINDS, MODELS, Door, GatewayHandle, config_text, set_keys
+from doors_support import Door, GatewayHandle, config_text, keyed_fakes, set_keys, stop_all
 
-from fake_servers import FakeServerHandle, LoopThread
+from fake_servers import LoopThread
 
 
 @pytest.fixture
@@ -38,20 +38,11 @@ def door(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """A gateway over one fake of each kind (keyed kinds get their key), for one module."""
     with pytest.MonkeyPatch.context() as patch:
         keys = set_keys(patch)
-        fakes = {
-            kind: FakeServerHandle.start_new(
-                fake_loop, kind, [MODELS[kind]], api_key=keys.get(kind)
-            )
-            for kind in KINDS
-        }
+        fakes = keyed_fakes(fake_loop, keys)
         path = Path(tmp_path_factory.mktemp("door")) / "gateway.yaml"
         path.write_text(config_text({f"{k}:one": f for k, f in fakes.items()}), "utf-8")
         gateway = GatewayHandle.start(fake_loop, path)
         try:
             yield Door(gateway, fakes, keys)
         finally:
-            gateway.stop()
-            for fake in fakes.values():
-                fake.stop()
-            for fake in fakes.values():
-                fake.check()
+            stop_all(gateway, fakes)

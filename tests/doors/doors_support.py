@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 import anthropic
@@ -19,9 +19,10 @@ from gateway_support import (  # the gateway tests' dir: on sys.path (conftest)
     config_text,
     http,
     set_keys,
+    stop_all,
 )
 
-from fake_servers import FakeServerHandle, LoggedRequest
+from fake_servers import FakeServerHandle, LoggedRequest, LoopThread
 
 __all__ = [
     "API",
@@ -36,9 +37,11 @@ __all__ = [
     "Reply",
     "config_text",
     "http",
+    "keyed_fakes",
     "run",
     "set_keys",
     "sse_events",
+    "stop_all",
 ]
 
 T = TypeVar("T")
@@ -51,6 +54,17 @@ MODELS = {
     "anthropic": "claude-3-5-haiku-latest",
 }
 KINDS = tuple(MODELS)
+
+
+def keyed_fakes(loop: LoopThread, keys: Mapping[str, str]) -> dict[str, FakeServerHandle]:
+    """A fake of each kind serving its model of :data:`MODELS`, those with a key in ``keys``
+    (:func:`set_keys`) asking for it."""
+    return {
+        kind: FakeServerHandle.start_new(loop, kind, [MODELS[kind]], api_key=keys.get(kind))
+        for kind in KINDS
+    }
+
+
 NATIVE = {"anthropic", "llamacpp"}  # kinds that speak Messages: passed through
 TOOLS = [
     {

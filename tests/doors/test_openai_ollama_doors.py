@@ -10,7 +10,16 @@ from typing import Any
 import ollama
 import openai
 import pytest
-from doors_support import KINDS, MODELS, GatewayHandle, config_text, http, set_keys
+from doors_support import (
+    KINDS,
+    MODELS,
+    GatewayHandle,
+    config_text,
+    http,
+    keyed_fakes,
+    set_keys,
+    stop_all,
+)
 
 from fake_servers import FakeServerHandle, LoopThread
 from fake_servers._extra_ops import vector
@@ -44,12 +53,7 @@ def doors(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> It
     """A gateway over every kind; llama.cpp twice, the same model name, chat and embeddings."""
     with pytest.MonkeyPatch.context() as patch:
         keys = set_keys(patch)
-        fakes = {
-            kind: FakeServerHandle.start_new(
-                fake_loop, kind, [MODELS[kind]], api_key=keys.get(kind)
-            )
-            for kind in KINDS
-        }
+        fakes = keyed_fakes(fake_loop, keys)
         fakes["embed"] = FakeServerHandle.start_new(
             fake_loop, "llamacpp", [MODELS["llamacpp"]], embeddings=True
         )
@@ -61,11 +65,7 @@ def doors(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> It
         try:
             yield Doors(gateway, fakes)
         finally:
-            gateway.stop()
-            for fake in fakes.values():
-                fake.stop()
-            for fake in fakes.values():
-                fake.check()
+            stop_all(gateway, fakes)
 
 
 def _close(got: list[float], text: str) -> bool:

@@ -144,6 +144,15 @@ def chat(
     return http("POST", url + "/v1/chat/completions", body, headers, timeout)
 
 
+def stop_all(gateway: GatewayHandle, fakes: Mapping[str, FakeServerHandle]) -> None:
+    """Stop ``gateway``, then every fake; then check that no fake saw anything wrong."""
+    gateway.stop()
+    for fake in fakes.values():
+        fake.stop()
+    for fake in fakes.values():
+        fake.check()
+
+
 def wait_until(
     predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
 ) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from gateway_support import GatewayHandle, Reply, config_text, http, set_keys
+from gateway_support import GatewayHandle, Reply, config_text, http, set_keys, stop_all
 
 from fake_servers import FakeServerHandle, LoopThread
 
@@ -66,11 +66,7 @@ def doors(fake_loop: LoopThread, tmp_path_factory: pytest.TempPathFactory) -> It
         try:
             yield Doors(gateway, fakes)
         finally:
-            gateway.stop()
-            for fake in fakes.values():
-                fake.stop()
-            for fake in fakes.values():
-                fake.check()
+            stop_all(gateway, fakes)
 
 
 def _body(door: str, case: dict[str, Any], model: str) -> dict[str, Any]:
