@@ -111,17 +111,12 @@ def expect_object(value: Any, key: str, what: str = "reply") -> dict[str, Any]:
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-_URLS: dict[str, URL] = {}
 
 
+@functools.lru_cache(maxsize=4096)  # bounded, whatever reloads bring
 def _url(url: str) -> URL:
     """``url`` parsed once: the few upstream URLs a config names are reused by every request."""
-    parsed = _URLS.get(url)
-    if parsed is None:
-        if len(_URLS) >= 4096:  # bounded, whatever reloads bring
-            _URLS.clear()
-        parsed = _URLS[url] = URL(url)
-    return parsed
+    return URL(url)
 
 
 def _request_args(
