@@ -274,6 +274,27 @@ class Gateway:
         await self.stop()
 
 
+#: The cyclic GC's first threshold in ``routing serve`` (CPython's default: 700).  The
+#: requests in flight hold thousands of young containers (coroutines, dicts, headers); at 700
+#: net allocations the collector walks them every few requests and promotes them, to walk
+#: them again in the older generations: about 40,000 instructions per request at concurrency
+#: 16, 5% of the gateway's (benchmarks/REPORT.md).  Hardly any request garbage is cyclic, so
+#: waiting for 10,000 costs a few hundred KB at most.
+GC_THRESHOLD = 10_000
+
+
+def _tune_gc() -> None:
+    """Set the cyclic GC up for serving (:data:`GC_THRESHOLD`) and log it.
+
+    Config, routes and modules live as long as the process: frozen (``gc.freeze``), the
+    collector never walks them again.  Only ``routing serve`` does this: a program that
+    embeds :class:`Gateway` keeps its own GC settings.
+    """
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    gc.freeze()
+    logger.info("gc: threshold %d, %d objects frozen", GC_THRESHOLD, gc.get_freeze_count())
+
+
 async def serve(
     config_path: str,
     host: str | None = None,
@@ -283,8 +304,8 @@ async def serve(
 ) -> None:
     """Run the gateway for ``config_path`` until SIGINT or SIGTERM; SIGHUP reloads.
 
-    Logs ``event loop: uvloop`` (or ``asyncio``) and ``json parser: msgspec`` (or ``json``)
-    on logger ``routing.gateway``, then prints
+    Logs ``event loop: uvloop`` (or ``asyncio``), ``json parser: msgspec`` (or ``json``) and
+    the GC's settings (:func:`_tune_gc`) on logger ``routing.gateway``, then prints
     ``listening on http://HOST:PORT``, the first line on stdout.  Raises
     :class:`ConfigError` when the initial config is invalid; later invalid configs are
     logged and the old one kept.
@@ -314,9 +335,7 @@ async def serve(
     # (asyncio.unix_events...), whatever ``--loop`` asked for (:mod:`routing._loop`).
     logger.info("event loop: %s", type(loop).__module__.partition(".")[0])
     logger.info("json parser: %s", "msgspec" if _json.FAST else "json")  # (routing._json)
-    # Config, routes and modules live as long as the process: keep the cyclic GC from
-    # walking them again and again while requests allocate.
-    gc.freeze()
+    _tune_gc()
     stop = asyncio.Event()
     handled: list[signal.Signals] = []
     try:

@@ -1,4 +1,5 @@
-"""``routing serve --loop auto|asyncio|uvloop``: the factory, ``run``, and the logged loop."""
+"""``routing serve --loop auto|asyncio|uvloop``: the factory, ``run``, and the logged loop;
+the JSON parser and the GC settings ``serve`` logs beside it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from scale_support import Serve, config_text, request
 
+from routing._gateway_server import GC_THRESHOLD, _tune_gc
 from routing._loop import LoopUnavailable, loop_factory, loop_name, run
 from routing.errors import RoutingError
 
@@ -149,6 +151,40 @@ def test_serve_logs_the_json_parser(config: Path) -> None:
     _serve_loops(serve)
     parsers = re.findall(r" INFO routing\.gateway json parser: (\S+)$", serve.log.read_text(), re.M)
     assert parsers == ["msgspec" if importlib.util.find_spec("msgspec") else "json"]
+
+
+GC_LOGGED = re.compile(r" INFO routing\.gateway gc: threshold (\d+), (\d+) objects frozen$", re.M)
+
+
+def test_tune_gc_raises_the_first_threshold_and_freezes() -> None:
+    """``_tune_gc``: generation 0 waits for GC_THRESHOLD allocations, the older generations
+    keep theirs, and what exists now is frozen (never walked again)."""
+    before = gc.get_threshold()
+    try:
+        _tune_gc()
+        assert gc.get_threshold() == (GC_THRESHOLD, *before[1:])
+        assert before[0] < GC_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_serve_logs_its_gc_settings(config: Path) -> None:
+    """``serve`` logs one ``gc: threshold 10000, N objects frozen`` line, N > 0."""
+    serve = Serve(config)
+    _serve_loops(serve)
+    logged = GC_LOGGED.findall(serve.log.read_text())
+    assert len(logged) == 1, serve.log.read_text()[-2000:]
+    assert int(logged[0][0]) == GC_THRESHOLD and int(logged[0][1]) > 1000
+
+
+def test_every_worker_tunes_its_gc(config: Path) -> None:
+    """``--workers 2``: each worker process logs its own GC line."""
+    serve = Serve(config, "--workers", "2", "--loop", "asyncio")
+    _serve_loops(serve)
+    logged = GC_LOGGED.findall(serve.log.read_text())
+    assert [threshold for threshold, _ in logged] == [str(GC_THRESHOLD)] * 2
 
 
 def test_serve_default_without_uvloop_is_asyncio(config: Path, shadowed_uvloop: None) -> None:
