@@ -1,6 +1,7 @@
 """Instructions per request of ``routing serve`` and of the fake backend: a repeatable CPU ratio.
 
-Run: ``python benchmarks/bench_instructions.py [--requests 300] [--loops asyncio,uvloop]``.
+Run: ``python benchmarks/bench_instructions.py [--requests 300] [--loops asyncio,uvloop]
+[--concurrency 4] [--stream]``.
 Needs valgrind (Debian package ``valgrind``); says so and exits 0 without it.  Loopback only.
 
 CPU time per request on a shared or virtual machine moves by tens of percent from one run
@@ -8,8 +9,10 @@ to the next (other tenants, caches, frequency); an instruction count does not.  
 measured runs under ``valgrind --tool=callgrind --instr-atstart=no``: after a warm-up
 (connections, probes, caches), counting is switched on with ``callgrind_control -i on``,
 ``--requests`` chat requests (``--stream``: streamed, each read to its end) are sent at
-concurrency 4 by this process (aiohttp), counting is switched off, and the process is
-stopped, which writes the total.
+``--concurrency`` (default 4) by this process (aiohttp), counting is switched off, and the
+process is stopped, which writes the total.  At 16 or 32 the requests in flight hold many
+young objects at once, which is where the cyclic GC's settings show (``routing serve`` sets
+its own: :data:`routing._gateway_server.GC_THRESHOLD`).
 
 Measured, in one run: the fake llama.cpp answering directly (the baseline: ``python -m
 fake_servers llamacpp``, asyncio), then ``routing serve`` in front of a fake on each event
@@ -38,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_gateway as bg
 
-CONCURRENCY = 4
+CONCURRENCY = 4  # default of --concurrency
 START_TIMEOUT = 300.0  # seconds: Python under valgrind starts some 50x slower
 CONTROL_TIMEOUT = 120.0
 
@@ -82,15 +85,17 @@ def _total(out: Path) -> int:
     return max(int(n) for n in found)
 
 
-async def _count(out: Path, args: list[str], requests: int, stream: bool) -> float:
+async def _count(
+    out: Path, args: list[str], requests: int, stream: bool, concurrency: int = CONCURRENCY
+) -> float:
     """Instructions per request of the child ``args`` (python arguments) under callgrind."""
     proc, url = await _under_callgrind(out, *args)
     try:
         async with aiohttp.ClientSession() as session:
             post = _streamer(session, url) if stream else bg._poster(session, url)
-            await bg._throughput(post, 100, CONCURRENCY)  # warm up: connections, probes
+            await bg._throughput(post, 100, concurrency)  # warm up: connections, probes
             _counting(proc.pid, True)
-            await bg._throughput(post, requests, CONCURRENCY)
+            await bg._throughput(post, requests, concurrency)
             _counting(proc.pid, False)
     finally:
         await bg._stop(proc)  # a clean exit writes the counts
@@ -110,7 +115,9 @@ def _serve_args(config: Path, loop: str) -> list[str]:
     return ["-m", "routing.cli", "serve", str(config), "--port", "0", "--loop", loop]
 
 
-async def measure(requests: int, loops: list[str], stream: bool = False) -> dict[str, float]:
+async def measure(
+    requests: int, loops: list[str], stream: bool = False, concurrency: int = CONCURRENCY
+) -> dict[str, float]:
     """Instructions per request: ``fake`` directly, and ``routing serve`` on each loop."""
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
         counts = {
@@ -119,6 +126,7 @@ async def measure(requests: int, loops: list[str], stream: bool = False) -> dict
                 ["-m", "fake_servers", "llamacpp", "--model", bg.MODEL],
                 requests,
                 stream,
+                concurrency,
             )
         }
         fake, fake_url = await bg._child("-m", "fake_servers", "llamacpp", "--model", bg.MODEL)
@@ -127,7 +135,11 @@ async def measure(requests: int, loops: list[str], stream: bool = False) -> dict
             config.write_text(bg._config(fake_url), encoding="utf-8")
             for loop in loops:
                 counts[loop] = await _count(
-                    Path(tmp) / f"{loop}.out", _serve_args(config, loop), requests, stream
+                    Path(tmp) / f"{loop}.out",
+                    _serve_args(config, loop),
+                    requests,
+                    stream,
+                    concurrency,
                 )
         finally:
             await bg._stop(fake)
@@ -140,14 +152,16 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--loops", default="asyncio,uvloop")
     parser.add_argument("--stream", action="store_true", help="streamed chat requests")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="requests at once")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (Debian: valgrind): nothing measured")
         return 0
     loops = [name for name in args.loops.split(",") if name]
-    counts = asyncio.run(asyncio.wait_for(measure(args.requests, loops, args.stream), 1800))
+    work = measure(args.requests, loops, args.stream, args.concurrency)
+    counts = asyncio.run(asyncio.wait_for(work, 1800))
     fake = counts["fake"]
-    what = "streamed chat" if args.stream else "chat"
+    what = ("streamed chat" if args.stream else "chat") + f" at concurrency {args.concurrency}"
     print(f"{what}: fake llama.cpp (direct): {fake:,.0f} instructions/request")
     for loop in loops:
         print(
