@@ -9,9 +9,14 @@ routing): what any gateway built on aiohttp costs on this machine.  Prints, from
 ratios against direct calls to the same fake, measured in alternating slices (``ROUNDS``):
 
 - gateway CPU per request as a multiple of the fake's (user + system time of every gateway
-  process, read from /proc, over the c=32 requests through it, against the fake's over the
-  same number of direct requests): pooled over all slices, and the median of the slices'
-  own ratios (robust to a slice disturbed by other load);
+  process, read from /proc, over the c=32 requests through it), against two baselines: the
+  fake's CPU over the same number of direct requests (pooled over all slices, and the median
+  of the slices' own ratios, robust to a slice disturbed by other load), and the fake's CPU
+  over the very requests the gateway forwarded, read in the same slices ("same requests").
+  The second compares both processes on the same requests at the same moment and rate: a
+  server's CPU per request falls as its request rate rises (more requests per event-loop
+  turn), and the direct slices run the fake at about twice the rate, so the direct baseline
+  moves with the client's own speed from one run to the next;
 - c=32 throughput through the gateway as a share of direct;
 - added median at c=1, and stream time to first chunk added (not for the floor);
 - RSS of the parent and of each worker with 1,000 instances configured.
@@ -97,6 +102,7 @@ async def network(
             lat: dict[bool, list[float]] = {False: [], True: []}
             spent = {False: 0.0, True: 0.0}
             fake_cpu: list[float] = []
+            fake_same: list[float] = []  # the fake's CPU over the requests through the gateway
             gateway_cpu: list[float] = []
             ttfc: dict[bool, list[float]] = {False: [], True: []}
 
@@ -112,6 +118,7 @@ async def network(
                 spent[via] += per32 / rate
                 if via:
                     gateway_cpu.append(g1 - g0)
+                    fake_same.append(f1 - f0)
                 else:
                     fake_cpu.append(f1 - f0)
 
@@ -137,6 +144,8 @@ async def network(
         "fake_cpu_us": sum(fake_cpu) / done * 1e6,
         "cpu_ratio": sum(gateway_cpu) / max(sum(fake_cpu), 1e-9),
         "cpu_ratio_median": statistics.median(slices) if slices else float("nan"),
+        "fake_same_cpu_us": sum(fake_same) / done * 1e6,
+        "cpu_ratio_same": sum(gateway_cpu) / max(sum(fake_same), 1e-9),
         "throughput_ratio": (done / spent[True]) / (done / spent[False]),
         "direct_rps": done / spent[False],
         "gateway_rps": done / spent[True],
@@ -172,7 +181,8 @@ async def memory(tmp: Path, workers: int, loop: str) -> dict[str, Any]:
 def _line(label: str, r: dict[str, float]) -> str:
     text = (
         f"{label}: CPU/request {r['gateway_cpu_us']:.0f} µs = {r['cpu_ratio']:.2f}x the fake's "
-        f"({r['fake_cpu_us']:.0f} µs; median of slices {r['cpu_ratio_median']:.2f}x); "
+        f"({r['fake_cpu_us']:.0f} µs; median of slices {r['cpu_ratio_median']:.2f}x), "
+        f"{r['cpu_ratio_same']:.2f}x on the same requests ({r['fake_same_cpu_us']:.0f} µs); "
         f"c=32 {r['gateway_rps']:.0f} vs {r['direct_rps']:.0f} req/s direct = "
         f"{r['throughput_ratio']:.1%}; c=1 added median {r['added_median_ms']:+.2f} ms"
     )
