@@ -278,8 +278,8 @@ class Gateway:
 #: requests in flight hold thousands of young containers (coroutines, dicts, headers); at 700
 #: net allocations the collector walks them every few requests and promotes them, to walk
 #: them again in the older generations: about 40,000 instructions per request at concurrency
-#: 16, 5% of the gateway's (benchmarks/REPORT.md).  Hardly any request garbage is cyclic, so
-#: waiting for 10,000 costs a few hundred KB at most.
+#: 16, 5% of the gateway's (benchmarks/REPORT.md).  Hardly any request garbage is cyclic:
+#: the peak RSS over 10,000 requests at c=32 was the same (47.2 MB, 47.3 MB at 700).
 GC_THRESHOLD = 10_000
 
 

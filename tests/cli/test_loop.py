@@ -171,7 +171,8 @@ def test_tune_gc_raises_the_first_threshold_and_freezes() -> None:
 
 
 def test_serve_logs_its_gc_settings(config: Path) -> None:
-    """``serve`` logs one ``gc: threshold 10000, N objects frozen`` line, N > 0."""
+    """``serve`` logs one ``gc: threshold 10000, N objects frozen`` line, N over 1,000 (the
+    config, routes and modules it froze)."""
     serve = Serve(config)
     _serve_loops(serve)
     logged = GC_LOGGED.findall(serve.log.read_text())
