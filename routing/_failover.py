@@ -152,6 +152,14 @@ def _normal(name: str) -> str:
     return name.removesuffix(":latest")
 
 
+#: Seconds of the request's deadline a failover needs at least: with less left, no further
+#: attempt is made.  An attempt that timed out on the deadline can end a sliver before it: its
+#: timeout is rounded down to whole milliseconds (client_timeout) and uvloop times its timers in
+#: whole milliseconds from the start of a loop turn.  A sliver is no time to try another
+#: instance: whether one answered in it would depend on timer rounding, not on the deadline.
+MIN_FAILOVER = 0.01
+
+
 class _Attempts:
     """The plan of one request: candidates in order, the deadline, what happened so far."""
 
@@ -171,12 +179,13 @@ class _Attempts:
         self.attempts: list[Attempt] = []
 
     def each(self) -> Iterator[tuple[int, Decision, Instance, str, aiohttp.ClientTimeout]]:
-        """Each candidate while the deadline allows: the failovers before it, its decision
-        (made only when the previous one failed), instance, model name and timeout."""
+        """Each candidate while the deadline allows (a failover: :data:`MIN_FAILOVER` left at
+        least): the failovers before it, its decision (made only when the previous one
+        failed), instance, model name and timeout."""
         instances = self.router.config.instances
         for failovers, key in enumerate(self.keys):
             remaining = self.remaining()
-            if remaining <= 0:
+            if remaining <= 0 or (failovers and remaining < MIN_FAILOVER):
                 return
             inst = instances[key]
             current = self.decision if failovers == 0 else self.router.reroute(self.decision, key)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from routing import _failover
 from routing._decision import Decision
-from routing._failover import Completion, model_matches
+from routing._failover import MIN_FAILOVER, Completion, _Attempts, model_matches
 from routing._failover import complete as failover_complete
 from routing._failover_stream import open_stream
 from routing._failover_stream import stream as failover_stream
@@ -245,6 +248,48 @@ def test_deadline_bounds_attempts() -> None:
     router, error = run(go())
     assert [key for key, _ in router.failures] == ["p:i0", "p:i1"]
     assert isinstance(error, BackendTimeout) and error.instance == "p:i1"
+
+
+def _clocked(monkeypatch: pytest.MonkeyPatch, now: list[float]) -> None:
+    """failover's monotonic clock reads ``now[0]`` (perf_counter stays real)."""
+    clock = SimpleNamespace(monotonic=lambda: now[0], perf_counter=time.perf_counter)
+    monkeypatch.setattr(_failover, "time", clock)
+
+
+@pytest.mark.parametrize(
+    ("left", "fails_over"),
+    [(0.0009, False), (MIN_FAILOVER / 2, False), (0.0, False), (-0.001, False),
+     (MIN_FAILOVER + 0.001, True), (0.2, True)],
+)  # fmt: skip
+def test_no_failover_into_a_sliver_of_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, left: float, fails_over: bool
+) -> None:
+    """An attempt that timed out a sliver before the deadline (its timeout is rounded down to
+    whole ms, uvloop's timers count whole ms) is the last: a failover needs MIN_FAILOVER left."""
+    now = [1000.0]
+    _clocked(monkeypatch, now)
+    router = StubRouter([1, 2], attempt_timeout=0.5, deadline=0.5)
+    plan = _Attempts(router, router.decision)
+    attempts = plan.each()
+    failovers, _, inst, _, timeout = next(attempts)
+    assert (failovers, inst.key) == (0, "p:i0")
+    assert timeout.total is not None and timeout.total <= 0.5
+    now[0] = plan.deadline - left  # the first attempt timed out
+    second = next(attempts, None)
+    assert (second is not None) is fails_over
+    if second is not None:
+        assert (second[0], second[2].key) == (1, "p:i1")
+        assert second[4].total is not None and 0 < second[4].total <= left
+
+
+def test_a_first_attempt_is_made_with_any_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deadline shorter than MIN_FAILOVER still gets its first attempt."""
+    now = [1000.0]
+    _clocked(monkeypatch, now)
+    router = StubRouter([1, 2], attempt_timeout=0.005, deadline=0.005)
+    failovers, _, inst, _, timeout = next(_Attempts(router, router.decision).each())
+    assert (failovers, inst.key) == (0, "p:i0")
+    assert timeout.total is not None and 0 < timeout.total <= 0.005
 
 
 def test_completion_records_attempts(fake_server: Any) -> None:
