@@ -1,7 +1,7 @@
 """Instructions per request of ``routing serve`` and of the fake backend: a repeatable CPU ratio.
 
 Run: ``python benchmarks/bench_instructions.py [--requests 300] [--loops asyncio,uvloop]
-[--concurrency 4] [--stream]``.
+[--concurrency 4] [--stream] [--floor]``.
 Needs valgrind (Debian package ``valgrind``); says so and exits 0 without it.  Loopback only.
 
 CPU time per request on a shared or virtual machine moves by tens of percent from one run
@@ -21,6 +21,10 @@ multiple of the fake's.  Instructions are not time: a syscall or a cache miss co
 than an instruction, and the gateway makes twice the fake's socket calls (one connection
 in, one out), so its CPU time ratio is higher than its instruction ratio (bench_workers.py
 measures CPU time).
+
+``--floor`` (not with ``--stream``) also counts the bare aiohttp proxy
+(``_proxy_floor.py``) on each loop and prints routing's own instructions: the gateway's
+less the proxy's, the part routing's code can change.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_gateway as bg
 
 CONCURRENCY = 4  # default of --concurrency
+FLOOR = str(Path(__file__).resolve().parent / "_proxy_floor.py")
 START_TIMEOUT = 300.0  # seconds: Python under valgrind starts some 50x slower
 CONTROL_TIMEOUT = 120.0
 
@@ -116,9 +121,14 @@ def _serve_args(config: Path, loop: str) -> list[str]:
 
 
 async def measure(
-    requests: int, loops: list[str], stream: bool = False, concurrency: int = CONCURRENCY
+    requests: int,
+    loops: list[str],
+    stream: bool = False,
+    concurrency: int = CONCURRENCY,
+    floor: bool = False,
 ) -> dict[str, float]:
-    """Instructions per request: ``fake`` directly, and ``routing serve`` on each loop."""
+    """Instructions per request: ``fake`` directly, ``routing serve`` on each loop, and with
+    ``floor`` the bare aiohttp proxy on each loop (``floor LOOP``)."""
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as tmp:
         counts = {
             "fake": await _count(
@@ -141,6 +151,14 @@ async def measure(
                     stream,
                     concurrency,
                 )
+                if floor:
+                    counts[f"floor {loop}"] = await _count(
+                        Path(tmp) / f"floor-{loop}.out",
+                        [FLOOR, fake_url, "--loop", loop],
+                        requests,
+                        stream,
+                        concurrency,
+                    )
         finally:
             await bg._stop(fake)
     return counts
@@ -153,12 +171,17 @@ def main() -> int:
     parser.add_argument("--loops", default="asyncio,uvloop")
     parser.add_argument("--stream", action="store_true", help="streamed chat requests")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="requests at once")
+    parser.add_argument(
+        "--floor", action="store_true", help="also count the bare aiohttp proxy (not --stream)"
+    )
     args = parser.parse_args()
+    if args.floor and args.stream:
+        parser.error("--floor counts non-streamed chat only (the proxy does not stream)")
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind is not installed (Debian: valgrind): nothing measured")
         return 0
     loops = [name for name in args.loops.split(",") if name]
-    work = measure(args.requests, loops, args.stream, args.concurrency)
+    work = measure(args.requests, loops, args.stream, args.concurrency, args.floor)
     counts = asyncio.run(asyncio.wait_for(work, 1800))
     fake = counts["fake"]
     what = ("streamed chat" if args.stream else "chat") + f" at concurrency {args.concurrency}"
@@ -168,6 +191,13 @@ def main() -> int:
             f"routing serve --loop {loop}: {counts[loop]:,.0f} instructions/request = "
             f"{counts[loop] / fake:.2f}x the fake's"
         )
+        if args.floor:
+            floor, own = counts[f"floor {loop}"], counts[loop] - counts[f"floor {loop}"]
+            print(
+                f"bare aiohttp proxy --loop {loop}: {floor:,.0f} instructions/request = "
+                f"{floor / fake:.2f}x the fake's; routing's own: {own:,.0f} = "
+                f"{own / fake:.2f}x the fake's"
+            )
     return 0
 
 
