@@ -32,20 +32,9 @@ _SPECIAL = re.compile(r'[ "=\\]')
 def quote(value: object) -> str:
     """``value`` as one logfmt token: as is when safe, else quoted with escapes."""
     text = str(value)
-    quoted = _QUOTED.get(text)
-    if quoted is None:
-        if text and text.isprintable() and _SPECIAL.search(text) is None:
-            quoted = text
-        else:
-            quoted = '"' + text.encode("unicode_escape").decode().replace('"', '\\"') + '"'
-        if len(text) <= 200:  # paths and models repeat: each is looked at once
-            if len(_QUOTED) >= 4096:
-                _QUOTED.clear()
-            _QUOTED[text] = quoted
-    return quoted
-
-
-_QUOTED: dict[str, str] = {}
+    if text and text.isprintable() and _SPECIAL.search(text) is None:
+        return text
+    return '"' + text.encode("unicode_escape").decode().replace('"', '\\"') + '"'
 
 
 class LogFormatter(logging.Formatter):
