@@ -13,11 +13,14 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
 
 from fake_servers import FakeServer, Fleet
 from routing._engine import Router
 from routing._operations import Operation
-from routing.config import parse_config
+from routing.config import ProbeSettings, parse_config
 from routing.conformance.cases import Case, CaseError, Member
 from routing.conformance.doors import library_request, take
 from routing.conformance.doors import reply_text as door_text
@@ -38,6 +41,15 @@ __all__ = [
 
 CASE_TIMEOUT = 30.0
 """Seconds one path of one case may take before it is failed (a bug must not hang a run)."""
+
+REAL_PROBE_TIMEOUT = 5.0
+"""Seconds a probe of a real llama.cpp server may take in a real run.
+
+The cases' probe timeouts (0.3-0.5 s) are tuned for fakes; a real server on a loaded 2-core
+machine (another server generating, the gateway starting) once took longer (seen in CI: both
+members DOWN, "no answer within 0.4s"). Only real members get the patience: fakes keep the
+case's timeouts, so a fake that hangs is still DOWN as soon as the case says.
+"""
 
 MESSAGES = ({"role": "user", "content": "Say hi"},)
 _PLACEHOLDER = re.compile(r"\$\{(PORT|URL)_([A-Za-z0-9_.-]+)\}")
@@ -198,7 +210,31 @@ def render_config(case: Case, targets: Mapping[str, Target]) -> str:
         target = targets[name]
         return str(target.port) if what == "PORT" else target.url
 
-    return _PLACEHOLDER.sub(replace, case.config)
+    return _patient_with_real(_PLACEHOLDER.sub(replace, case.config), targets)
+
+
+def _patient_with_real(text: str, targets: Mapping[str, Target]) -> str:
+    """``text`` with :data:`REAL_PROBE_TIMEOUT` for the instances on real servers.
+
+    The probe fan-out bound (``defaults.probe.timeout``) is raised to it, and every other
+    instance is pinned to the probe timeout it had, so only real members wait longer.
+    Unchanged when no member is real.
+    """
+    real = {t.port for t in targets.values() if t.real}  # real servers listen on 127.0.0.1
+    if not real:
+        return text
+    data = yaml.safe_load(text)
+    defaults = data.setdefault("defaults", {})
+    probe = defaults.setdefault("probe", {})
+    given = float(probe.get("timeout", ProbeSettings.timeout))
+    probe["timeout"] = max(given, REAL_PROBE_TIMEOUT)
+    for provider in data.get("providers", {}).values():
+        for instance in provider.get("instances", {}).values():
+            own = float(instance.get("probe_timeout", given))
+            port = instance.get("port") or urlsplit(str(instance.get("url", ""))).port
+            on_real = port in real
+            instance["probe_timeout"] = max(own, REAL_PROBE_TIMEOUT) if on_real else own
+    return str(yaml.safe_dump(data, sort_keys=False))
 
 
 def set_chat_faults(targets: Mapping[str, Target]) -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from routing.config import parse_config
 from routing.conformance import gateway_path
 from routing.conformance.cases import Case, CaseError, Expect, load_cases, parse_case
-from routing.conformance.driver import real_skip_reason
+from routing.conformance.driver import REAL_PROBE_TIMEOUT, Target, real_skip_reason, render_config
 from routing.conformance.paths import run_path
 from routing.conformance.real_llamacpp import RealPool, missing_reason
 from routing.conformance.runner import main_conformance, real_aliases, run_suite
@@ -117,6 +118,28 @@ def test_local_example_loads() -> None:
     cases = load_cases(local)
     assert cases
     assert all(m.url is not None for c in cases for m in c.fleet)
+
+
+def test_real_members_get_a_real_probe_timeout() -> None:
+    """Against real servers, only the real members' probes get :data:`REAL_PROBE_TIMEOUT`.
+
+    The fan-out bound is raised with them; the fake that hangs keeps the case's 0.4 s, so
+    it is still DOWN as soon as the case says. With fakes only, the text is the case's own.
+    """
+    case = next(c for c in CASES if c.name == "hang-at-probe-is-down")
+    fake_a, real_b = case.member("a"), case.member("b")
+    fakes = {
+        "a": Target(fake_a, "http://127.0.0.1:40001"),
+        "b": Target(real_b, "http://127.0.0.1:40002"),
+    }
+    assert "0.4" in render_config(case, fakes)
+    assert "probe_timeout" not in render_config(case, fakes)
+    real = {**fakes, "b": Target(real_b, "http://127.0.0.1:40002", real=True)}
+    config = parse_config(render_config(case, real))
+    timeouts = {i.name: i.probe_timeout for i in config.instances.values()}
+    assert config.defaults.probe.timeout == REAL_PROBE_TIMEOUT
+    assert timeouts == {"a": 0.4, "b": REAL_PROBE_TIMEOUT}
+    assert config.defaults.connect_timeout == 0.3  # nothing else changed
 
 
 @pytest.fixture(scope="module")
