@@ -226,7 +226,7 @@ def _patient_with_real(text: str, targets: Mapping[str, Target]) -> str:
     data = yaml.safe_load(text)
     defaults = data.setdefault("defaults", {})
     probe = defaults.setdefault("probe", {})
-    given = float(probe.get("timeout", ProbeSettings.timeout))
+    given = float(probe.get("timeout", ProbeSettings().timeout))
     probe["timeout"] = max(given, REAL_PROBE_TIMEOUT)
     for provider in data.get("providers", {}).values():
         for instance in provider.get("instances", {}).values():
