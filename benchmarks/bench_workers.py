@@ -17,7 +17,10 @@ ratios against direct calls to the same fake, measured in alternating slices (``
   server's CPU per request falls as its request rate rises (more requests per event-loop
   turn), and the direct slices run the fake at about twice the rate, so the direct baseline
   moves with the client's own speed from one run to the next;
-- c=32 throughput through the gateway as a share of direct;
+- c=32 throughput through the gateway as a share of direct, with the cores kept busy each
+  way (the CPU of this client, the fake and the gateway over the wall time of the slices) and
+  the gateway CPU per request that would give 50% at the cores kept busy through it: on a
+  machine the client shares, a proxy that leaves cores idle must spend less than that;
 - added median at c=1, and stream time to first chunk added (not for the floor);
 - RSS of the parent and of each worker with 1,000 instances configured.
 """
@@ -30,6 +33,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -101,6 +105,8 @@ async def network(
             per1, per32, pers = max(n1 // ROUNDS, 1), max(n32 // ROUNDS, 1), max(ns // ROUNDS, 1)
             lat: dict[bool, list[float]] = {False: [], True: []}
             spent = {False: 0.0, True: 0.0}
+            busy = {False: 0.0, True: 0.0}  # CPU seconds of client, fake and gateway
+            client_cpu = {False: 0.0, True: 0.0}
             fake_cpu: list[float] = []
             fake_same: list[float] = []  # the fake's CPU over the requests through the gateway
             gateway_cpu: list[float] = []
@@ -112,10 +118,12 @@ async def network(
             await _alternate(ROUNDS, lambda: sequential(False), lambda: sequential(True))
 
             async def concurrent(via: bool) -> None:
-                f0, g0 = _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
+                c0, f0, g0 = time.process_time(), _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
                 rate = await bg._throughput(through if via else direct, per32, bg.CONCURRENCY)
-                f1, g1 = _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
+                c1, f1, g1 = time.process_time(), _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
                 spent[via] += per32 / rate
+                client_cpu[via] += c1 - c0
+                busy[via] += (c1 - c0) + (f1 - f0) + (g1 - g0 if via else 0.0)
                 if via:
                     gateway_cpu.append(g1 - g0)
                     fake_same.append(f1 - f0)
@@ -151,6 +159,15 @@ async def network(
         "gateway_rps": done / spent[True],
         "added_median_ms": (g1m - d1) * 1000,
         "ttfc_added_ms": float("nan"),
+        "cores_direct": busy[False] / spent[False],
+        "cores_through": busy[True] / spent[True],
+        # 50% of direct at the cores kept busy through the gateway: the CPU per request the
+        # three processes may spend together, less what the client and the fake spent.
+        "gateway_cpu_us_for_half": (
+            2 * spent[False] * busy[True] / spent[True] - client_cpu[True] - sum(fake_same)
+        )
+        / done
+        * 1e6,
     }
     if not floor:
         result["ttfc_added_ms"] = (
@@ -184,7 +201,9 @@ def _line(label: str, r: dict[str, float]) -> str:
         f"({r['fake_cpu_us']:.0f} µs; median of slices {r['cpu_ratio_median']:.2f}x), "
         f"{r['cpu_ratio_same']:.2f}x on the same requests ({r['fake_same_cpu_us']:.0f} µs); "
         f"c=32 {r['gateway_rps']:.0f} vs {r['direct_rps']:.0f} req/s direct = "
-        f"{r['throughput_ratio']:.1%}; c=1 added median {r['added_median_ms']:+.2f} ms"
+        f"{r['throughput_ratio']:.1%} (cores busy {r['cores_through']:.2f} vs "
+        f"{r['cores_direct']:.2f}; 50% needs <= {r['gateway_cpu_us_for_half']:.0f} µs); "
+        f"c=1 added median {r['added_median_ms']:+.2f} ms"
     )
     if r["ttfc_added_ms"] == r["ttfc_added_ms"]:  # not NaN
         text += f"; stream TTFC added {r['ttfc_added_ms']:+.2f} ms"
