@@ -232,8 +232,7 @@ def _patient_with_real(text: str, targets: Mapping[str, Target]) -> str:
         for instance in provider.get("instances", {}).values():
             own = float(instance.get("probe_timeout", given))
             port = instance.get("port") or urlsplit(str(instance.get("url", ""))).port
-            on_real = port in real
-            instance["probe_timeout"] = max(own, REAL_PROBE_TIMEOUT) if on_real else own
+            instance["probe_timeout"] = max(own, REAL_PROBE_TIMEOUT) if port in real else own
     return str(yaml.safe_dump(data, sort_keys=False))
 
 
