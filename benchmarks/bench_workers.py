@@ -1,26 +1,27 @@
 """``routing serve --workers N`` against direct calls: CPU per request, latency, throughput, RSS.
 
 Run: ``python benchmarks/bench_workers.py [--workers 1,2] [--loops auto] [--no-floor]
-[--quick]``.  Loopback only, bounded.  For each worker count and event loop, a fake llama.cpp
-(child process) and ``routing serve --workers N --loop L`` (child processes) are started;
-this process is the client (aiohttp, helpers of bench_gateway.py).  With the floor (default)
-the same is measured for a bare aiohttp proxy (``_proxy_floor.py``: bytes in, bytes out, no
+[--quick] [--concurrency 32]``.  Loopback only, bounded.  For each worker count and event
+loop, a fake llama.cpp (child process) and ``routing serve --workers N --loop L`` (child
+processes) are started; this process is the client (aiohttp, helpers of bench_gateway.py).
+With the floor (default) the same is measured for a bare aiohttp proxy (``_proxy_floor.py``: bytes in, bytes out, no
 routing): what any gateway built on aiohttp costs on this machine.  Prints, from one run, as
 ratios against direct calls to the same fake, measured in alternating slices (``ROUNDS``):
 
 - gateway CPU per request as a multiple of the fake's (user + system time of every gateway
-  process, read from /proc, over the c=32 requests through it), against two baselines: the
-  fake's CPU over the same number of direct requests (pooled over all slices, and the median
-  of the slices' own ratios, robust to a slice disturbed by other load), and the fake's CPU
-  over the very requests the gateway forwarded, read in the same slices ("same requests").
+  process, read from /proc, over the concurrent requests through it: c=32 unless
+  ``--concurrency`` says otherwise), against two baselines: the fake's CPU over the same
+  number of direct requests (pooled over all slices, and the median of the slices' own
+  ratios, robust to a slice disturbed by other load), and the fake's CPU over the very requests the gateway forwarded, read in the same slices ("same requests").
   The second compares both processes on the same requests at the same moment and rate: a
   server's CPU per request falls as its request rate rises (more requests per event-loop
   turn), and the direct slices run the fake at about twice the rate, so the direct baseline
   moves with the client's own speed from one run to the next;
-- c=32 throughput through the gateway as a share of direct, with the cores kept busy each
-  way (the CPU of this client, the fake and the gateway over the wall time of the slices) and
-  the gateway CPU per request that would give 50% at the cores kept busy through it: on a
-  machine the client shares, a proxy that leaves cores idle must spend less than that;
+- the concurrent throughput through the gateway as a share of direct, with the cores kept
+  busy each way (the CPU of this client, the fake and the gateway over the wall time of the
+  slices) and the gateway CPU per request that would give 50% at the cores kept busy through
+  it: on a machine the client shares, a proxy that leaves cores idle must spend less than
+  that;
 - added median at c=1, and stream time to first chunk added (not for the floor);
 - RSS of the parent and of each worker with 1,000 instances configured.
 """
@@ -81,7 +82,13 @@ async def _alternate(
 
 
 async def network(
-    tmp: Path, workers: int, loop: str, scale: float, *, floor: bool = False
+    tmp: Path,
+    workers: int,
+    loop: str,
+    scale: float,
+    *,
+    floor: bool = False,
+    concurrency: int = bg.CONCURRENCY,
 ) -> dict[str, float]:
     """The ratios for ``routing serve --workers workers --loop loop`` (or the floor proxy)."""
     fake, fake_url = await bg._child("-m", "fake_servers", "llamacpp", "--model", bg.MODEL)
@@ -119,7 +126,7 @@ async def network(
 
             async def concurrent(via: bool) -> None:
                 c0, f0, g0 = time.process_time(), _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
-                rate = await bg._throughput(through if via else direct, per32, bg.CONCURRENCY)
+                rate = await bg._throughput(through if via else direct, per32, concurrency)
                 c1, f1, g1 = time.process_time(), _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
                 spent[via] += per32 / rate
                 client_cpu[via] += c1 - c0
@@ -147,6 +154,7 @@ async def network(
     slices = [g / f for g, f in zip(gateway_cpu, fake_cpu, strict=True) if f > 0]
     result = {
         "workers": workers,
+        "concurrency": concurrency,
         "requests_c32": done,
         "gateway_cpu_us": sum(gateway_cpu) / done * 1e6,
         "fake_cpu_us": sum(fake_cpu) / done * 1e6,
@@ -200,7 +208,7 @@ def _line(label: str, r: dict[str, float]) -> str:
         f"{label}: CPU/request {r['gateway_cpu_us']:.0f} µs = {r['cpu_ratio']:.2f}x the fake's "
         f"({r['fake_cpu_us']:.0f} µs; median of slices {r['cpu_ratio_median']:.2f}x), "
         f"{r['cpu_ratio_same']:.2f}x on the same requests ({r['fake_same_cpu_us']:.0f} µs); "
-        f"c=32 {r['gateway_rps']:.0f} vs {r['direct_rps']:.0f} req/s direct = "
+        f"c={r['concurrency']:.0f} {r['gateway_rps']:.0f} vs {r['direct_rps']:.0f} req/s direct = "
         f"{r['throughput_ratio']:.1%} (cores busy {r['cores_through']:.2f} vs "
         f"{r['cores_direct']:.2f}; 50% needs <= {r['gateway_cpu_us_for_half']:.0f} µs); "
         f"c=1 added median {r['added_median_ms']:+.2f} ms"
@@ -210,15 +218,17 @@ def _line(label: str, r: dict[str, float]) -> str:
     return text
 
 
-async def main_async(counts: list[int], loops: list[str], scale: float, floor: bool) -> None:
+async def main_async(
+    counts: list[int], loops: list[str], scale: float, floor: bool, concurrency: int
+) -> None:
     """Measure and print every figure."""
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         for loop in loops:
             if floor:
-                r = await network(Path(tmp), 1, loop, scale, floor=True)
+                r = await network(Path(tmp), 1, loop, scale, floor=True, concurrency=concurrency)
                 print(_line(f"aiohttp proxy floor, loop {loop}", r), flush=True)
             for workers in counts:
-                r = await network(Path(tmp), workers, loop, scale)
+                r = await network(Path(tmp), workers, loop, scale, concurrency=concurrency)
                 print(_line(f"routing serve --workers {workers} --loop {loop}", r), flush=True)
         m = await memory(Path(tmp), max(counts), loops[0])
         workers_mb = ", ".join(f"{mb:.1f}" for mb in m["workers_mb"]) or "-"
@@ -236,10 +246,14 @@ def main() -> int:
     parser.add_argument("--loops", default="auto", help="comma-separated: auto, asyncio, uvloop")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare aiohttp proxy")
     parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
+    parser.add_argument(
+        "--concurrency", type=int, default=bg.CONCURRENCY, help="requests at once (default 32)"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     loops = [name for name in args.loops.split(",") if name]
-    work = main_async(counts, loops, 0.1 if args.quick else 1.0, not args.no_floor)
+    scale = 0.1 if args.quick else 1.0
+    work = main_async(counts, loops, scale, not args.no_floor, max(args.concurrency, 1))
     asyncio.run(asyncio.wait_for(work, 1200))
     return 0
 
