@@ -1,22 +1,24 @@
 """``routing serve --workers N`` against direct calls: CPU per request, latency, throughput, RSS.
 
 Run: ``python benchmarks/bench_workers.py [--workers 1,2] [--loops auto] [--no-floor]
-[--quick] [--concurrency 32]``.  Loopback only, bounded.  For each worker count and event
+[--quick] [--concurrency 32]``. Loopback only, bounded. For each worker count and event
 loop, a fake llama.cpp (child process) and ``routing serve --workers N --loop L`` (child
 processes) are started; this process is the client (aiohttp, helpers of bench_gateway.py).
-With the floor (default) the same is measured for a bare aiohttp proxy (``_proxy_floor.py``: bytes in, bytes out, no
-routing): what any gateway built on aiohttp costs on this machine.  Prints, from one run, as
-ratios against direct calls to the same fake, measured in alternating slices (``ROUNDS``):
+With the floor (default) the same is measured for a bare aiohttp proxy (``_proxy_floor.py``:
+bytes in, bytes out, no routing): what any gateway built on aiohttp costs on this machine.
+Prints, from one run, as ratios against direct calls to the same fake, measured in
+alternating slices (``ROUNDS``):
 
 - gateway CPU per request as a multiple of the fake's (user + system time of every gateway
   process, read from /proc, over the concurrent requests through it: c=32 unless
   ``--concurrency`` says otherwise), against two baselines: the fake's CPU over the same
   number of direct requests (pooled over all slices, and the median of the slices' own
-  ratios, robust to a slice disturbed by other load), and the fake's CPU over the very requests the gateway forwarded, read in the same slices ("same requests").
-  The second compares both processes on the same requests at the same moment and rate: a
-  server's CPU per request falls as its request rate rises (more requests per event-loop
-  turn), and the direct slices run the fake at about twice the rate, so the direct baseline
-  moves with the client's own speed from one run to the next;
+  ratios, robust to a slice disturbed by other load), and the fake's CPU over the very
+  requests the gateway forwarded, read in the same slices ("same requests"). The second
+  compares both processes on the same requests at the same moment and rate: a server's CPU
+  per request falls as its request rate rises (more requests per event-loop turn), and the
+  direct slices run the fake at about twice the rate, so the direct baseline moves with the
+  client's own speed from one run to the next;
 - the concurrent throughput through the gateway as a share of direct, with the cores kept
   busy each way (the CPU of this client, the fake and the gateway over the wall time of the
   slices) and the gateway CPU per request that would give 50% at the cores kept busy through
