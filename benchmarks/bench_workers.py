@@ -110,12 +110,12 @@ async def network(
             direct, through = bg._poster(session, fake_url), bg._poster(session, gw_url)
             for post in (direct, through):
                 await bg._latencies(post, 50)
-            n1, n32, ns = int(400 * scale), int(4000 * scale), int(200 * scale)
-            per1, per32, pers = max(n1 // ROUNDS, 1), max(n32 // ROUNDS, 1), max(ns // ROUNDS, 1)
+            n1, nc, ns = int(400 * scale), int(4000 * scale), int(200 * scale)
+            per1, perc, pers = max(n1 // ROUNDS, 1), max(nc // ROUNDS, 1), max(ns // ROUNDS, 1)
             lat: dict[bool, list[float]] = {False: [], True: []}
             spent = {False: 0.0, True: 0.0}
             busy = {False: 0.0, True: 0.0}  # CPU seconds of client, fake and gateway
-            client_cpu = {False: 0.0, True: 0.0}
+            client_same: list[float] = []  # this client's CPU over the same requests
             fake_cpu: list[float] = []
             fake_same: list[float] = []  # the fake's CPU over the requests through the gateway
             gateway_cpu: list[float] = []
@@ -128,12 +128,12 @@ async def network(
 
             async def concurrent(via: bool) -> None:
                 c0, f0, g0 = time.process_time(), _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
-                rate = await bg._throughput(through if via else direct, per32, concurrency)
+                rate = await bg._throughput(through if via else direct, perc, concurrency)
                 c1, f1, g1 = time.process_time(), _cpu_seconds([fake.pid or 0]), _cpu_seconds(pids)
-                spent[via] += per32 / rate
-                client_cpu[via] += c1 - c0
+                spent[via] += perc / rate
                 busy[via] += (c1 - c0) + (f1 - f0) + (g1 - g0 if via else 0.0)
                 if via:
+                    client_same.append(c1 - c0)
                     gateway_cpu.append(g1 - g0)
                     fake_same.append(f1 - f0)
                 else:
@@ -151,13 +151,13 @@ async def network(
         if gateway is not None:
             await bg._stop(gateway)
         await bg._stop(fake)
-    done = ROUNDS * per32
+    done = ROUNDS * perc
     d1, g1m = statistics.median(lat[False]), statistics.median(lat[True])
     slices = [g / f for g, f in zip(gateway_cpu, fake_cpu, strict=True) if f > 0]
     result = {
         "workers": workers,
         "concurrency": concurrency,
-        "requests_c32": done,
+        "requests_concurrent": done,
         "gateway_cpu_us": sum(gateway_cpu) / done * 1e6,
         "fake_cpu_us": sum(fake_cpu) / done * 1e6,
         "cpu_ratio": sum(gateway_cpu) / max(sum(fake_cpu), 1e-9),
@@ -174,7 +174,7 @@ async def network(
         # 50% of direct at the cores kept busy through the gateway: the CPU per request the
         # three processes may spend together, less what the client and the fake spent.
         "gateway_cpu_us_for_half": (
-            2 * spent[False] * busy[True] / spent[True] - client_cpu[True] - sum(fake_same)
+            2 * spent[False] * busy[True] / spent[True] - sum(client_same) - sum(fake_same)
         )
         / done
         * 1e6,
